@@ -1,0 +1,7 @@
+"""``python -m bcs``: the same entry point as the ``bcs`` console script."""
+
+import sys
+
+from bcs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,447 @@
+"""The engine's settings: a typed model, YAML persistence by atomic replace, live change listeners.
+
+``config.yaml`` in the state directory is the one persistent copy. Every change goes through
+``ConfigStore.update``: the new model is validated, applied to the running services (a listener
+that fails rolls the others back), then written atomically (temp file, fsync, rename, fsync of the
+directory) before the caller is answered. A ``kill -9`` at any point leaves the old or the new file.
+
+A file that does not load (YAML syntax, unknown key, wrong type, invalid value) stops the engine
+with a message naming the file, the line and the setting; the file is never overwritten by a
+failed load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import os
+import tempfile
+import threading
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bcs import tunables
+from bcs.errors import InvalidArgumentError
+
+__all__ = [
+    "ClientConfig",
+    "Config",
+    "ConfigError",
+    "ConfigStore",
+    "ServerConfig",
+    "UrlConfig",
+    "UrlGroupConfig",
+    "dump_yaml",
+    "load_yaml",
+    "write_atomic",
+]
+
+CONFIG_VERSION = 1
+AUTH_SCHEMES = ("Negotiate", "NTLM", "ClientCertificate")
+
+
+class ConfigError(InvalidArgumentError):
+    """A configuration that does not load or does not validate; names the setting (and line)."""
+
+    def __init__(self, message: str, path: tuple[str | int, ...] = (), line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = _path_text(path)
+        text = f"{where}: {message}" if where else message
+        if line is not None:
+            text = f"line {line}: {text}"
+        super().__init__(text, noun="Configuration", target=where or None)
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+@dataclass
+class UrlConfig:
+    """One published URL: group prefix + suffix -> a file or a directory."""
+
+    url_suffix: str
+    source_path: str
+    sddl: str = ""
+
+
+@dataclass
+class UrlGroupConfig:
+    """A URL group (HTTP.SYS URL prefix) and the settings its URLs share."""
+
+    url_group: str
+    connection_limit: int = tunables.CONNECTION_LIMIT  # simultaneous transfers; 0 = unlimited
+    bandwidth_limit: int = 0  # bytes/s shared by the group's transfers; 0 = unlimited
+    authentication: list[str] = field(default_factory=list)  # Negotiate / NTLM / ClientCertificate
+    upload_enabled: bool = False
+    directory_listing: bool = False
+    urls: list[UrlConfig] = field(default_factory=list)
+
+
+@dataclass
+class ServerConfig:
+    """Server-wide settings of the file host."""
+
+    max_url_groups: int = tunables.MAX_URL_GROUPS
+    bandwidth_limit: int = 0  # bytes/s for all groups together; 0 = unlimited
+    access_log: bool = True
+
+
+@dataclass
+class ClientConfig:
+    """Settings of the BITS client's scheduler."""
+
+    background_slots: int = 1  # background jobs transferring at once (foreground jobs always run)
+    bandwidth_limit: int = 0  # bytes/s for all jobs together; 0 = unlimited
+
+
+@dataclass
+class Config:
+    """The whole persistent configuration (the content of config.yaml)."""
+
+    version: int = CONFIG_VERSION
+    server: ServerConfig = field(default_factory=ServerConfig)
+    client: ClientConfig = field(default_factory=ClientConfig)
+    url_groups: list[UrlGroupConfig] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The camelCase form used in config.yaml and in RPC results."""
+        result: dict[str, Any] = _to_plain(self)
+        return result
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Config:
+        """Build and validate a model from its camelCase form.
+
+        Raises:
+            ConfigError: naming the first bad setting.
+        """
+        config: Config = _from_plain(cls, data, ())
+        config.validate()
+        return config
+
+    def copy(self) -> Config:
+        return copy.deepcopy(self)
+
+    def find_group(self, prefix_key: str) -> UrlGroupConfig | None:
+        from bcs.host.urlprefix import parse_prefix
+
+        for group in self.url_groups:
+            if parse_prefix(group.url_group).key == prefix_key:
+                return group
+        return None
+
+    def validate(self) -> None:
+        """Check every value and cross-field rule; normalise URL-group prefixes in place.
+
+        Raises:
+            ConfigError: naming the first bad setting.
+        """
+        from bcs.host.urlprefix import parse_prefix
+
+        if self.version != CONFIG_VERSION:
+            raise ConfigError(
+                f"unsupported version {self.version} (this engine reads {CONFIG_VERSION})", ("version",)
+            )
+        s = self.server
+        _check_range(s.max_url_groups, 1, 100_000, ("server", "maxUrlGroups"))
+        _check_bandwidth(s.bandwidth_limit, ("server", "bandwidthLimit"))
+        _check_range(self.client.background_slots, 1, 1000, ("client", "backgroundSlots"))
+        _check_bandwidth(self.client.bandwidth_limit, ("client", "bandwidthLimit"))
+        if len(self.url_groups) > s.max_url_groups:
+            raise ConfigError(
+                f"{len(self.url_groups)} URL groups exceed server.maxUrlGroups ({s.max_url_groups})",
+                ("urlGroups",),
+            )
+        seen: set[str] = set()
+        for i, group in enumerate(self.url_groups):
+            where: tuple[str | int, ...] = ("urlGroups", i)
+            try:
+                prefix = parse_prefix(group.url_group)
+            except InvalidArgumentError as exc:
+                raise ConfigError(exc.message, (*where, "urlGroup")) from None
+            if prefix.key in seen:
+                raise ConfigError(f"duplicate URL group {prefix}", (*where, "urlGroup"))
+            seen.add(prefix.key)
+            group.url_group = str(prefix)
+            _check_range(group.connection_limit, 0, 1_000_000, (*where, "connectionLimit"))
+            _check_bandwidth(group.bandwidth_limit, (*where, "bandwidthLimit"))
+            for j, scheme in enumerate(group.authentication):
+                if scheme not in AUTH_SCHEMES:
+                    raise ConfigError(
+                        f"must be one of {', '.join(AUTH_SCHEMES)}", (*where, "authentication", j)
+                    )
+            if len(set(group.authentication)) != len(group.authentication):
+                raise ConfigError("schemes must be unique", (*where, "authentication"))
+            suffixes: set[str] = set()
+            for j, url in enumerate(group.urls):
+                uwhere = (*where, "urls", j)
+                suffix = url.url_suffix.strip("/")
+                if not suffix or "\x00" in suffix or any(p in ("", ".", "..") for p in suffix.split("/")):
+                    raise ConfigError(f"invalid URL suffix {url.url_suffix!r}", (*uwhere, "urlSuffix"))
+                if suffix.lower() in suffixes:
+                    raise ConfigError(f"duplicate URL suffix {suffix!r}", (*uwhere, "urlSuffix"))
+                suffixes.add(suffix.lower())
+                url.url_suffix = suffix
+                if not url.source_path or "\x00" in url.source_path or not os.path.isabs(url.source_path):
+                    raise ConfigError("must be an absolute path", (*uwhere, "sourcePath"))
+
+
+def _check_range(value: int, low: int, high: int, path: tuple[str | int, ...]) -> None:
+    if not low <= value <= high:
+        raise ConfigError(f"must be between {low} and {high}, not {value}", path)
+
+
+def _check_bandwidth(value: int, path: tuple[str | int, ...]) -> None:
+    if value != 0 and value < tunables.MIN_BANDWIDTH_LIMIT:
+        raise ConfigError(
+            f"must be 0 (unlimited) or at least {tunables.MIN_BANDWIDTH_LIMIT} bytes/s, not {value}", path
+        )
+
+
+# --- plain <-> model conversion (generic over the dataclasses above) -------------------------------
+
+
+def _fields(cls: type) -> list[tuple[dataclasses.Field[Any], str, Any]]:
+    hints = typing.get_type_hints(cls)
+    return [(f, _camel(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {key: _to_plain(getattr(value, f.name)) for f, key, _ in _fields(type(value))}
+    if isinstance(value, list):
+        return [_to_plain(v) for v in value]
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return "a list"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _from_plain(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if data is None else _from_plain(args[0], data, path)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(data, dict):
+            raise ConfigError(f"must be {_type_name(tp)}", path)
+        fields = _fields(tp)  # type: ignore[arg-type]
+        known = {key for _, key, _ in fields}
+        for key in data:
+            if key not in known:
+                raise ConfigError(f"unknown setting (known: {', '.join(sorted(known))})", (*path, str(key)))
+        kwargs: dict[str, Any] = {}
+        for f, key, ftype in fields:
+            if key in data:
+                kwargs[f.name] = _from_plain(ftype, data[key], (*path, key))
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError("is required", (*path, key))
+        return tp(**kwargs)  # type: ignore[operator]
+    if origin is list:
+        if not isinstance(data, list):
+            raise ConfigError("must be a list", path)
+        (item,) = typing.get_args(tp)
+        return [_from_plain(item, v, (*path, i)) for i, v in enumerate(data)]
+    if tp is int and (not isinstance(data, int) or isinstance(data, bool)):
+        raise ConfigError(f"must be an integer, not {data!r}", path)
+    if tp is bool and not isinstance(data, bool):
+        raise ConfigError(f"must be true or false, not {data!r}", path)
+    if tp is str:
+        if data is None:
+            return ""
+        if not isinstance(data, str):
+            raise ConfigError(f"must be a string, not {data!r}", path)
+    return data
+
+
+# --- YAML -------------------------------------------------------------------------------------------
+
+_HEADER = (
+    "# BITS Compact Server configuration, written by the engine after every change.\n"
+    "# Change it with the cmdlets or `bcs`; edit by hand only while the engine is stopped.\n"
+)
+
+
+def dump_yaml(config: Config) -> str:
+    return _HEADER + yaml.safe_dump(
+        config.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+
+
+def _node_line(root: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
+    """The 1-based line of the YAML node at ``path`` (or of its closest existing parent)."""
+    node = root
+    line = None if node is None else node.start_mark.line + 1
+    for part in path:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == part:
+                    nxt = value_node
+                    line = key_node.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            nxt = node.value[part]
+            line = nxt.start_mark.line + 1
+        if nxt is None:
+            break
+        node = nxt
+    return line
+
+
+def load_yaml(text: str) -> Config:
+    """Parse and validate config.yaml text.
+
+    Raises:
+        ConfigError: with the line of the problem.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}", line=line) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"YAML error: {exc}") from None
+    if data is None:
+        data = {}
+    try:
+        return Config.from_dict(data)
+    except ConfigError as exc:
+        detail = str(exc).split(": ", 1)[1] if exc.path else str(exc)
+        raise ConfigError(detail, exc.path, _node_line(root, exc.path)) from None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves the old or the new content, never a mix."""
+    directory = path.parent
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):
+        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+Listener = Callable[[Config, Config], None]
+
+
+class ConfigStore:
+    """The current configuration and its file; all changes are serialised by one lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._current = Config()
+        self._listeners: list[Listener] = []
+
+    @property
+    def current(self) -> Config:
+        """A snapshot; never mutate it (use ``update``)."""
+        return self._current
+
+    def load(self, default: Callable[[], Config] | None = None) -> Config:
+        """Load the file; when it does not exist, persist ``default()`` (or an empty config).
+
+        Raises:
+            ConfigError: the file does not load; it is left untouched.
+        """
+        with self._lock:
+            try:
+                text = self.path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                self._current = default() if default else Config()
+                self._current.validate()
+                self._write(self._current)
+                return self._current
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"{self.path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+            try:
+                self._current = load_yaml(text)
+            except ConfigError as exc:
+                raise ConfigError(f"{self.path}: {exc.message}", exc.path) from None
+            return self._current
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call ``listener(old, new)`` on every change, before it is persisted; raising vetoes it."""
+        self._listeners.append(listener)
+
+    def update(self, change: Callable[[Config], Any]) -> Config:
+        """Apply ``change`` to a copy, validate, apply to listeners, persist, publish.
+
+        Raises:
+            ConfigError: the result does not validate (nothing changes).
+            BcsError: a listener refused the change (nothing changes).
+        """
+        with self._lock:
+            old = self._current
+            new = old.copy()
+            change(new)
+            new.validate()
+            self._apply(old, new)
+            try:
+                self._write(new)
+            except BaseException:
+                self._apply(new, old)
+                raise
+            self._current = new
+            return new
+
+    def replace(self, new: Config) -> Config:
+        return self.update(lambda cfg: _assign(cfg, new))
+
+    def _apply(self, old: Config, new: Config) -> None:
+        done: list[Listener] = []
+        try:
+            for listener in self._listeners:
+                listener(old, new)
+                done.append(listener)
+        except BaseException:
+            for listener in reversed(done):
+                # Rolling back is best effort: the original error is the one to report.
+                with contextlib.suppress(Exception):
+                    listener(new, old)
+            raise
+
+    def _write(self, config: Config) -> None:
+        write_atomic(self.path, dump_yaml(config).encode("utf-8"))
+
+
+def _assign(target: Config, source: Config) -> None:
+    for f in dataclasses.fields(Config):
+        setattr(target, f.name, copy.deepcopy(getattr(source, f.name)))

@@ -1,0 +1,257 @@
+"""The engine process: state directory, config, services, management pipe, clean shutdown.
+
+Start order: claim the pipe name (a second engine fails here, before touching anything), lock and
+check the state directory, open the log file, load config.yaml, start the services (file host,
+BITS client), then listen on the pipe, so that a client that reaches the pipe finds a ready engine.
+Stop order is the reverse. SIGINT, SIGTERM and ``server.stop`` all stop it the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from bcs import __version__, tunables
+from bcs.config import Config, ConfigStore, UrlConfig, UrlGroupConfig
+from bcs.errors import AccessDeniedError, BcsError
+from bcs.methods import load_registry
+from bcs.rpc.protocol import Dispatcher
+from bcs.rpc.registry import CallContext
+from bcs.rpc.transport import AlreadyRunningError, PipeServer, pipe_path, resolve_pipe_name
+
+__all__ = ["DEMO_URL_GROUP", "Engine", "EngineOptions", "Service", "StateDirError", "default_state_dir"]
+
+log = logging.getLogger("bcs.engine")
+
+DEMO_URL_GROUP = "http://+:8080/Demo/"
+
+
+class StateDirError(AccessDeniedError):
+    """The state directory cannot be created, locked or written."""
+
+
+class Service(Protocol):
+    """A part of the engine with a lifecycle (file host, BITS client)."""
+
+    name: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+def default_state_dir() -> Path:
+    """``BCS_STATE_DIR``, else the platform default of design.md section 4."""
+    env = os.environ.get("BCS_STATE_DIR")
+    if env:
+        return Path(env)
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "BitsCompactServer"
+    if os.geteuid() == 0:
+        return Path("/var/lib/bits-compact-server")
+    xdg = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(xdg) / "bits-compact-server"
+
+
+@dataclass
+class EngineOptions:
+    state_dir: Path
+    pipe_name: str
+    config_path: Path | None = None
+    log_level: str = "INFO"
+
+
+def demo_config(state_dir: Path) -> Config:
+    """The embedded default: the demo URL group of the README, serving files from the state dir."""
+    demo = state_dir / "demo"
+    demo.mkdir(parents=True, exist_ok=True)
+    source = Path(__file__).parent / "demo"
+    for item in source.iterdir():
+        if item.is_file() and not (demo / item.name).exists():
+            shutil.copyfile(item, demo / item.name)
+    group = UrlGroupConfig(
+        url_group=DEMO_URL_GROUP,
+        urls=[UrlConfig(url_suffix="hello.txt", source_path=str(demo / "hello.txt"))],
+    )
+    return Config(url_groups=[group])
+
+
+class Engine:
+    """One engine: owns the config store, the services and the management pipe."""
+
+    def __init__(self, options: EngineOptions) -> None:
+        self.options = options
+        self.state_dir = options.state_dir.resolve()
+        self.pipe_name = resolve_pipe_name(options.pipe_name)
+        self.config_path = (options.config_path or self.state_dir / "config.yaml").resolve()
+        self.config = ConfigStore(self.config_path)
+        self.services: dict[str, Service] = {}
+        self.started_at = time.time()
+        self._stop = threading.Event()
+        self._state_lock: IO[str] | None = None
+        self._log_handler: logging.Handler | None = None
+        self.registry = load_registry()
+        self.pipe = PipeServer(self.pipe_name, Dispatcher(self.registry).handle_line, self.context)
+
+    def context(self, **peer: Any) -> CallContext:
+        return CallContext(engine=self, **peer)
+
+    # --- lifecycle ---
+    def run(self, install_signals: bool = True) -> None:
+        """Start everything, block until asked to stop, stop everything.
+
+        Raises:
+            BcsError: a clear startup failure (already running, bad state dir, bad config).
+        """
+        self.pipe.claim()
+        try:
+            self._prepare_state_dir()
+            self._open_log_file()
+            log.info("engine %s starting: state dir %s, pipe %s", __version__, self.state_dir, self.pipe.path)
+            self.config.load(default=lambda: demo_config(self.state_dir))
+            self._start_services()
+            if install_signals:
+                self._install_signals()
+            self.pipe.listen()
+            log.info("engine ready (pid %d)", os.getpid())
+            self._stop.wait()
+            log.info("engine stopping")
+        finally:
+            self.pipe.stop()
+            for service in reversed(list(self.services.values())):
+                try:
+                    service.stop()
+                except Exception:
+                    log.exception("stopping %s failed", service.name)
+            self._release_state_dir()
+            log.info("engine stopped")
+            if self._log_handler is not None:
+                logging.getLogger().removeHandler(self._log_handler)
+                self._log_handler.close()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def status(self) -> dict[str, Any]:
+        config = self.config.current
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "pipeName": self.pipe_name,
+            "pipePath": pipe_path(self.pipe_name),
+            "stateDir": str(self.state_dir),
+            "configPath": str(self.config_path),
+            "startTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started_at)),
+            "uptimeSeconds": round(time.time() - self.started_at, 3),
+            "platform": sys.platform,
+            "python": sys.version.split()[0],
+            "urlGroupCount": len(config.url_groups),
+            "maxUrlGroups": config.server.max_url_groups,
+            "bandwidthLimit": config.server.bandwidth_limit,
+            "accessLog": config.server.access_log,
+            "backgroundJobSlots": config.client.background_slots,
+            "jobBandwidthLimit": config.client.bandwidth_limit,
+            "services": {name: service.status() for name, service in self.services.items()},
+        }
+
+    def _start_services(self) -> None:
+        from bcs.client.service import JobService
+        from bcs.host.service import FileHost
+
+        for factory in (FileHost, JobService):
+            service: Service = factory(self)
+            service.start()
+            self.services[service.name] = service
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.request_stop())
+
+    # --- state directory ---
+    def _prepare_state_dir(self) -> None:
+        try:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            if sys.platform != "win32":
+                os.chmod(self.state_dir, 0o700)
+            with tempfile.NamedTemporaryFile(dir=self.state_dir, prefix=".write-test-"):
+                pass
+        except OSError as exc:
+            raise StateDirError(
+                f"state directory {self.state_dir} is not usable: {exc.strerror or exc}; "
+                "choose another with --state-dir or BCS_STATE_DIR"
+            ) from None
+        lock_path = self.state_dir / "engine.lock"
+        fh = open(lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held for the engine's lifetime
+        if not _try_lock(fh):
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            raise AlreadyRunningError(
+                f"another engine (pid {holder}) already uses state directory {self.state_dir}"
+            )
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._state_lock = fh
+
+    def _release_state_dir(self) -> None:
+        if self._state_lock is not None:
+            self._state_lock.close()
+            self._state_lock = None
+
+    def _open_log_file(self) -> None:
+        handler = logging.handlers.RotatingFileHandler(
+            self.state_dir / "engine.log",
+            maxBytes=tunables.LOG_FILE_BYTES,
+            backupCount=tunables.LOG_FILE_COUNT,
+            encoding="utf-8",
+        )
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
+        self._log_handler = handler
+
+
+def _try_lock(fh: IO[str]) -> bool:
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def run_engine(options: EngineOptions) -> int:
+    """``bcs serve``: run in the foreground; a clear message and exit code 1 on a startup failure."""
+    engine = None
+    try:
+        engine = Engine(options)
+        engine.run()
+    except BcsError as exc:
+        log.error("cannot start: %s", exc.message)
+        print(f"bcs serve: {exc.message}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,260 @@
+"""The method registry: the single source of truth for the management contract.
+
+Every RPC method is declared once, with its parameters (name, type, required, doc, constraints),
+its result and the cmdlet that fronts it. The dispatcher validates requests against it, the CLI
+builds its subcommands from it, and ``rpc.describe`` hands it to the PowerShell contract tests.
+
+Rules:
+* Parameter names are camelCase on the wire; handlers receive them as snake_case keywords.
+* Unknown parameters are an error (a drifted cmdlet must fail loudly, not be ignored).
+* ``integer`` rejects booleans and floats; ``number`` accepts integers; ``null`` is accepted only
+  for optional parameters and means "not given".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bcs.errors import InvalidArgumentError
+
+__all__ = ["REGISTRY", "CallContext", "Method", "MethodRegistry", "Param", "ParamError", "rpc_method"]
+
+ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
+
+
+class ParamError(InvalidArgumentError):
+    """A request's parameters do not match the method's declaration (JSON-RPC -32602)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One declared parameter of a method (or a field of an object parameter)."""
+
+    name: str
+    type: ParamType
+    doc: str
+    required: bool = False
+    default: Any = None
+    enum: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int | None = None
+    items: ParamType | None = None  # element type of an array of scalars
+    fields: tuple[Param, ...] | None = None  # fields of an object, or of each object of an array
+    secret: bool = False  # never logged, never echoed
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "required": self.required,
+            "doc": self.doc,
+        }
+        for key, value in (
+            ("default", self.default),
+            ("enum", list(self.enum) if self.enum else None),
+            ("minimum", self.minimum),
+            ("maximum", self.maximum),
+            ("maxLength", self.max_length),
+            ("items", self.items),
+        ):
+            if value is not None:
+                out[key] = value
+        if self.fields is not None:
+            out["fields"] = [f.describe() for f in self.fields]
+        if self.secret:
+            out["secret"] = True
+        return out
+
+    def check(self, value: Any, where: str) -> Any:
+        """Validate one value; returns it (with defaults filled in for object fields).
+
+        Raises:
+            ParamError: naming the parameter and what is wrong with it.
+        """
+        if not _type_ok(self.type, value):
+            raise ParamError(f"parameter '{where}' must be of type {self.type}, not {_json_type(value)}")
+        if self.enum is not None and value not in self.enum:
+            raise ParamError(f"parameter '{where}' must be one of {', '.join(self.enum)}; got {value!r}")
+        if self.minimum is not None and value < self.minimum:
+            raise ParamError(f"parameter '{where}' must be at least {self.minimum}; got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ParamError(f"parameter '{where}' must be at most {self.maximum}; got {value}")
+        if self.max_length is not None and len(value) > self.max_length:
+            raise ParamError(f"parameter '{where}' is longer than {self.max_length}")
+        if self.type == "array":
+            checked = []
+            for i, item in enumerate(value):
+                if self.fields is not None:
+                    checked.append(_check_object(self.fields, item, f"{where}[{i}]"))
+                elif self.items is not None:
+                    if not _type_ok(self.items, item):
+                        raise ParamError(f"parameter '{where}[{i}]' must be of type {self.items}")
+                    checked.append(item)
+                else:
+                    checked.append(item)
+            return checked
+        if self.type == "object" and self.fields is not None:
+            return _check_object(self.fields, value, where)
+        return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _type_ok(expected: ParamType, value: Any) -> bool:
+    actual = _json_type(value)
+    return actual == expected or (expected == "number" and actual == "integer")
+
+
+def _check_object(fields: tuple[Param, ...], value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ParamError(f"parameter '{where}' must be of type object, not {_json_type(value)}")
+    known = {f.name for f in fields}
+    extra = sorted(set(value) - known)
+    if extra:
+        raise ParamError(f"parameter '{where}' has unknown field '{extra[0]}'")
+    out: dict[str, Any] = {}
+    for f in fields:
+        sub = f"{where}.{f.name}"
+        if value.get(f.name) is None:
+            if f.required:
+                raise ParamError(f"parameter '{sub}' is required")
+            out[f.name] = f.default
+        else:
+            out[f.name] = f.check(value[f.name], sub)
+    return out
+
+
+@dataclass
+class CallContext:
+    """What a handler knows about the call: the engine and the calling peer."""
+
+    engine: Any  # bcs.engine.Engine (Any: avoids an import cycle, handlers know the type)
+    peer_uid: int | None = None
+    peer_pid: int | None = None
+    peer_name: str | None = None  # user name of the peer, where the transport knows it
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One RPC method: the contract and the handler that implements it."""
+
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    result: str
+    cmdlet: str
+    handler: Handler = field(compare=False)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "summary": self.summary,
+            "params": [p.describe() for p in self.params],
+            "result": self.result,
+            "cmdlet": self.cmdlet,
+        }
+
+    def bind(self, params: Any) -> dict[str, Any]:
+        """Validate request params against the declaration; returns snake_case handler keywords.
+
+        Accepts by-name (object) and by-position (array, declaration order) params.
+
+        Raises:
+            ParamError: naming the first bad parameter.
+        """
+        if params is None:
+            params = {}
+        if isinstance(params, list):
+            if len(params) > len(self.params):
+                raise ParamError(f"{self.name} takes at most {len(self.params)} positional parameters")
+            params = {p.name: v for p, v in zip(self.params, params, strict=False)}
+        if not isinstance(params, dict):
+            raise ParamError("params must be an object or an array")
+        declared = {p.name for p in self.params}
+        unknown = sorted(set(params) - declared)
+        if unknown:
+            raise ParamError(f"unknown parameter '{unknown[0]}' for method {self.name}")
+        out: dict[str, Any] = {}
+        for p in self.params:
+            value = params.get(p.name)
+            if value is None:
+                if p.required:
+                    raise ParamError(f"missing required parameter '{p.name}' for method {self.name}")
+                out[snake_case(p.name)] = p.default
+            else:
+                out[snake_case(p.name)] = p.check(value, p.name)
+        return out
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``urlGroup`` -> ``url_group`` (handler keyword names)."""
+    return _CAMEL.sub(r"_\1", name).lower()
+
+
+class MethodRegistry:
+    """Methods by name, in declaration order."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+
+    def add(self, method: Method) -> None:
+        if method.name in self._methods:
+            raise RuntimeError(f"RPC method {method.name} declared twice")
+        self._methods[method.name] = method
+
+    def get(self, name: str) -> Method | None:
+        return self._methods.get(name)
+
+    def __iter__(self) -> Iterator[Method]:
+        return iter(self._methods.values())
+
+    def names(self) -> list[str]:
+        return list(self._methods)
+
+    def describe(self) -> dict[str, Any]:
+        from bcs import __version__
+
+        return {
+            "protocol": "jsonrpc-2.0",
+            "version": __version__,
+            "methods": [m.describe() for m in self._methods.values()],
+        }
+
+
+REGISTRY = MethodRegistry()
+
+
+def rpc_method(
+    name: str, summary: str, *, params: Iterable[Param] = (), result: str = "null", cmdlet: str
+) -> Callable[[Handler], Handler]:
+    """Declare a handler as the RPC method ``name`` in the global registry."""
+
+    def decorate(func: Handler) -> Handler:
+        REGISTRY.add(Method(name, summary, tuple(params), result, cmdlet, func))
+        return func
+
+    return decorate

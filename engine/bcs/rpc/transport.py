@@ -1,0 +1,297 @@
+"""The management pipe: where it lives, who may connect, and the line loop over a connection.
+
+* Unix: a stream socket at ``$TMPDIR/CoreFxPipe_<name>`` (``/tmp/`` when TMPDIR is unset), which is
+  where .NET's ``NamedPipeClientStream(".", name)`` connects, so the cmdlets work unchanged.
+  Mode 0600; a peer whose SO_PEERCRED uid is neither the engine's nor root is refused.
+  A lock file beside the socket (flock) makes a second engine on the same name fail at once
+  with a clear message, and makes removing a stale socket safe.
+* Windows: ``\\\\.\\pipe\\<name>`` (``bcs.rpc.winpipe``), DACL for SYSTEM, Administrators and the
+  engine's owner.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import struct
+import sys
+import threading
+from collections.abc import Callable
+from typing import IO, Any
+
+from bcs import tunables
+from bcs.errors import AccessDeniedError, BcsError, BusyError, InvalidArgumentError
+from bcs.rpc.protocol import INVALID_REQUEST, SERVER_ERROR, encode, error_response
+from bcs.rpc.registry import CallContext
+
+__all__ = [
+    "AlreadyRunningError",
+    "LineHandler",
+    "PipeServer",
+    "pipe_path",
+    "resolve_pipe_name",
+    "serve_lines",
+]
+
+log = logging.getLogger("bcs.rpc")
+
+LineHandler = Callable[[bytes, CallContext], "bytes | None"]
+
+
+class AlreadyRunningError(BcsError):
+    """Another engine already serves this pipe name."""
+
+    hresult = 0x800700B7
+    name = "ERROR_ALREADY_EXISTS"
+    category = "ResourceExists"
+    reason = "AlreadyRunning"
+
+
+def resolve_pipe_name(name: str | None) -> str:
+    """The pipe name: explicit, else ``BCS_PIPE_NAME``, else ``BitsCompactServer``."""
+    return name or os.environ.get("BCS_PIPE_NAME") or tunables.PIPE_NAME
+
+
+def pipe_path(name: str) -> str:
+    """Where a client connects for pipe ``name`` on this platform (as .NET computes it)."""
+    if sys.platform == "win32":
+        return rf"\\.\pipe\{name}"
+    if name.startswith("/"):
+        return name
+    tmp = os.environ.get("TMPDIR") or "/tmp/"
+    if not tmp.endswith("/"):
+        tmp += "/"
+    return f"{tmp}CoreFxPipe_{name}"
+
+
+def serve_lines(
+    read: Callable[[int], bytes],
+    write: Callable[[bytes], Any],
+    handle: LineHandler,
+    ctx: CallContext,
+    max_line: int = tunables.RPC_MAX_LINE,
+) -> None:
+    """Read ``\\n``-terminated requests until EOF, answering each; a line over ``max_line`` is refused.
+
+    A partial line at EOF (a client that disconnects mid-line) is dropped unanswered.
+    """
+    buf = bytearray()
+    scanned = 0  # bytes of buf known to hold no newline
+    discarding = False  # inside an over-long line: drop bytes until its newline
+    while True:
+        data = read(65536)
+        if not data:
+            return
+        buf += data
+        while True:
+            nl = buf.find(b"\n", scanned)
+            if nl < 0:
+                scanned = len(buf)
+                if len(buf) > max_line:
+                    if not discarding:
+                        write(_too_long(max_line))
+                        discarding = True
+                    buf.clear()
+                    scanned = 0
+                break
+            line = bytes(buf[:nl])
+            del buf[: nl + 1]
+            scanned = 0
+            if discarding:
+                discarding = False
+                continue
+            if len(line) > max_line:
+                write(_too_long(max_line))
+                continue
+            if not line.strip():
+                continue
+            answer = handle(line.rstrip(b"\r"), ctx)
+            if answer is not None:
+                write(answer)
+
+
+def _too_long(max_line: int) -> bytes:
+    err = InvalidArgumentError(f"Invalid request: line longer than {max_line} bytes", noun="Rpc")
+    err.reason = "LineTooLong"  # type: ignore[misc]
+    return encode(error_response(None, INVALID_REQUEST, err))
+
+
+def _refusal(error: BcsError) -> bytes:
+    return encode(error_response(None, SERVER_ERROR, error))
+
+
+class PipeServer:
+    """Accepts management connections on the platform's pipe and serves each on its own thread."""
+
+    def __init__(self, name: str, handle: LineHandler, make_context: Callable[..., CallContext]) -> None:
+        self.name = name
+        self.path = pipe_path(name)
+        self._handle = handle
+        self._make_context = make_context
+        self._stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(tunables.RPC_MAX_CONNECTIONS)
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+        self._lock_file: IO[str] | None = None
+        self._listener: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._win: Any = None
+
+    # --- lifecycle ---
+    def claim(self) -> None:
+        """Take the pipe name; raises AlreadyRunningError when another engine holds it."""
+        if sys.platform == "win32":
+            from bcs.rpc.winpipe import WindowsPipeListener
+
+            self._win = WindowsPipeListener(self.name, self._serve_connection_win)
+            self._win.claim()
+            return
+        self._acquire_lock()
+
+    def listen(self) -> None:
+        """Start accepting connections (after ``claim``)."""
+        if self._win is not None:
+            self._win.listen()
+            return
+        path = self.path
+        if len(path.encode()) > 107:
+            raise InvalidArgumentError(f"pipe path {path} is longer than the 107 bytes a Unix socket allows")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # stale: the lock proves no engine owns it
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old_umask)
+        os.chmod(path, 0o600)
+        sock.listen(64)
+        sock.settimeout(0.5)
+        self._listener = sock
+        self._thread = threading.Thread(target=self._accept_loop, name="rpc-accept", daemon=True)
+        self._thread.start()
+        log.info("management pipe %s listening at %s", self.name, path)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._win is not None:
+            self._win.stop()
+            return
+        if self._listener is not None:
+            self._listener.close()
+        if self._thread is not None:
+            self._thread.join(5)
+        with self._conns_lock:
+            for conn in list(self._conns):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+        try:
+            if self._listener is not None:
+                os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the flock
+            self._lock_file = None
+
+    def _acquire_lock(self) -> None:
+        import fcntl
+
+        lock_path = self.path + ".lock"
+        fh = open(lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held for the engine's lifetime
+        try:
+            os.chmod(lock_path, 0o600)
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            fh.seek(0)
+            holder = fh.read().strip() or "unknown"
+            fh.close()
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise AlreadyRunningError(
+                    f"another engine (pid {holder}) is already serving pipe '{self.name}' at {self.path}; "
+                    "stop it (bcs stop) or choose another --pipe-name"
+                ) from None
+            raise
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_file = fh
+
+    # --- connections ---
+    def _accept_loop(self) -> None:
+        assert self._listener is not None
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                log.exception("accept failed")
+                continue
+            threading.Thread(target=self._serve_unix, args=(conn,), name="rpc-conn", daemon=True).start()
+
+    def _serve_unix(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(tunables.RPC_IDLE_TIMEOUT)
+            uid, pid = _peer_credentials(conn)
+            if uid is not None and uid not in (os.geteuid(), 0):
+                log.warning("refused management connection from uid %s (pid %s)", uid, pid)
+                _send_quietly(
+                    conn,
+                    _refusal(
+                        AccessDeniedError(
+                            f"uid {uid} may not manage this engine (only uid {os.geteuid()} and root may)",
+                            noun="Server",
+                        )
+                    ),
+                )
+                return
+            if not self._slots.acquire(blocking=False):
+                _send_quietly(
+                    conn,
+                    _refusal(
+                        BusyError(
+                            f"too many management connections (limit {tunables.RPC_MAX_CONNECTIONS})",
+                            noun="Server",
+                        )
+                    ),
+                )
+                return
+            with self._conns_lock:
+                self._conns.add(conn)
+            try:
+                ctx = self._make_context(peer_uid=uid, peer_pid=pid)
+                serve_lines(conn.recv, conn.sendall, self._handle, ctx)
+            except (OSError, TimeoutError):
+                pass  # the client went away or idled out; nothing to answer
+            finally:
+                with self._conns_lock:
+                    self._conns.discard(conn)
+                self._slots.release()
+
+    def _serve_connection_win(
+        self, read: Callable[[int], bytes], write: Callable[[bytes], Any], user: str | None
+    ) -> None:
+        ctx = self._make_context(peer_name=user)
+        serve_lines(read, write, self._handle, ctx)
+
+
+def _peer_credentials(conn: socket.socket) -> tuple[int | None, int | None]:
+    """(uid, pid) of the peer via SO_PEERCRED; (None, None) where the platform has no such option."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None, None
+    raw = conn.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return uid, pid
+
+
+def _send_quietly(conn: socket.socket, data: bytes) -> None:
+    with contextlib.suppress(OSError):
+        conn.sendall(data)

@@ -1,0 +1,32 @@
+"""Every tunable of the engine in one table: a comment each, with the BITS default beside it.
+
+Values here are defaults; settings that an administrator changes live in ``config.yaml`` and
+override them (``bcs.config``). Nothing else in the engine hard-codes a limit, timeout or size.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- Management transport -------------------------------------------------------------------------
+PIPE_NAME: Final = "BitsCompactServer"  # pipe name of the original product; BCS_PIPE_NAME overrides
+RPC_MAX_LINE: Final = 4 * 1024 * 1024  # longest JSON-RPC request line accepted (bytes)
+RPC_MAX_CONNECTIONS: Final = 64  # simultaneous management connections; more are refused
+RPC_IDLE_TIMEOUT: Final = 3600.0  # seconds a management connection may stay silent
+RPC_MAX_BATCH: Final = 1000  # calls in one JSON-RPC batch
+
+# --- Config ---------------------------------------------------------------------------------------
+MAX_URL_GROUPS: Final = 25  # BITS Compact Server sizing (25 groups); configurable up to 100 000
+CONNECTION_LIMIT: Final = 3  # simultaneous transfers per URL group (original default)
+MIN_BANDWIDTH_LIMIT: Final = 1024  # bytes/s; the original refused anything lower
+LOG_FILE_BYTES: Final = 10 * 1024 * 1024  # rotating engine log, size of one file
+LOG_FILE_COUNT: Final = 5  # rotated engine log files kept
+
+# --- BITS client (bits-protocol.md section 3) ------------------------------------------------------
+MINIMUM_RETRY_DELAY: Final = 600  # seconds (BITS default 600, floor 5)
+MINIMUM_RETRY_DELAY_FLOOR: Final = 5  # seconds (COM floor)
+NO_PROGRESS_TIMEOUT: Final = 1_209_600  # seconds, 14 days (BITS default)
+MAX_DOWNLOAD_TIME: Final = 7_776_000  # seconds, 90 days (BITS 3+ default)
+DISPLAY_NAME_MAX: Final = 256  # characters
+DESCRIPTION_MAX: Final = 1024  # characters
+MAX_FILES_PER_JOB: Final = 200  # BITS MaxFilesPerJob policy default
