@@ -5,10 +5,21 @@ Contract declared by the foundation; the handlers are implemented by the file-ho
 
 from __future__ import annotations
 
+import os
+import stat
 from typing import Any
 
-from bcs.config import AUTH_SCHEMES
-from bcs.errors import NotImplError
+from bcs import tunables
+from bcs.config import AUTH_SCHEMES, Config, UrlConfig, UrlGroupConfig
+from bcs.errors import (
+    AccessDeniedError,
+    AlreadyExistsError,
+    InvalidArgumentError,
+    LocalFileNotFoundError,
+    NotFoundError,
+)
+from bcs.host import tunables as host_tunables
+from bcs.host.urlprefix import UrlPrefix, parse_prefix
 from bcs.rpc.registry import CallContext, Param, rpc_method
 
 __all__: list[str] = []
@@ -39,8 +50,163 @@ _SETTINGS = (
 AUTH_DOC = f"one of {', '.join(AUTH_SCHEMES)}"
 
 
-def _todo(name: str) -> NotImplError:
-    return NotImplError(f"{name} is not implemented yet", noun="UrlGroup")
+_SETTING_FIELDS = {
+    "connection_limit": "connectionLimit",
+    "bandwidth_limit": "bandwidthLimit",
+    "authentication": "authentication",
+    "upload_enabled": "uploadEnabled",
+    "directory_listing": "directoryListing",
+}
+
+
+def _host(ctx: CallContext) -> Any:
+    return ctx.engine.services["host"]
+
+
+def _not_found(url_group: str) -> NotFoundError:
+    return NotFoundError(f"URL group {url_group} does not exist", noun="UrlGroup", target=url_group)
+
+
+def _find(config: Config, prefix: UrlPrefix) -> UrlGroupConfig:
+    """The group of ``prefix`` in ``config``; NotFoundError when there is none."""
+    group = config.find_group(prefix.key)
+    if group is None:
+        raise _not_found(str(prefix))
+    return group
+
+
+def _check_settings(prefix: UrlPrefix, settings: dict[str, Any]) -> None:
+    """Validate settings with messages that name the group (config validation names an index)."""
+
+    def bad(message: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"{prefix}: {message}", noun="UrlGroup", target=str(prefix))
+
+    bandwidth = settings.get("bandwidth_limit")
+    if bandwidth is not None and bandwidth != 0 and bandwidth < tunables.MIN_BANDWIDTH_LIMIT:
+        raise bad(f"bandwidthLimit must be 0 (unlimited) or at least {tunables.MIN_BANDWIDTH_LIMIT} bytes/s")
+    limit = settings.get("connection_limit")
+    if limit is not None and limit > 1_000_000:
+        raise bad("connectionLimit must be at most 1000000")
+    schemes = settings.get("authentication")
+    if schemes is not None:
+        for scheme in schemes:
+            if scheme not in AUTH_SCHEMES:
+                raise bad(f"unknown authentication scheme {scheme!r} ({AUTH_DOC})")
+        if len(set(schemes)) != len(schemes):
+            raise bad("authentication schemes must be unique")
+
+
+def _apply_settings(group: UrlGroupConfig, settings: dict[str, Any]) -> None:
+    for key, value in settings.items():
+        if value is not None:
+            setattr(group, key, list(value) if isinstance(value, list) else value)
+
+
+def _url_dict(prefix: UrlPrefix, url: UrlConfig) -> dict[str, Any]:
+    is_dir = os.path.isdir(url.source_path)
+    return {
+        "urlGroup": str(prefix),
+        "urlSuffix": url.url_suffix,
+        "url": f"{prefix}{url.url_suffix}{'/' if is_dir else ''}",
+        "sourcePath": url.source_path,
+        "sddl": url.sddl,
+        "isDirectory": is_dir,
+    }
+
+
+def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dict[str, Any]:
+    prefix = parse_prefix(group.url_group)
+    host = _host(ctx)
+    out: dict[str, Any] = {
+        "urlGroup": str(prefix),
+        "scheme": prefix.scheme,
+        "host": prefix.host,
+        "port": prefix.port,
+        "name": prefix.segment,
+        "connectionLimit": group.connection_limit,
+        "bandwidthLimit": group.bandwidth_limit,
+        "authentication": list(group.authentication),
+        "uploadEnabled": group.upload_enabled,
+        "directoryListing": group.directory_listing,
+        "urlCount": len(group.urls),
+        "listening": host.is_listening(prefix.port),
+    }
+    runtime = host.runtime(prefix.key)
+    counters = runtime.snapshot() if runtime is not None else {}
+    for key in ("requests", "bytesSent", "activeTransfers", "rejectedTransfers"):
+        out[key] = counters.get(key, 0)
+    if with_urls:
+        out["urls"] = [_url_dict(prefix, url) for url in group.urls]
+    return out
+
+
+def _check_suffix(prefix: UrlPrefix, suffix: str) -> str:
+    """Normalise a URL suffix (no leading/trailing slash) and refuse what cannot be a safe path."""
+
+    def bad(why: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"invalid URL suffix {suffix!r}: {why}", noun="Url", target=suffix)
+
+    text = suffix.strip("/")
+    if not text:
+        raise bad("it is empty")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        raise bad("control characters are not allowed")
+    if any(c in text for c in "\\?#"):
+        raise bad("backslash, ? and # are not allowed")
+    if len(text.encode("utf-8", "surrogatepass")) > host_tunables.MAX_PATH_BYTES - len(prefix.path):
+        raise bad("too long")
+    for part in text.split("/"):
+        if part in ("", ".", ".."):
+            raise bad("empty, . and .. path segments are not allowed")
+        if len(part.encode("utf-8", "surrogatepass")) > host_tunables.MAX_SEGMENT_BYTES:
+            raise bad(f"a path segment is longer than {host_tunables.MAX_SEGMENT_BYTES} bytes")
+    return text
+
+
+def _check_source(source: str) -> str:
+    """The absolute, normalised source path; it must exist and be readable now.
+
+    Raises:
+        InvalidArgumentError: not absolute, or neither a regular file nor a directory.
+        LocalFileNotFoundError: it does not exist.
+        AccessDeniedError: the engine cannot read it.
+    """
+    if "\x00" in source or not os.path.isabs(source):
+        raise InvalidArgumentError(
+            f"sourcePath must be an absolute path, not {source!r}", noun="Url", target=source
+        )
+    path = os.path.abspath(source)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise LocalFileNotFoundError(f"sourcePath {path} does not exist", noun="Url", target=path) from None
+    except PermissionError:
+        raise AccessDeniedError(
+            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
+        ) from None
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
+        ) from None
+    try:
+        if stat.S_ISREG(st.st_mode):
+            with open(path, "rb"):
+                pass
+        elif stat.S_ISDIR(st.st_mode):
+            os.listdir(path)
+        else:
+            raise InvalidArgumentError(
+                f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
+            )
+    except PermissionError:
+        raise AccessDeniedError(
+            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
+        ) from None
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
+        ) from None
+    return path
 
 
 @rpc_method(
@@ -51,7 +217,27 @@ def _todo(name: str) -> NotImplError:
     cmdlet="New-BcsUrlGroup",
 )
 def urlgroup_create(ctx: CallContext, url_group: str, **settings: Any) -> dict[str, Any]:
-    raise _todo("urlgroup.create")
+    prefix = parse_prefix(url_group)
+    _check_settings(prefix, settings)
+
+    def change(config: Config) -> None:
+        if config.find_group(prefix.key) is not None:
+            raise AlreadyExistsError(
+                f"URL group {prefix} already exists", noun="UrlGroup", target=str(prefix)
+            )
+        if len(config.url_groups) >= config.server.max_url_groups:
+            raise InvalidArgumentError(
+                f"the server already has {len(config.url_groups)} URL groups, its maximum "
+                "(server.maxUrlGroups; raise it with `bcs server set --max-url-groups N`)",
+                noun="UrlGroup",
+                target=str(prefix),
+            )
+        group = UrlGroupConfig(url_group=str(prefix))
+        _apply_settings(group, settings)
+        config.url_groups.append(group)
+
+    config = ctx.engine.config.update(change)
+    return _group_dict(ctx, _find(config, prefix), with_urls=True)
 
 
 @rpc_method(
@@ -61,7 +247,8 @@ def urlgroup_create(ctx: CallContext, url_group: str, **settings: Any) -> dict[s
     cmdlet="Get-BcsUrlGroup",
 )
 def urlgroup_list(ctx: CallContext) -> list[dict[str, Any]]:
-    raise _todo("urlgroup.list")
+    config = ctx.engine.config.current
+    return [_group_dict(ctx, group, with_urls=False) for group in config.url_groups]
 
 
 @rpc_method(
@@ -72,7 +259,8 @@ def urlgroup_list(ctx: CallContext) -> list[dict[str, Any]]:
     cmdlet="Get-BcsUrlGroup",
 )
 def urlgroup_get(ctx: CallContext, url_group: str) -> dict[str, Any]:
-    raise _todo("urlgroup.get")
+    prefix = parse_prefix(url_group)
+    return _group_dict(ctx, _find(ctx.engine.config.current, prefix), with_urls=True)
 
 
 @rpc_method(
@@ -83,7 +271,14 @@ def urlgroup_get(ctx: CallContext, url_group: str) -> dict[str, Any]:
     cmdlet="Set-BcsUrlGroup",
 )
 def urlgroup_set(ctx: CallContext, url_group: str, **settings: Any) -> dict[str, Any]:
-    raise _todo("urlgroup.set")
+    prefix = parse_prefix(url_group)
+    _check_settings(prefix, settings)
+
+    def change(config: Config) -> None:
+        _apply_settings(_find(config, prefix), settings)
+
+    config = ctx.engine.config.update(change)
+    return _group_dict(ctx, _find(config, prefix), with_urls=True)
 
 
 @rpc_method(
@@ -94,7 +289,13 @@ def urlgroup_set(ctx: CallContext, url_group: str, **settings: Any) -> dict[str,
     cmdlet="Remove-BcsUrlGroup",
 )
 def urlgroup_delete(ctx: CallContext, url_group: str) -> None:
-    raise _todo("urlgroup.delete")
+    prefix = parse_prefix(url_group)
+
+    def change(config: Config) -> None:
+        group = _find(config, prefix)
+        config.url_groups.remove(group)
+
+    ctx.engine.config.update(change)
 
 
 @rpc_method(
@@ -127,14 +328,33 @@ def urlgroup_delete(ctx: CallContext, url_group: str) -> None:
 def url_create(
     ctx: CallContext, url_group: str, url_suffix: str, source_path: str, sddl: str
 ) -> dict[str, Any]:
-    raise _todo("url.create")
+    prefix = parse_prefix(url_group)
+    suffix = _check_suffix(prefix, url_suffix)
+    if "\x00" in sddl or len(sddl) > 65536:
+        raise InvalidArgumentError("sddl must be an SDDL string of at most 65536 characters", noun="Url")
+    _find(ctx.engine.config.current, prefix)  # a missing group is reported before a bad source
+    source = _check_source(source_path)
+    url = UrlConfig(url_suffix=suffix, source_path=source, sddl=sddl)
+
+    def change(config: Config) -> None:
+        group = _find(config, prefix)
+        if any(u.url_suffix.lower() == suffix.lower() for u in group.urls):
+            raise AlreadyExistsError(
+                f"URL {prefix}{suffix} already exists", noun="Url", target=f"{prefix}{suffix}"
+            )
+        group.urls.append(url)
+
+    ctx.engine.config.update(change)
+    return _url_dict(prefix, url)
 
 
 @rpc_method(
     "url.list", "List the URLs of a URL group.", params=[URL_GROUP], result="Url[]", cmdlet="Get-BcsUrl"
 )
 def url_list(ctx: CallContext, url_group: str) -> list[dict[str, Any]]:
-    raise _todo("url.list")
+    prefix = parse_prefix(url_group)
+    group = _find(ctx.engine.config.current, prefix)
+    return [_url_dict(prefix, url) for url in group.urls]
 
 
 @rpc_method(
@@ -145,4 +365,17 @@ def url_list(ctx: CallContext, url_group: str) -> list[dict[str, Any]]:
     cmdlet="Remove-BcsUrl",
 )
 def url_delete(ctx: CallContext, url_group: str, url_suffix: str) -> None:
-    raise _todo("url.delete")
+    prefix = parse_prefix(url_group)
+    suffix = url_suffix.strip("/").lower()
+
+    def change(config: Config) -> None:
+        group = _find(config, prefix)
+        for url in group.urls:
+            if url.url_suffix.lower() == suffix:
+                group.urls.remove(url)
+                return
+        raise NotFoundError(
+            f"URL {prefix}{url_suffix.strip('/')} does not exist", noun="Url", target=f"{prefix}{url_suffix}"
+        )
+
+    ctx.engine.config.update(change)

@@ -1,0 +1,509 @@
+"""The WSGI application of a listener: route -> limits -> serve a file (GET/HEAD with ranges).
+
+One ``HostApp`` per listener (it knows its port); every request reads the current routing table
+of the ``FileHost`` (replaced as a whole on each configuration change).
+
+Responses:
+
+* 200/206 always carry ``Content-Length``, ``Accept-Ranges: bytes``, ``Last-Modified`` and
+  ``ETag``; file bodies are never chunked. HEAD sends the headers GET would send.
+* Errors (4xx/5xx) carry a short text body and ``BITS-Error-Code`` / ``BITS-Error-Context: 0x5``
+  built from ``bcs.errors`` (``0x80190000 | status``).
+* Unthrottled single bodies go through ``wsgi.file_wrapper`` (waitress sends them from its I/O
+  thread without holding a worker thread); throttled bodies and multi-range bodies are iterators.
+
+Path safety: the path is percent-decoded by the server, must be UTF-8 without NUL or control
+characters, has no ``.``/``..`` segment and no backslash, fits ``MAX_PATH_BYTES``, and the file it
+names below a directory URL must resolve (symlinks included) inside that directory.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import logging
+import mimetypes
+import os
+import stat
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from bcs.errors import HttpStatusError
+from bcs.host import tunables
+from bcs.host.ranges import (
+    ByteRange,
+    Precondition,
+    RangeNotSatisfiable,
+    Validators,
+    check_preconditions,
+    if_range_matches,
+    parse_range,
+)
+from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
+
+if TYPE_CHECKING:
+    from bcs.host.limits import TokenBucket
+
+__all__ = ["HostApp", "HostState"]
+
+access_log = logging.getLogger("bcs.access")
+log = logging.getLogger("bcs.host")
+
+StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
+
+_REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    301: "Moved Permanently",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    412: "Precondition Failed",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+_WINDOWS = sys.platform == "win32"
+
+
+class HostState:
+    """What the apps of all listeners share: the routing table, the server bucket, logging."""
+
+    def __init__(self, table: RoutingTable, server_bucket: TokenBucket) -> None:
+        self.table = table
+        self.server_bucket = server_bucket
+        self.access_log = True
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Unknown')}"
+
+
+_content_types: dict[str, str] = {}
+
+
+def _content_type(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    found = _content_types.get(ext)
+    if found is None:
+        found = mimetypes.guess_type("x" + ext, strict=False)[0] or "application/octet-stream"
+        _content_types[ext] = found
+    return found
+
+
+class _Transfer:
+    """Book-keeping of one request: counters, the connection-limit slot and the access-log line."""
+
+    __slots__ = ("_done", "app", "environ", "gated", "group", "started", "status")
+
+    def __init__(self, app: HostApp, environ: dict[str, Any], started: float) -> None:
+        self.app = app
+        self.environ = environ
+        self.started = started
+        self.group: GroupRuntime | None = None
+        self.gated = False
+        self.status = 0
+        self._done = False
+
+    def finish(self, nbytes: int) -> None:
+        if self._done:
+            return
+        self._done = True
+        group = self.group
+        if group is not None:
+            if self.gated:
+                group.gate.leave()
+            if nbytes:
+                with group.counters.lock:
+                    group.counters.bytes_sent += nbytes
+        if self.app.state.access_log:
+            self.app.log_access(self, nbytes)
+
+
+class _TrackedFile(io.FileIO):
+    """A file whose close (by waitress, once the body is sent or the client left) ends the transfer."""
+
+    transfer: _Transfer | None = None
+    start = 0
+    owned = False  # handed to the server (file_wrapper) or to a _Body, which close it
+
+    def close(self) -> None:
+        transfer = self.transfer
+        if transfer is not None and not self.closed:
+            self.transfer = None
+            try:
+                sent = self.tell() - self.start
+            except (OSError, ValueError):
+                sent = 0
+            super().close()
+            transfer.finish(sent)
+            return
+        super().close()
+
+
+class _Body:
+    """An iterated body (multi-range, throttled or without file_wrapper); reads in chunks."""
+
+    def __init__(
+        self,
+        fh: io.FileIO,
+        parts: list[tuple[bytes, int, int]],
+        trailer: bytes,
+        transfer: _Transfer,
+        buckets: tuple[TokenBucket, ...],
+        stopping: threading.Event,
+    ) -> None:
+        self.fh = fh
+        self.parts = parts  # (bytes before, offset, length)
+        self.trailer = trailer
+        self.transfer = transfer
+        self.buckets = buckets
+        self.stopping = stopping
+        self.sent = 0
+
+    def _chunk_size(self) -> int:
+        rates = [b.rate for b in self.buckets if b.rate > 0]
+        if not rates:
+            return tunables.READ_CHUNK
+        return max(tunables.MIN_PACED_CHUNK, min(tunables.READ_CHUNK, min(rates) // tunables.PACE_STEPS))
+
+    def _pace(self, nbytes: int) -> None:
+        delay = 0.0
+        for bucket in self.buckets:
+            delay = max(delay, bucket.reserve(nbytes))
+        if delay > 0 and self.stopping.wait(delay):
+            raise OSError("listener stopping")
+
+    def __iter__(self) -> Iterator[bytes]:
+        fh = self.fh
+        for before, offset, length in self.parts:
+            if before:
+                self.sent += len(before)
+                yield before
+            fh.seek(offset)
+            remaining = length
+            while remaining > 0:
+                size = min(self._chunk_size(), remaining)
+                self._pace(size)
+                data = fh.read(size)
+                if not data:
+                    # The file shrank under us: stop short; the client sees a short body.
+                    raise OSError(f"{fh.name}: file shrank during the transfer")
+                remaining -= len(data)
+                self.sent += len(data)
+                yield data
+        if self.trailer:
+            self.sent += len(self.trailer)
+            yield self.trailer
+
+    def close(self) -> None:
+        self.fh.close()
+        self.transfer.finish(self.sent)
+
+
+class _Answer(Exception):
+    """A finished error answer raised from deep inside the request handling."""
+
+    def __init__(self, status: int, message: str, headers: Headers | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+
+
+def _safe_parts(rest: str) -> list[str]:
+    """The segments of a request path below a URL, refusing anything that could leave it."""
+    parts = [p for p in rest.split("/") if p]
+    for part in parts:
+        if part in (".", "..") or "\\" in part or (_WINDOWS and ":" in part):
+            raise _Answer(400, "invalid path segment")
+        if len(part.encode("utf-8", "surrogatepass")) > tunables.MAX_SEGMENT_BYTES:
+            raise _Answer(414, "path segment too long")
+    return parts
+
+
+class HostApp:
+    """The WSGI application of one listener (one port)."""
+
+    def __init__(self, state: HostState, port: int, stopping: threading.Event) -> None:
+        self.state = state
+        self.port = port
+        self.stopping = stopping
+
+    # --- responses ---
+    def _error(
+        self,
+        start_response: StartResponse,
+        transfer: _Transfer,
+        status: int,
+        message: str,
+        extra: Headers | None = None,
+    ) -> list[bytes]:
+        body = (message + "\n").encode("utf-8") if transfer.environ["REQUEST_METHOD"] != "HEAD" else b""
+        length = len(message) + 1
+        headers: Headers = [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(length)),
+            ("BITS-Error-Code", HttpStatusError(status).header_value()),
+            ("BITS-Error-Context", "0x5"),
+        ]
+        if extra:
+            headers.extend(extra)
+        transfer.status = status
+        start_response(_status_line(status), headers)
+        transfer.finish(len(body))
+        return [body] if body else []
+
+    def log_access(self, transfer: _Transfer, nbytes: int) -> None:
+        env = transfer.environ
+        now = time.time()
+        client = env.get("REMOTE_ADDR") or "-"
+        if client.startswith("::ffff:"):
+            client = client[7:]
+        uri = env.get("REQUEST_URI") or env.get("PATH_INFO", "")
+        user = env.get("REMOTE_USER") or "-"
+        access_log.info(
+            "%s.%03dZ %s %s %s %d %d %.3f %s",
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)),
+            int(now * 1000) % 1000,
+            client,
+            env.get("REQUEST_METHOD", "-"),
+            quote(uri, safe="/%?=&;:@!$'()*+,~[]"),
+            transfer.status,
+            nbytes,
+            time.monotonic() - transfer.started,
+            quote(user, safe="\\@.-_"),
+        )
+
+    # --- WSGI entry ---
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        transfer = _Transfer(self, environ, time.monotonic())
+        try:
+            return self._handle(environ, start_response, transfer)
+        except _Answer as answer:
+            return self._error(start_response, transfer, answer.status, answer.message, answer.headers)
+        except Exception:
+            log.exception("request %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            if transfer.gated and transfer.group is not None:
+                transfer.gated = False
+                transfer.group.gate.leave()
+            return self._error(start_response, transfer, 500, "internal server error")
+
+    def _handle(
+        self, environ: dict[str, Any], start_response: StartResponse, transfer: _Transfer
+    ) -> Iterable[bytes]:
+        raw_path: str = environ.get("PATH_INFO", "")
+        if len(raw_path) > tunables.MAX_PATH_BYTES:
+            raise _Answer(414, "request path too long")
+        try:
+            path = raw_path.encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise _Answer(400, "request path is not UTF-8") from None
+        if not path.startswith("/") or any(ord(c) < 0x20 or c == "\x7f" for c in path):
+            raise _Answer(400, "invalid characters in the request path")
+        segment, slash, rest = path[1:].partition("/")
+        host = environ.get("HTTP_HOST", "").lower()
+        # "[::1]:8080" -> "[::1]", "Name.:8080" -> "name"
+        host = host[: host.find("]") + 1] if host.startswith("[") else host.partition(":")[0].rstrip(".")
+        table = self.state.table
+        group, host_known = table.find_group(self.port, host, segment.lower())
+        if group is None:
+            raise _Answer(404 if host_known else 400, "not found" if host_known else "invalid host name")
+        runtime = group.runtime
+        transfer.group = runtime
+        counters = runtime.counters
+        with counters.lock:
+            counters.requests += 1
+        method = environ["REQUEST_METHOD"]
+        if method not in ("GET", "HEAD"):
+            raise _Answer(405, "method not allowed", [("Allow", "GET, HEAD")])
+        if not slash:
+            raise _Answer(404, "not found")
+        entry, below = RoutingTable.find_url(group, rest)
+        if entry is None:
+            raise _Answer(404, "not found")
+        if entry.is_directory:
+            return self._serve_below(environ, start_response, transfer, entry, below, rest)
+        if below:
+            raise _Answer(404, "not found")
+        return self._serve_file(environ, start_response, transfer, entry.source)
+
+    def _serve_below(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        transfer: _Transfer,
+        entry: UrlEntry,
+        below: str,
+        rest: str,
+    ) -> Iterable[bytes]:
+        parts = _safe_parts(below)
+        try:
+            root = os.path.realpath(entry.source)
+            target = os.path.realpath(os.path.join(root, *parts)) if parts else root
+        except (OSError, ValueError):
+            raise _Answer(404, "not found") from None
+        if target != root and not target.startswith(root.rstrip(os.sep) + os.sep):
+            log.warning("refused %s: resolves outside %s", environ.get("PATH_INFO"), root)
+            raise _Answer(404, "not found")
+        if os.path.isdir(target):
+            if not entry.group.config.directory_listing:
+                raise _Answer(404, "not found (directory listing is disabled)")
+            if not rest.endswith("/"):
+                location = quote(environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8") + "/")
+                raise _Answer(301, "moved", [("Location", location)])
+            return self._listing(environ, start_response, transfer, target)
+        return self._serve_file(environ, start_response, transfer, target)
+
+    def _listing(
+        self, environ: dict[str, Any], start_response: StartResponse, transfer: _Transfer, directory: str
+    ) -> Iterable[bytes]:
+        try:
+            names = sorted(os.listdir(directory))[: tunables.MAX_LISTING_ENTRIES]
+        except OSError:
+            raise _Answer(404, "not found") from None
+        rows = []
+        for name in names:
+            full = os.path.join(directory, name)
+            label = name + ("/" if os.path.isdir(full) else "")
+            rows.append(f'<li><a href="{html.escape(quote(label))}">{html.escape(label)}</a></li>')
+        title = html.escape(environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8"))
+        page = (
+            f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
+            f"<body><h1>{title}</h1><ul>\n" + "\n".join(rows) + "\n</ul></body></html>\n"
+        ).encode()
+        transfer.status = 200
+        start_response(
+            "200 OK", [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", str(len(page)))]
+        )
+        body = b"" if environ["REQUEST_METHOD"] == "HEAD" else page
+        transfer.finish(len(body))
+        return [body] if body else []
+
+    def _serve_file(
+        self, environ: dict[str, Any], start_response: StartResponse, transfer: _Transfer, path: str
+    ) -> Iterable[bytes]:
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except PermissionError:
+            raise _Answer(403, "forbidden") from None
+        except (OSError, ValueError):
+            raise _Answer(404, "not found") from None
+        fh = _TrackedFile(fd, "rb", closefd=True)
+        try:
+            return self._respond(environ, start_response, transfer, fh, path)
+        except BaseException:
+            if not fh.owned:
+                fh.close()
+            raise
+
+    def _respond(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        transfer: _Transfer,
+        fh: _TrackedFile,
+        path: str,
+    ) -> Iterable[bytes]:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise _Answer(404, "not found")
+        size = st.st_size
+        validators = Validators.of(size, st.st_mtime_ns)
+        get = environ.get
+        headers: Headers = [
+            ("Accept-Ranges", "bytes"),
+            ("Last-Modified", validators.last_modified),
+            ("ETag", validators.etag),
+        ]
+        condition = check_preconditions(
+            validators,
+            get("HTTP_IF_MATCH"),
+            get("HTTP_IF_UNMODIFIED_SINCE"),
+            get("HTTP_IF_NONE_MATCH"),
+            get("HTTP_IF_MODIFIED_SINCE"),
+        )
+        if condition is Precondition.FAILED:
+            raise _Answer(412, "precondition failed")
+        if condition is Precondition.NOT_MODIFIED:
+            transfer.status = 304
+            start_response("304 Not Modified", headers)
+            fh.close()
+            transfer.finish(0)
+            return []
+        ranges: list[ByteRange] | None = None
+        range_header = get("HTTP_RANGE")
+        if range_header is not None and if_range_matches(validators, get("HTTP_IF_RANGE")):
+            try:
+                ranges = parse_range(range_header, size)
+            except RangeNotSatisfiable:
+                raise _Answer(416, "range not satisfiable", [("Content-Range", f"bytes */{size}")]) from None
+        content_type = _content_type(path)
+        parts: list[tuple[bytes, int, int]]
+        trailer = b""
+        if ranges is None:
+            status = 200
+            length = size
+            parts = [(b"", 0, size)]
+            headers.append(("Content-Type", content_type))
+        elif len(ranges) == 1:
+            status = 206
+            r = ranges[0]
+            length = r.length
+            parts = [(b"", r.first, r.length)]
+            headers.append(("Content-Type", content_type))
+            headers.append(("Content-Range", r.content_range(size)))
+        else:
+            status = 206
+            boundary = uuid.uuid4().hex
+            parts = []
+            for i, r in enumerate(ranges):
+                before = (
+                    f"{'' if i == 0 else chr(13) + chr(10)}--{boundary}\r\nContent-Type: {content_type}\r\n"
+                    f"Content-Range: {r.content_range(size)}\r\n\r\n"
+                ).encode("ascii")
+                parts.append((before, r.first, r.length))
+            trailer = f"\r\n--{boundary}--\r\n".encode("ascii")
+            length = sum(len(b) + n for b, _, n in parts) + len(trailer)
+            headers.append(("Content-Type", f"multipart/byteranges; boundary={boundary}"))
+        headers.append(("Content-Length", str(length)))
+        transfer.status = status
+        if environ["REQUEST_METHOD"] == "HEAD" or length == 0:
+            start_response(_status_line(status), headers)
+            fh.close()
+            transfer.finish(0)
+            return []
+        group = transfer.group
+        assert group is not None
+        if not group.gate.try_enter():
+            with group.counters.lock:
+                group.counters.rejected += 1
+            raise _Answer(
+                503,
+                "too many transfers for this URL group, retry later",
+                [("Retry-After", str(tunables.RETRY_AFTER_SECONDS))],
+            )
+        transfer.gated = True
+        buckets = tuple(b for b in (group.bucket, self.state.server_bucket) if b.rate > 0)
+        wrapper = environ.get("wsgi.file_wrapper")
+        start_response(_status_line(status), headers)
+        if not buckets and len(parts) == 1 and wrapper is not None:
+            _, offset, _ = parts[0]
+            fh.seek(offset)
+            fh.start = offset
+            fh.transfer = transfer
+            fh.owned = True
+            body: Iterable[bytes] = wrapper(fh, tunables.READ_CHUNK)
+            return body
+        fh.owned = True
+        return _Body(fh, parts, trailer, transfer, (group.bucket, self.state.server_bucket), self.stopping)
