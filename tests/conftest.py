@@ -32,7 +32,9 @@ def free_port() -> int:
 class EngineProcess:
     """``python -m bcs serve`` in a subprocess with its own pipe name and state directory."""
 
-    def __init__(self, state_dir: Path, pipe_name: str | None = None, config: str | None = EMPTY_CONFIG) -> None:
+    def __init__(
+        self, state_dir: Path, pipe_name: str | None = None, config: str | None = EMPTY_CONFIG
+    ) -> None:
         self.state_dir = state_dir
         self.pipe_name = pipe_name or f"bcs-test-{uuid.uuid4().hex[:12]}"
         self.path = pipe_path(self.pipe_name)
@@ -43,7 +45,17 @@ class EngineProcess:
             (state_dir / "config.yaml").write_text(config, encoding="utf-8")
 
     def command(self, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "bcs", "--pipe-name", self.pipe_name, "serve", "--state-dir", str(self.state_dir), *extra]
+        return [
+            sys.executable,
+            "-m",
+            "bcs",
+            "--pipe-name",
+            self.pipe_name,
+            "serve",
+            "--state-dir",
+            str(self.state_dir),
+            *extra,
+        ]
 
     def start(self, *extra: str, wait: bool = True, env: dict[str, str] | None = None) -> EngineProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the subprocess

@@ -382,6 +382,10 @@ class ConfigStore:
             ConfigError: the file does not load; it is left untouched.
         """
         with self._lock:
+            # Temporary files of writes a crash interrupted: never the config itself, safe to drop.
+            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
             try:
                 text = self.path.read_text(encoding="utf-8")
             except FileNotFoundError:

@@ -58,7 +58,8 @@ class RpcClient:
         self._buf = b""
 
     def __enter__(self) -> RpcClient:
-        self.connect()
+        if self._sock is None:
+            self.connect()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -75,8 +76,12 @@ class RpcClient:
                 self._sock = open(self.path, "r+b", buffering=0)  # noqa: SIM115 - closed by close()
             else:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(self._timeout)
-                sock.connect(self.path)
+                try:
+                    sock.settimeout(self._timeout)
+                    sock.connect(self.path)
+                except BaseException:
+                    sock.close()
+                    raise
                 self._sock = sock
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             raise EngineNotRunningError(

@@ -293,5 +293,12 @@ def _peer_credentials(conn: socket.socket) -> tuple[int | None, int | None]:
 
 
 def _send_quietly(conn: socket.socket, data: bytes) -> None:
+    """Send a refusal and close gracefully: half-close, then drain what the peer already sent, so the
+    kernel does not answer the unread bytes with a reset that would destroy the refusal in flight."""
     with contextlib.suppress(OSError):
         conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+        conn.settimeout(1.0)
+        for _ in range(16):
+            if not conn.recv(65536):
+                break

@@ -1,0 +1,413 @@
+"""The management pipe with a real engine process over the real Unix socket: framing, errors, access."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError
+from conftest import EngineProcess
+
+
+class RawPipe:
+    """A bare socket to the engine, to send exactly the bytes a test wants."""
+
+    def __init__(self, engine: EngineProcess) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(20)
+        self.sock.connect(engine.path)
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> Any:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def call(self, message: Any) -> Any:
+        self.send(json.dumps(message).encode() + b"\n")
+        return self.line()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw(engine: EngineProcess) -> Any:
+    pipe = RawPipe(engine)
+    yield pipe
+    pipe.close()
+
+
+STATUS = {"jsonrpc": "2.0", "id": 1, "method": "server.status"}
+
+
+def assert_usable(pipe: RawPipe) -> None:
+    answer = pipe.call(STATUS)
+    assert answer["id"] == 1 and answer["result"]["version"]
+
+
+def test_status_answers_over_the_unix_socket(engine: EngineProcess) -> None:
+    status = engine.call("server.status")
+    assert status["pipeName"] == engine.pipe_name
+    assert status["pipePath"] == engine.path
+    assert status["stateDir"] == str(engine.state_dir.resolve())
+    assert status["services"].keys() >= {"host", "client"}
+
+
+def test_socket_is_mode_0600_and_lives_where_dotnet_looks(engine: EngineProcess) -> None:
+    tmp = os.environ.get("TMPDIR") or "/tmp/"
+    assert engine.path == os.path.join(tmp, f"CoreFxPipe_{engine.pipe_name}")
+    st = os.stat(engine.path)
+    assert stat.S_ISSOCK(st.st_mode)
+    assert stat.S_IMODE(st.st_mode) == 0o600
+    assert st.st_uid == os.geteuid()
+
+
+def test_malformed_json_gets_parse_error_and_connection_stays_usable(raw: RawPipe) -> None:
+    raw.send(b'{"jsonrpc": "2.0", "id": 1, "method": \n')
+    answer = raw.line()
+    assert answer["id"] is None
+    assert answer["error"]["code"] == -32700
+    assert answer["error"]["data"]["hresult"] == "0x80070057"
+    assert answer["error"]["data"]["errorId"] == "Bcs.Rpc.ParseError"
+    assert_usable(raw)
+
+
+def test_invalid_utf8_gets_parse_error(raw: RawPipe) -> None:
+    raw.send(b'{"jsonrpc":"2.0","id":1,"method":"\xff\xfe"}\n')
+    assert raw.line()["error"]["code"] == -32700
+    assert_usable(raw)
+
+
+def test_line_over_the_cap_is_refused_and_connection_stays_usable(raw: RawPipe) -> None:
+    big = (
+        b'{"jsonrpc":"2.0","id":9,"method":"server.status","params":{"x":"'
+        + b"a" * (4 * 1024 * 1024)
+        + b'"}}\n'
+    )
+    raw.send(big)
+    answer = raw.line()
+    assert answer["error"]["code"] == -32600
+    assert "longer than 4194304 bytes" in answer["error"]["message"]
+    assert_usable(raw)
+
+
+@pytest.mark.parametrize("payload", [b"[1]", b'"text"', b"42", b"null", b"true"])
+def test_non_object_request_is_an_invalid_request(raw: RawPipe, payload: bytes) -> None:
+    raw.send(payload + b"\n")
+    answer = raw.line()
+    answer = answer[0] if isinstance(answer, list) else answer
+    assert answer["error"]["code"] == -32600
+    assert_usable(raw)
+
+
+@pytest.mark.parametrize(
+    ("request_", "why"),
+    [
+        ({"id": 1, "method": "server.status"}, '"jsonrpc" must be exactly "2.0"'),
+        ({"jsonrpc": "1.0", "id": 1, "method": "server.status"}, '"jsonrpc" must be exactly "2.0"'),
+        ({"jsonrpc": "2.0", "id": 1, "method": 5}, '"method" must be a string'),
+        (
+            {"jsonrpc": "2.0", "id": {"a": 1}, "method": "server.status"},
+            "id must be a string, a number or null",
+        ),
+        ({"jsonrpc": "2.0", "id": 1, "method": "server.status", "extra": 1}, "unknown member 'extra'"),
+    ],
+)
+def test_malformed_request_objects_are_invalid_requests(raw: RawPipe, request_: Any, why: str) -> None:
+    answer = raw.call(request_)
+    assert answer["error"]["code"] == -32600
+    assert why in answer["error"]["message"]
+
+
+def test_unknown_method_gets_method_not_found_with_hresult(raw: RawPipe) -> None:
+    answer = raw.call({"jsonrpc": "2.0", "id": "a", "method": "nope.nothing"})
+    assert answer["id"] == "a"
+    assert answer["error"]["code"] == -32601
+    assert answer["error"]["data"]["name"] == "E_NOTIMPL"
+    assert answer["error"]["data"]["errorId"] == "Bcs.Rpc.MethodNotFound"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "missing required parameter 'yaml'"),
+        ({"yaml": "a: 1", "extra": True}, "unknown parameter 'extra'"),
+        ({"yaml": 12}, "parameter 'yaml' must be of type string, not integer"),
+        ([1, 2], "takes at most 1 positional parameters"),
+        ("yaml", "params must be an object or an array"),
+    ],
+)
+def test_bad_params_get_invalid_params_naming_the_parameter(raw: RawPipe, params: Any, message: str) -> None:
+    answer = raw.call({"jsonrpc": "2.0", "id": 3, "method": "config.import", "params": params})
+    assert answer["error"]["code"] == -32602
+    assert message in answer["error"]["message"]
+    assert answer["error"]["data"]["hresult"] == "0x80070057"
+    assert answer["error"]["data"]["errorId"] == "Bcs.Rpc.InvalidParams"
+
+
+def test_wrongly_typed_integer_param_is_refused(raw: RawPipe) -> None:
+    for bad in ("5", 5.5, True):
+        answer = raw.call(
+            {"jsonrpc": "2.0", "id": 3, "method": "server.set", "params": {"maxUrlGroups": bad}}
+        )
+        assert answer["error"]["code"] == -32602
+        assert "maxUrlGroups" in answer["error"]["message"]
+    assert raw.call(STATUS)["result"]["maxUrlGroups"] == 25
+
+
+def test_batch_mixing_good_and_bad_calls_answers_each(raw: RawPipe) -> None:
+    batch = [
+        {"jsonrpc": "2.0", "id": 1, "method": "server.status"},
+        {"jsonrpc": "2.0", "id": 2, "method": "no.such"},
+        {"jsonrpc": "2.0", "method": "server.status"},  # notification: no answer
+        {"jsonrpc": "2.0", "id": 3, "method": "server.set", "params": {"maxUrlGroups": "x"}},
+        17,
+        {"jsonrpc": "2.0", "id": 4, "method": "server.set", "params": {"maxUrlGroups": 30}},
+    ]
+    answers = raw.call(batch)
+    assert len(answers) == 5
+    by_id = {a["id"]: a for a in answers if a["id"] is not None}
+    assert "result" in by_id[1]
+    assert by_id[2]["error"]["code"] == -32601
+    assert by_id[3]["error"]["code"] == -32602
+    assert by_id[4]["result"]["maxUrlGroups"] == 30
+    assert next(a for a in answers if a["id"] is None)["error"]["code"] == -32600
+
+
+def test_empty_batch_is_an_invalid_request(raw: RawPipe) -> None:
+    assert raw.call([])["error"]["code"] == -32600
+
+
+def test_notification_gets_no_answer(raw: RawPipe) -> None:
+    raw.send(b'{"jsonrpc":"2.0","method":"server.status"}\n')
+    assert raw.call({"jsonrpc": "2.0", "id": 77, "method": "server.status"})["id"] == 77
+
+
+def test_many_requests_on_one_connection(raw: RawPipe) -> None:
+    lines = b"".join(
+        json.dumps({"jsonrpc": "2.0", "id": i, "method": "server.status"}).encode() + b"\n"
+        for i in range(200)
+    )
+    raw.send(lines)
+    assert [raw.line()["id"] for _ in range(200)] == list(range(200))
+
+
+def test_crlf_line_endings_from_windows_writers_are_accepted(raw: RawPipe) -> None:
+    raw.send(b'{"jsonrpc":"2.0","id":5,"method":"server.status"}\r\n')
+    assert raw.line()["id"] == 5
+
+
+def test_concurrent_clients_are_served(engine: EngineProcess) -> None:
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with engine.client() as c:
+                for _ in range(25):
+                    assert c.call("server.status")["pid"]
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+
+
+def test_client_disconnecting_mid_line_changes_nothing(engine: EngineProcess) -> None:
+    before = (engine.state_dir / "config.yaml").read_bytes()
+    pipe = RawPipe(engine)
+    pipe.send(b'{"jsonrpc":"2.0","id":1,"method":"server.set","params":{"maxUrlGroups":')
+    pipe.close()
+    time.sleep(0.2)
+    with engine.client() as c:
+        assert c.call("server.status")["maxUrlGroups"] == 25
+    assert (engine.state_dir / "config.yaml").read_bytes() == before
+
+
+def _connect_as_nobody(path: str) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import json, os, socket, sys\n"
+        "os.setgid(65534); os.setuid(65534)  # after the imports: /root (the stdlib) is 0700\n"
+        "s = socket.socket(socket.AF_UNIX)\n"
+        "try:\n"
+        f"    s.connect({path!r})\n"
+        "except PermissionError as e:\n"
+        "    print('EACCES'); sys.exit(0)\n"
+        's.sendall(b\'{"jsonrpc":"2.0","id":1,"method":"server.stop"}\\n\')\n'
+        "data = b''\n"
+        "while True:\n"
+        "    chunk = s.recv(65536)\n"
+        "    if not chunk: break\n"
+        "    data += chunk\n"
+        "print(data.decode())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
+def test_peer_with_another_uid_is_refused_by_mode_and_by_peercred(engine: EngineProcess) -> None:
+    # The socket's mode 0600 keeps other users out ...
+    assert _connect_as_nobody(engine.path).stdout.strip() == "EACCES"
+    # ... and if the mode is loosened, the SO_PEERCRED check still refuses them.
+    os.chmod(engine.path, 0o666)
+    out = _connect_as_nobody(engine.path).stdout.strip()
+    answer = json.loads(out)
+    assert answer["error"]["data"]["name"] == "E_ACCESSDENIED"
+    assert "uid 65534 may not manage this engine" in answer["error"]["message"]
+    assert engine.call("server.status")["pid"]  # the engine did not stop
+
+
+def test_second_engine_on_the_same_pipe_name_refuses_to_start(
+    engine: EngineProcess, engine_factory: Any
+) -> None:
+    second = engine_factory("other", pipe_name=engine.pipe_name)
+    second.start(wait=False)
+    assert second.proc is not None
+    assert second.proc.wait(30) == 1
+    assert f"already serving pipe '{engine.pipe_name}'" in second.output()
+    assert engine.call("server.status")["pid"]
+    assert not (second.state_dir / "engine.log").exists()  # failed before touching its state dir
+
+
+def test_second_engine_on_the_same_state_dir_refuses_to_start(engine: EngineProcess) -> None:
+    second = EngineProcess(engine.state_dir)
+    second.log_path = engine.state_dir.parent / "second.out"
+    second.start(wait=False)
+    assert second.proc is not None
+    try:
+        assert second.proc.wait(30) == 1
+    finally:
+        second.stop()
+    assert "already uses state directory" in second.output()
+
+
+def test_unusable_state_dir_stops_startup_with_a_clear_message(tmp_path: Path, engine_factory: Any) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    e = engine_factory("x", config=None)
+    e.state_dir = blocker / "state"
+    e.start(wait=False)
+    assert e.proc is not None
+    assert e.proc.wait(30) == 1
+    assert f"state directory {blocker / 'state'} is not usable" in e.output()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
+def test_state_dir_not_writable_by_the_engine_user_is_refused(tmp_path: Path) -> None:
+    state = tmp_path / "ro"
+    state.mkdir(mode=0o755)
+    os.chmod(tmp_path, 0o755)
+    pipe = f"bcs-test-ro-{os.getpid()}"
+    # Import everything before dropping privileges: the interpreter's stdlib lives under 0700 /root.
+    code = (
+        "import os, sys, locale, tempfile, logging.handlers, fcntl, encodings.ascii, encodings.utf_8\n"
+        "from pathlib import Path\n"
+        "from bcs.engine import EngineOptions, run_engine\n"
+        "os.setgid(65534); os.setuid(65534)\n"
+        f"sys.exit(run_engine(EngineOptions(Path({str(state)!r}), {pipe!r})))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "TMPDIR": "/tmp"},
+    )
+    assert proc.returncode == 1
+    assert f"state directory {state} is not usable: Permission denied" in proc.stderr
+
+
+def test_two_engines_run_side_by_side(engine_factory: Any) -> None:
+    a = engine_factory("a").start()
+    b = engine_factory("b").start()
+    a.call("server.set", maxUrlGroups=40)
+    assert a.call("server.status")["maxUrlGroups"] == 40
+    assert b.call("server.status")["maxUrlGroups"] == 25
+    assert a.call("server.status")["pid"] != b.call("server.status")["pid"]
+
+
+def test_rpc_describe_lists_every_method_with_typed_params(engine: EngineProcess) -> None:
+    described = engine.call("rpc.describe")
+    assert described["protocol"] == "jsonrpc-2.0"
+    methods = {m["name"]: m for m in described["methods"]}
+    assert {
+        "server.status",
+        "config.import",
+        "urlgroup.create",
+        "job.create",
+        "rpc.describe",
+    } <= methods.keys()
+    for m in described["methods"]:
+        assert m["summary"] and m["result"] and "cmdlet" in m
+        for p in m["params"]:
+            assert p["type"] in {"string", "integer", "number", "boolean", "array", "object"}
+            assert isinstance(p["required"], bool) and p["doc"]
+    assert methods["config.import"]["params"] == [
+        {"name": "yaml", "type": "string", "required": True, "doc": "The configuration, as config.yaml text."}
+    ]
+    assert methods["urlgroup.create"]["cmdlet"] == "New-BcsUrlGroup"
+
+
+def test_server_stop_answers_then_stops_cleanly(engine: EngineProcess) -> None:
+    assert engine.call("server.stop") == {"stopping": True}
+    assert engine.proc is not None
+    assert engine.proc.wait(20) == 0
+    assert not os.path.exists(engine.path)
+    assert "engine stopped" in (engine.state_dir / "engine.log").read_text()
+
+
+def test_sigterm_stops_cleanly_and_removes_the_socket(engine: EngineProcess) -> None:
+    assert engine.stop() == 0
+    assert not os.path.exists(engine.path)
+
+
+def test_engine_restarts_on_a_stale_socket_after_kill_9(engine: EngineProcess) -> None:
+    engine.kill()
+    assert os.path.exists(engine.path)  # left behind by the crash
+    engine.start()
+    assert engine.call("server.status")["pid"]
+
+
+def test_client_reports_engine_not_running_with_how_to_start() -> None:
+    with pytest.raises(EngineNotRunningError, match=r"Start one with `bcs serve`"):
+        RpcClient("bcs-test-nobody-home").connect()
+
+
+def test_secrets_in_params_never_reach_the_log(engine: EngineProcess) -> None:
+    secret = "S3cr3t-Passw0rd-in-a-test"
+    with engine.client() as c:
+        with pytest.raises(RpcError):
+            c.call(
+                "job.create",
+                files=[{"remoteUrl": "http://127.0.0.1:9/x", "localPath": "/tmp/x"}],
+                credentials=[{"scheme": "Basic", "userName": "u", "password": secret}],
+                suspended=True,
+            )
+        with pytest.raises(RpcError):
+            c.call("job.create", credentials=[{"scheme": "Bogus", "password": secret}])
+    engine.stop()
+    assert secret not in (engine.state_dir / "engine.log").read_text()
+    assert secret not in engine.output()

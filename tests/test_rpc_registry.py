@@ -1,0 +1,132 @@
+"""Parameter validation against the method registry (unit level; the pipe tests cover the wire)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bcs.methods import load_registry
+from bcs.rpc.registry import Method, Param, ParamError, snake_case
+
+FILES = Param(
+    "files",
+    "array",
+    "files",
+    fields=(
+        Param("remoteUrl", "string", "u", required=True),
+        Param("localPath", "string", "p", required=True),
+    ),
+)
+METHOD = Method(
+    "t.m",
+    "test",
+    (
+        Param("name", "string", "n", required=True, max_length=5),
+        Param("count", "integer", "c", minimum=1, maximum=10),
+        Param("ratio", "number", "r"),
+        Param("flag", "boolean", "f", default=False),
+        Param("kind", "string", "k", enum=("A", "B")),
+        Param("tags", "array", "t", items="string"),
+        FILES,
+    ),
+    "null",
+    "Test-Bcs",
+    lambda ctx, **kw: kw,
+)
+
+
+def test_bind_fills_defaults_and_snake_cases_names() -> None:
+    assert METHOD.bind({"name": "x"}) == {
+        "name": "x",
+        "count": None,
+        "ratio": None,
+        "flag": False,
+        "kind": None,
+        "tags": None,
+        "files": None,
+    }
+
+
+def test_bind_accepts_positional_params_in_declaration_order() -> None:
+    assert METHOD.bind(["x", 3])["count"] == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "missing required parameter 'name'"),
+        ({"name": "x", "bogus": 1}, "unknown parameter 'bogus'"),
+        ({"name": 5}, "parameter 'name' must be of type string, not integer"),
+        ({"name": "toolong"}, "parameter 'name' is longer than 5"),
+        ({"name": "x", "count": True}, "parameter 'count' must be of type integer, not boolean"),
+        ({"name": "x", "count": 1.5}, "parameter 'count' must be of type integer, not number"),
+        ({"name": "x", "count": 0}, "parameter 'count' must be at least 1"),
+        ({"name": "x", "count": 11}, "parameter 'count' must be at most 10"),
+        ({"name": "x", "kind": "C"}, "parameter 'kind' must be one of A, B"),
+        ({"name": "x", "tags": ["a", 1]}, "parameter 'tags[1]' must be of type string"),
+        ({"name": "x", "files": [{"remoteUrl": "u"}]}, "parameter 'files[0].localPath' is required"),
+        (
+            {"name": "x", "files": [{"remoteUrl": "u", "localPath": "p", "x": 1}]},
+            "parameter 'files[0]' has unknown field 'x'",
+        ),
+        ({"name": "x", "files": ["u"]}, "parameter 'files[0]' must be of type object, not string"),
+        (["a", 1, 2, 3, 4, 5, 6, 7], "takes at most 7 positional parameters"),
+        ("x", "params must be an object or an array"),
+    ],
+)
+def test_bind_names_the_bad_parameter(params: Any, message: str) -> None:
+    with pytest.raises(ParamError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        METHOD.bind(params)
+
+
+def test_number_accepts_integers() -> None:
+    assert METHOD.bind({"name": "x", "ratio": 2})["ratio"] == 2
+
+
+def test_snake_case() -> None:
+    assert snake_case("urlGroup") == "url_group"
+    assert snake_case("maxUrlGroups") == "max_url_groups"
+    assert snake_case("jobId") == "job_id"
+
+
+def test_registry_declares_the_design_contract() -> None:
+    names = set(load_registry().names())
+    expected = {
+        "server.status",
+        "server.stop",
+        "server.set",
+        "config.export",
+        "config.import",
+        "rpc.describe",
+        "urlgroup.create",
+        "urlgroup.list",
+        "urlgroup.get",
+        "urlgroup.set",
+        "urlgroup.delete",
+        "url.create",
+        "url.list",
+        "url.delete",
+        "job.create",
+        "job.addFile",
+        "job.list",
+        "job.get",
+        "job.set",
+        "job.suspend",
+        "job.resume",
+        "job.complete",
+        "job.cancel",
+        "job.wait",
+    }
+    assert expected <= names
+
+
+def test_every_method_and_param_is_documented_and_typed() -> None:
+    for method in load_registry():
+        assert method.summary and method.result, method.name
+        assert method.cmdlet or method.name == "rpc.describe", method.name
+        for p in method.params:
+            assert p.doc and p.type in {"string", "integer", "number", "boolean", "array", "object"}, (
+                method.name,
+                p.name,
+            )
