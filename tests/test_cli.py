@@ -29,6 +29,12 @@ def test_json_option_prints_the_result_as_json(engine: EngineProcess) -> None:
     assert json.loads(out.stdout)["pipeName"] == engine.pipe_name
 
 
+def test_global_options_also_work_after_the_subcommand(engine: EngineProcess) -> None:
+    out = bcs("status", "--pipe-name", engine.pipe_name, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["pipeName"] == engine.pipe_name
+
+
 def test_generated_options_are_typed_and_sent(engine: EngineProcess) -> None:
     out = bcs(
         "--pipe-name",
@@ -85,7 +91,7 @@ def test_stop_alias_stops_the_engine(engine: EngineProcess) -> None:
 
 
 def test_serve_refuses_a_second_engine_with_exit_1(engine: EngineProcess, tmp_path: Path) -> None:
-    out = bcs("--pipe-name", engine.pipe_name, "serve", "--state-dir", str(tmp_path / "s2"))
+    out = bcs("serve", "--pipe-name", engine.pipe_name, "--state-dir", str(tmp_path / "s2"))
     assert out.returncode == 1
     assert "already serving pipe" in out.stderr
 

@@ -195,8 +195,20 @@ def _config_import(client: RpcClient, args: argparse.Namespace) -> Any:
 # --- parser ------------------------------------------------------------------------------------------
 
 
-def _add_serve(sub: Any) -> None:
-    serve = sub.add_parser("serve", help="run the engine in the foreground")
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted after the subcommand too (``bcs serve --pipe-name X``, ``bcs status --json``).
+
+    SUPPRESS defaults keep a value given before the subcommand from being reset."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--pipe-name", default=argparse.SUPPRESS, help="management pipe name")
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print results as JSON"
+    )
+    return common
+
+
+def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
+    serve = sub.add_parser("serve", help="run the engine in the foreground", parents=[common])
     serve.add_argument(
         "--state-dir", type=Path, help="state directory (default: BCS_STATE_DIR or the platform's)"
     )
@@ -214,14 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print results as JSON")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _add_serve(sub)
+    common = _common_options()
+    _add_serve(sub, common)
     nouns: dict[str, Any] = {}
     for method in load_registry():
         noun, verb = verb_name(method)
         if noun not in nouns:
             noun_parser = sub.add_parser(noun, help=f"{noun} commands")
             nouns[noun] = noun_parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-        p = nouns[noun].add_parser(verb, help=method.summary, description=method.summary)
+        p = nouns[noun].add_parser(verb, help=method.summary, description=method.summary, parents=[common])
         p.set_defaults(method=method.name)
         custom = CUSTOM.get(method.name)
         if custom is not None:
@@ -231,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                 _add_param(p, param)
     for alias, (noun, verb) in ALIASES.items():
         if load_registry().get(f"{noun}.{verb}") is not None:
-            p = sub.add_parser(alias, help=f"same as `bcs {noun} {verb}`")
+            p = sub.add_parser(alias, help=f"same as `bcs {noun} {verb}`", parents=[common])
             p.set_defaults(method=f"{noun}.{verb}")
     return parser
 
