@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bcs.errors import NotImplError
+from bcs.client.service import Caller, JobService
 from bcs.rpc.registry import CallContext, Param, rpc_method
 
 __all__: list[str] = []
@@ -103,8 +103,9 @@ _SETTABLE = (
 )
 
 
-def _todo(name: str) -> NotImplError:
-    return NotImplError(f"{name} is not implemented yet", noun="Job")
+def _service(ctx: CallContext) -> tuple[JobService, Caller]:
+    service: JobService = ctx.engine.services["client"]
+    return service, Caller(ctx.peer_uid, ctx.peer_name)
 
 
 @rpc_method(
@@ -134,7 +135,8 @@ def _todo(name: str) -> NotImplError:
     cmdlet="Start-BcsJob",
 )
 def job_create(ctx: CallContext, **params: Any) -> dict[str, Any]:
-    raise _todo("job.create")
+    service, caller = _service(ctx)
+    return service.create(caller, params)
 
 
 @rpc_method(
@@ -145,7 +147,8 @@ def job_create(ctx: CallContext, **params: Any) -> dict[str, Any]:
     cmdlet="Add-BcsFile",
 )
 def job_add_file(ctx: CallContext, job_id: str, remote_url: str, local_path: str) -> dict[str, Any]:
-    raise _todo("job.addFile")
+    service, caller = _service(ctx)
+    return service.add_file(caller, job_id, remote_url, local_path)
 
 
 @rpc_method(
@@ -159,7 +162,8 @@ def job_add_file(ctx: CallContext, job_id: str, remote_url: str, local_path: str
     cmdlet="Get-BcsJob",
 )
 def job_list(ctx: CallContext, name: str | None, all_users: bool) -> list[dict[str, Any]]:
-    raise _todo("job.list")
+    service, caller = _service(ctx)
+    return service.list(caller, name, all_users)
 
 
 @rpc_method(
@@ -170,7 +174,8 @@ def job_list(ctx: CallContext, name: str | None, all_users: bool) -> list[dict[s
     cmdlet="Get-BcsJob",
 )
 def job_get(ctx: CallContext, job_id: str) -> dict[str, Any]:
-    raise _todo("job.get")
+    service, caller = _service(ctx)
+    return service.get(caller, job_id)
 
 
 @rpc_method(
@@ -181,7 +186,8 @@ def job_get(ctx: CallContext, job_id: str) -> dict[str, Any]:
     cmdlet="Set-BcsJob",
 )
 def job_set(ctx: CallContext, job_id: str, **params: Any) -> dict[str, Any]:
-    raise _todo("job.set")
+    service, caller = _service(ctx)
+    return service.set(caller, job_id, params)
 
 
 @rpc_method(
@@ -192,7 +198,8 @@ def job_set(ctx: CallContext, job_id: str, **params: Any) -> dict[str, Any]:
     cmdlet="Suspend-BcsJob",
 )
 def job_suspend(ctx: CallContext, job_id: str) -> dict[str, Any]:
-    raise _todo("job.suspend")
+    service, caller = _service(ctx)
+    return service.suspend(caller, job_id)
 
 
 @rpc_method(
@@ -203,7 +210,8 @@ def job_suspend(ctx: CallContext, job_id: str) -> dict[str, Any]:
     cmdlet="Resume-BcsJob",
 )
 def job_resume(ctx: CallContext, job_id: str) -> dict[str, Any]:
-    raise _todo("job.resume")
+    service, caller = _service(ctx)
+    return service.resume(caller, job_id)
 
 
 @rpc_method(
@@ -214,7 +222,8 @@ def job_resume(ctx: CallContext, job_id: str) -> dict[str, Any]:
     cmdlet="Complete-BcsJob",
 )
 def job_complete(ctx: CallContext, job_id: str) -> dict[str, Any]:
-    raise _todo("job.complete")
+    service, caller = _service(ctx)
+    return service.complete(caller, job_id)
 
 
 @rpc_method(
@@ -225,7 +234,8 @@ def job_complete(ctx: CallContext, job_id: str) -> dict[str, Any]:
     cmdlet="Remove-BcsJob",
 )
 def job_cancel(ctx: CallContext, job_id: str) -> dict[str, Any]:
-    raise _todo("job.cancel")
+    service, caller = _service(ctx)
+    return service.cancel(caller, job_id)
 
 
 @rpc_method(
@@ -246,4 +256,5 @@ def job_cancel(ctx: CallContext, job_id: str) -> dict[str, Any]:
     cmdlet="Wait-BcsJob",
 )
 def job_wait(ctx: CallContext, job_id: str, change_count: int, timeout: float) -> dict[str, Any]:
-    raise _todo("job.wait")
+    service, caller = _service(ctx)
+    return service.wait(caller, job_id, change_count, timeout)

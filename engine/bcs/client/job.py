@@ -1,0 +1,447 @@
+"""The BITS job model: enumerations with the BITS numbers, the one transition table, job records.
+
+Rules of the state machine (bits-protocol.md 3.2), written once as data in ``TRANSITIONS``:
+
+* Every job is created SUSPENDED. ``resume`` queues it (SUSPENDED/ERROR/TRANSIENT_ERROR/TRANSFERRED
+  -> QUEUED; a no-op in the action states).
+* The scheduler moves QUEUED -> CONNECTING (``connect``); the first response moves CONNECTING ->
+  TRANSFERRING (``receive``); a time slice that ends or a preempting job moves an active job back
+  to QUEUED (``yield``); all files done -> TRANSFERRED (``finish``).
+* A transient error -> TRANSIENT_ERROR (``transient_error``), retried after minimumRetryDelay
+  (``retry`` -> QUEUED); a fatal error, the no-progress timeout or maxDownloadTime -> ERROR
+  (``fatal_error``).
+* ``suspend`` from any non-final state -> SUSPENDED (idempotent); ``complete`` -> ACKNOWLEDGED;
+  ``cancel`` -> CANCELLED. ACKNOWLEDGED and CANCELLED are final: every event there is illegal.
+
+Anything not in the table raises ``InvalidStateError`` (``BG_E_INVALID_STATE``, noun "Job").
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bcs import tunables
+from bcs.errors import BcsError, InvalidArgumentError, InvalidStateError, format_hresult
+
+__all__ = [
+    "ACTION_STATES",
+    "FINAL_STATES",
+    "TRANSITIONS",
+    "ErrorContext",
+    "Job",
+    "JobError",
+    "JobFile",
+    "JobState",
+    "JobType",
+    "Priority",
+    "iso_time",
+    "normalize_job_id",
+    "transition",
+]
+
+
+class JobType(enum.IntEnum):
+    """BG_JOB_TYPE."""
+
+    Download = 0
+    Upload = 1
+    UploadReply = 2
+
+
+class JobState(enum.IntEnum):
+    """BG_JOB_STATE."""
+
+    Queued = 0
+    Connecting = 1
+    Transferring = 2
+    Suspended = 3
+    Error = 4
+    TransientError = 5
+    Transferred = 6
+    Acknowledged = 7
+    Cancelled = 8
+
+
+class Priority(enum.IntEnum):
+    """BG_JOB_PRIORITY (lower value = more important)."""
+
+    Foreground = 0
+    High = 1
+    Normal = 2
+    Low = 3
+
+
+class ErrorContext(enum.IntEnum):
+    """BG_ERROR_CONTEXT."""
+
+    None_ = 0
+    Unknown = 1
+    GeneralQueueManager = 2
+    QueueManagerNotification = 3
+    LocalFile = 4
+    RemoteFile = 5
+    GeneralTransport = 6
+    RemoteApplication = 7
+
+    @property
+    def label(self) -> str:
+        return self.name.rstrip("_")
+
+
+S = JobState
+ACTION_STATES = frozenset({S.Queued, S.Connecting, S.Transferring, S.TransientError})
+FINAL_STATES = frozenset({S.Acknowledged, S.Cancelled})
+_NON_FINAL = tuple(s for s in S if s not in FINAL_STATES)
+
+# (state, event) -> next state. The whole state machine; nothing else moves a job.
+TRANSITIONS: dict[tuple[JobState, str], JobState] = {
+    **{(s, "suspend"): S.Suspended for s in _NON_FINAL},
+    **{(s, "complete"): S.Acknowledged for s in _NON_FINAL},
+    **{(s, "cancel"): S.Cancelled for s in _NON_FINAL},
+    **{(s, "set"): s for s in _NON_FINAL},
+    **{(s, "add_file"): s for s in _NON_FINAL},
+    # Resume: queue a stopped job; in the action states it changes nothing.
+    (S.Suspended, "resume"): S.Queued,
+    (S.Error, "resume"): S.Queued,
+    (S.TransientError, "resume"): S.Queued,
+    (S.Transferred, "resume"): S.Queued,  # only when files were added after the transfer
+    (S.Queued, "resume"): S.Queued,
+    (S.Connecting, "resume"): S.Connecting,
+    (S.Transferring, "resume"): S.Transferring,
+    # Scheduler and transfer loop.
+    (S.Queued, "connect"): S.Connecting,
+    (S.Connecting, "receive"): S.Transferring,
+    (S.Transferring, "receive"): S.Transferring,
+    (S.Connecting, "yield"): S.Queued,
+    (S.Transferring, "yield"): S.Queued,
+    (S.Connecting, "finish"): S.Transferred,
+    (S.Transferring, "finish"): S.Transferred,
+    (S.Connecting, "transient_error"): S.TransientError,
+    (S.Transferring, "transient_error"): S.TransientError,
+    (S.Queued, "fatal_error"): S.Error,
+    (S.Connecting, "fatal_error"): S.Error,
+    (S.Transferring, "fatal_error"): S.Error,
+    (S.TransientError, "fatal_error"): S.Error,  # no-progress timeout, maxDownloadTime
+    (S.TransientError, "retry"): S.Queued,
+}
+
+
+def transition(state: JobState, event: str, job_id: str | None = None) -> JobState:
+    """The state after ``event`` in ``state``.
+
+    Raises:
+        InvalidStateError: the event is not allowed in that state.
+    """
+    try:
+        return TRANSITIONS[(state, event)]
+    except KeyError:
+        raise InvalidStateError(
+            f"{event.replace('_', ' ')} is not allowed while the job is {state.name}",
+            noun="Job",
+            target=job_id,
+        ) from None
+
+
+def normalize_job_id(text: str) -> str:
+    """The canonical form of a job id: a braced upper-case GUID, ``{A0FF...}``.
+
+    Raises:
+        InvalidArgumentError: the text is not a GUID.
+    """
+    try:
+        return "{" + str(uuid.UUID(text.strip())).upper() + "}"
+    except ValueError:
+        raise InvalidArgumentError(f"not a job id (GUID): {text!r}", noun="Job", target=text) from None
+
+
+def new_job_id() -> str:
+    return "{" + str(uuid.uuid4()).upper() + "}"
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """UTC ISO 8601 with milliseconds, or None."""
+    if epoch is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch)) + f".{int(epoch % 1 * 1000):03d}Z"
+
+
+@dataclass
+class JobError:
+    """The error object of a job in ERROR/TRANSIENT_ERROR: context, HRESULT, description."""
+
+    context: ErrorContext
+    code: int
+    name: str
+    description: str
+    file_index: int | None = None
+    transient: bool = False
+
+    @classmethod
+    def from_exception(cls, exc: BcsError, context: ErrorContext, file_index: int | None) -> JobError:
+        return cls(context, exc.code, exc.code_name, exc.message, file_index, bool(exc.transient))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "context": int(self.context),
+            "code": self.code,
+            "name": self.name,
+            "description": self.description,
+            "fileIndex": self.file_index,
+            "transient": self.transient,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobError:
+        return cls(
+            ErrorContext(data["context"]),
+            data["code"],
+            data["name"],
+            data["description"],
+            data.get("fileIndex"),
+            data.get("transient", False),
+        )
+
+
+@dataclass
+class JobFile:
+    """One file of a job; progress is the length of the valid prefix of the temporary file."""
+
+    remote_url: str
+    local_path: str
+    temporary_name: str
+    bytes_total: int = -1  # -1 = unknown (BG_SIZE_UNKNOWN)
+    bytes_transferred: int = 0
+    completed: bool = False  # transferred entirely and fsynced (temp file holds the whole file)
+    committed: bool = False  # renamed to local_path by Complete
+    last_modified: str | None = None  # the server's Last-Modified; a change restarts the file
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "remoteUrl": self.remote_url,
+            "localPath": self.local_path,
+            "temporaryName": self.temporary_name,
+            "bytesTotal": self.bytes_total,
+            "bytesTransferred": self.bytes_transferred,
+            "completed": self.completed,
+            "committed": self.committed,
+            "lastModified": self.last_modified,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobFile:
+        return cls(
+            data["remoteUrl"],
+            data["localPath"],
+            data["temporaryName"],
+            data.get("bytesTotal", -1),
+            data.get("bytesTransferred", 0),
+            data.get("completed", False),
+            data.get("committed", False),
+            data.get("lastModified"),
+        )
+
+
+@dataclass
+class Credential:
+    """Credentials for one (target, scheme); the password never leaves the engine."""
+
+    target: str
+    scheme: str
+    user_name: str
+    password: str
+
+    def public(self) -> dict[str, Any]:
+        return {"target": self.target, "scheme": self.scheme, "userName": self.user_name}
+
+
+# Settable properties: JSON name -> (attribute, default). Persisted as they are.
+SETTABLE_DEFAULTS: dict[str, Any] = {
+    "displayName": "BITS Transfer",
+    "description": "",
+    "priority": "Normal",
+    "minimumRetryDelay": tunables.MINIMUM_RETRY_DELAY,
+    "noProgressTimeout": tunables.NO_PROGRESS_TIMEOUT,
+    "maxDownloadTime": tunables.MAX_DOWNLOAD_TIME,
+    "customHeaders": [],
+    "proxyUsage": "SystemDefault",
+    "proxyList": [],
+    "proxyBypass": [],
+    "securityFlags": 0,
+    "caBundle": None,
+    "clientCertificate": None,
+    "bandwidthLimit": 0,
+    "dynamic": False,
+}
+
+
+@dataclass
+class Job:
+    """One BITS job: settings, files, state, error and counters. Mutated only by ``JobService``."""
+
+    job_id: str
+    owner: str
+    transfer_type: JobType
+    state: JobState = JobState.Suspended
+    settings: dict[str, Any] = field(default_factory=lambda: dict(SETTABLE_DEFAULTS))
+    credentials: list[Credential] = field(default_factory=list)
+    files: list[JobFile] = field(default_factory=list)
+    error: JobError | None = None
+    transient_error_count: int = 0
+    creation_time: float = field(default_factory=time.time)
+    modification_time: float = field(default_factory=time.time)
+    transfer_completion_time: float | None = None
+    active_seconds: float = 0.0  # time spent in the action states, for maxDownloadTime
+    seq: int = 0  # creation order, for listing
+    # In memory only (monotonic clocks do not survive a restart).
+    change_count: int = 1
+    retry_at: float | None = None  # monotonic: TRANSIENT_ERROR -> QUEUED
+    no_progress_since: float | None = None  # monotonic: first transient error without progress since
+    active_since: float | None = None  # monotonic: entered an action state
+    last_started: float = 0.0  # monotonic: last time the scheduler gave it a turn (round-robin)
+    final_at: float | None = None  # monotonic: reached a final state (tombstone expiry)
+
+    @property
+    def priority(self) -> Priority:
+        return Priority[self.settings["priority"]]
+
+    @property
+    def bytes_total(self) -> int:
+        if any(f.bytes_total < 0 for f in self.files):
+            return -1
+        return sum(f.bytes_total for f in self.files)
+
+    @property
+    def bytes_transferred(self) -> int:
+        return sum(f.bytes_transferred for f in self.files)
+
+    @property
+    def files_transferred(self) -> int:
+        return sum(1 for f in self.files if f.completed)
+
+    def move(self, event: str) -> JobState:
+        """Apply ``event`` through the transition table; keeps the action-time clock.
+
+        Raises:
+            InvalidStateError: the event is illegal in the current state.
+        """
+        new = transition(self.state, event, self.job_id)
+        now = time.monotonic()
+        if self.state in ACTION_STATES and new not in ACTION_STATES and self.active_since is not None:
+            self.active_seconds += now - self.active_since
+            self.active_since = None
+        elif new in ACTION_STATES and self.active_since is None:
+            self.active_since = now
+        if new in FINAL_STATES:
+            self.final_at = now
+        self.state = new
+        self.touch()
+        return new
+
+    def touch(self) -> None:
+        self.modification_time = time.time()
+        self.change_count += 1
+
+    def active_time(self) -> float:
+        extra = time.monotonic() - self.active_since if self.active_since is not None else 0.0
+        return self.active_seconds + extra
+
+    # --- persistence -------------------------------------------------------------------------------
+    def to_record(self) -> dict[str, Any]:
+        """The stored form (includes passwords: jobs.db is 0600)."""
+        return {
+            "jobId": self.job_id,
+            "owner": self.owner,
+            "transferType": self.transfer_type.name,
+            "state": self.state.name,
+            "settings": self.settings,
+            "credentials": [
+                {"target": c.target, "scheme": c.scheme, "userName": c.user_name, "password": c.password}
+                for c in self.credentials
+            ],
+            "files": [f.to_dict() for f in self.files],
+            "error": self.error.to_dict() if self.error else None,
+            "transientErrorCount": self.transient_error_count,
+            "creationTime": self.creation_time,
+            "modificationTime": self.modification_time,
+            "transferCompletionTime": self.transfer_completion_time,
+            "activeSeconds": self.active_time(),
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], seq: int) -> Job:
+        settings = dict(SETTABLE_DEFAULTS)
+        settings.update(data.get("settings", {}))
+        return cls(
+            job_id=data["jobId"],
+            owner=data["owner"],
+            transfer_type=JobType[data["transferType"]],
+            state=JobState[data["state"]],
+            settings=settings,
+            credentials=[
+                Credential(c["target"], c["scheme"], c["userName"], c["password"])
+                for c in data.get("credentials", [])
+            ],
+            files=[JobFile.from_dict(f) for f in data.get("files", [])],
+            error=JobError.from_dict(data["error"]) if data.get("error") else None,
+            transient_error_count=data.get("transientErrorCount", 0),
+            creation_time=data["creationTime"],
+            modification_time=data["modificationTime"],
+            transfer_completion_time=data.get("transferCompletionTime"),
+            active_seconds=data.get("activeSeconds", 0.0),
+            seq=seq,
+        )
+
+    # --- the RPC object ------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        """The camelCase Job object of the RPC contract (no passwords)."""
+        s = self.settings
+        err = self.error
+        retry_in = None
+        if self.state is JobState.TransientError and self.retry_at is not None:
+            retry_in = max(0.0, round(self.retry_at - time.monotonic(), 3))
+        return {
+            "jobId": self.job_id,
+            "displayName": s["displayName"],
+            "description": s["description"],
+            "transferType": self.transfer_type.name,
+            "transferTypeValue": int(self.transfer_type),
+            "jobState": self.state.name,
+            "jobStateValue": int(self.state),
+            "priority": s["priority"],
+            "priorityValue": int(self.priority),
+            "owner": self.owner,
+            "bytesTotal": self.bytes_total,
+            "bytesTransferred": self.bytes_transferred,
+            "filesTotal": len(self.files),
+            "filesTransferred": self.files_transferred,
+            "creationTime": iso_time(self.creation_time),
+            "modificationTime": iso_time(self.modification_time),
+            "transferCompletionTime": iso_time(self.transfer_completion_time),
+            "errorContext": err.context.label if err else None,
+            "errorContextValue": int(err.context) if err else None,
+            "errorCode": format_hresult(err.code) if err else None,
+            "errorName": err.name if err else None,
+            "errorDescription": err.description if err else None,
+            "errorFileIndex": err.file_index if err else None,
+            "transientErrorCount": self.transient_error_count,
+            "retryInSeconds": retry_in,
+            "minimumRetryDelay": s["minimumRetryDelay"],
+            "noProgressTimeout": s["noProgressTimeout"],
+            "maxDownloadTime": s["maxDownloadTime"],
+            "customHeaders": list(s["customHeaders"]),
+            "credentials": [c.public() for c in self.credentials],
+            "proxyUsage": s["proxyUsage"],
+            "proxyList": list(s["proxyList"]),
+            "proxyBypass": list(s["proxyBypass"]),
+            "securityFlags": s["securityFlags"],
+            "caBundle": s["caBundle"],
+            "clientCertificate": s["clientCertificate"],
+            "bandwidthLimit": s["bandwidthLimit"],
+            "dynamic": s["dynamic"],
+            "files": [{k: v for k, v in f.to_dict().items() if k != "lastModified"} for f in self.files],
+            "changeCount": self.change_count,
+        }

@@ -1,0 +1,397 @@
+"""The download loop of one job turn (bits-protocol.md 1.2), on its own thread.
+
+Per turn: HEAD the files of a multi-file job whose size is unknown (so the job's bytesTotal is
+known early), then download the files strictly in order over the job's keep-alive session. Each
+file goes to its hidden temporary file beside the destination; its progress is the valid prefix
+of that file. A file at offset 0 is fetched with a plain GET (one range covering the whole URL
+omits ``Range``, as BITS does); a file at offset N > 0 with ``Range: bytes=N-``.
+
+Every response is checked against what the job knows about the file:
+
+* ``Last-Modified`` differs from the stored value -> the remote file changed: the file restarts
+  from 0 (already finished files of the job are kept);
+* same timestamp but a different size -> ``BG_E_INVALID_SERVER_RESPONSE`` (an error, not a restart);
+* 200 to a Range request (the server ignores Range) -> ``BG_E_INSUFFICIENT_RANGE_SUPPORT``, fatal,
+  as BITS reports it; a ``dynamic`` job instead always downloads without Range from 0;
+* no Content-Length -> ``BG_E_MISSING_FILE_SIZE`` unless the job is dynamic;
+* any other status -> ``0x80190000 | status`` with the transient/fatal class of bits-protocol.md 1.3.
+
+The loop never changes the job itself: it reports to ``JobService`` through the ``transfer_*``
+methods, which ignore a transfer that was stopped (suspended, cancelled, preempted) meanwhile.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import urllib3
+from urllib3.exceptions import HTTPError
+
+from bcs import tunables
+from bcs.client.job import ErrorContext, Job
+from bcs.client.session import HttpSession, transport_error
+from bcs.client.throttle import TokenBucket
+from bcs.errors import (
+    AccessDeniedError,
+    BcsError,
+    ConnectionTerminatedError,
+    DiskFullError,
+    FailError,
+    HttpStatusError,
+    InsufficientRangeSupportError,
+    InvalidServerResponseError,
+    MissingFileSizeError,
+    PathNotFoundError,
+    RedirectFailedError,
+)
+
+if TYPE_CHECKING:
+    from bcs.client.service import JobService
+
+__all__ = ["Transfer", "local_error"]
+
+log = logging.getLogger("bcs.client.transfer")
+
+_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+
+class _Stopped(Exception):
+    """The transfer was told to stop; the job's state was already changed by whoever stopped it."""
+
+
+class _Failure(Exception):
+    def __init__(self, error: BcsError, context: ErrorContext, file_index: int | None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.context = context
+        self.file_index = file_index
+
+
+def local_error(exc: OSError, path: str) -> BcsError:
+    """The BITS error for a local file failure (context LOCAL_FILE)."""
+    text = f"{path}: {exc.strerror or exc}"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        return DiskFullError(text, noun="Job", target=path)
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        return PathNotFoundError(text, noun="Job", target=path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return AccessDeniedError(text, noun="Job", target=path)
+    return FailError(text, noun="Job", target=path)
+
+
+def _int_header(resp: urllib3.BaseHTTPResponse, name: str) -> int | None:
+    value = resp.headers.get(name)
+    if value is None:
+        return None
+    try:
+        number = int(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+class Transfer:
+    """One turn of a job: runs until all files are done, an error, or ``stop``."""
+
+    def __init__(self, service: JobService, job: Job, global_bucket: TokenBucket) -> None:
+        self.service = service
+        self.job = job
+        self.valid = True  # cleared (under the service lock) when the job no longer wants this turn
+        self.stopping = threading.Event()
+        self.bucket = TokenBucket(job.settings["bandwidthLimit"])
+        self.global_bucket = global_bucket
+        self._resp: urllib3.BaseHTTPResponse | None = None
+        self.thread = threading.Thread(target=self._run, name=f"job {job.job_id}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Ask the turn to end (call with the service lock held, after clearing ``valid``)."""
+        self.stopping.set()
+        resp = self._resp
+        if resp is not None:
+            try:
+                resp.shutdown()  # unblocks a read waiting on a stalled server
+            except Exception:  # best effort: the thread also polls ``stopping``
+                log.debug("shutdown of a response failed", exc_info=True)
+
+    def join(self, timeout: float = tunables.CLIENT_STOP_JOIN) -> None:
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    # --- the turn ----------------------------------------------------------------------------------
+    def _run(self) -> None:
+        svc = self.service
+        with svc.lock:
+            settings = dict(self.job.settings)
+            credentials = list(self.job.credentials)
+        session = HttpSession(settings, credentials)
+        try:
+            self._download(session, settings)
+        except _Stopped:
+            pass
+        except _Failure as failure:
+            svc.transfer_failed(self, failure.error, failure.context, failure.file_index)
+        except Exception as exc:
+            log.exception("job %s: transfer failed unexpectedly", self.job.job_id)
+            svc.transfer_failed(
+                self, FailError(f"internal error: {exc}", noun="Job"), ErrorContext.Unknown, None
+            )
+        else:
+            svc.transfer_finished(self)
+        finally:
+            self._resp = None
+            session.close()
+            svc.transfer_exited(self)
+
+    def _check(self) -> None:
+        if self.stopping.is_set() or not self.valid:
+            raise _Stopped
+
+    def _download(self, session: HttpSession, settings: dict[str, Any]) -> None:
+        svc = self.service
+        dynamic = bool(settings["dynamic"])
+        with svc.lock:
+            self._check()
+            unknown = [i for i, f in enumerate(self.job.files) if not f.completed and f.bytes_total < 0]
+            many = len(self.job.files) > 1
+        if many and not dynamic:
+            for index in unknown:
+                self._head(session, settings, index)
+        while True:
+            with svc.lock:
+                self._check()
+                pending = next((i for i, f in enumerate(self.job.files) if not f.completed), None)
+            if pending is None:
+                return
+            self._download_file(session, settings, pending)
+
+    def _headers(self, settings: dict[str, Any]) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for line in settings["customHeaders"]:
+            name, _, value = line.partition(":")
+            headers[name.strip()] = value.strip()
+        return headers
+
+    def _request(
+        self, session: HttpSession, method: str, url: str, headers: dict[str, str], index: int
+    ) -> tuple[urllib3.BaseHTTPResponse, str]:
+        def keep(resp: urllib3.BaseHTTPResponse) -> None:
+            self._resp = resp
+            if self.stopping.is_set():
+                resp.shutdown()
+
+        try:
+            resp, final = session.request(method, url, headers, on_response=keep)
+        except BcsError as exc:
+            self._check()
+            # Refused redirects concern the remote file; everything else is the transport's.
+            remote = isinstance(exc, RedirectFailedError) or exc.code >> 16 == 0x8007
+            context = ErrorContext.RemoteFile if remote else ErrorContext.GeneralTransport
+            raise _Failure(exc, context, index) from None
+        if final != url and session.reports_redirects:
+            self.service.transfer_redirected(self, index, final)
+        return resp, final
+
+    def _head(self, session: HttpSession, settings: dict[str, Any], index: int) -> None:
+        with self.service.lock:
+            self._check()
+            url = self.job.files[index].remote_url
+        resp, _ = self._request(session, "HEAD", url, self._headers(settings), index)
+        try:
+            if resp.status in (405, 501):
+                return  # HEAD not allowed: the GET will tell the size
+            if resp.status != 200:
+                raise _Failure(
+                    HttpStatusError(resp.status, noun="Job", target=url), ErrorContext.RemoteFile, index
+                )
+            self.service.transfer_file_info(
+                self, index, _int_header(resp, "Content-Length"), resp.headers.get("Last-Modified")
+            )
+            self.service.transfer_receive(self)
+        finally:
+            _release(resp)
+
+    def _download_file(self, session: HttpSession, settings: dict[str, Any], index: int) -> None:
+        svc = self.service
+        dynamic = bool(settings["dynamic"])
+        try:
+            opened = svc.transfer_open(self, index)  # the validated temp file and its offset
+        except OSError as exc:
+            raise self._local(exc, index) from None
+        if opened is None:
+            raise _Stopped
+        fd, offset = opened
+        try:
+            restarts = 0
+            while True:
+                with svc.lock:
+                    self._check()
+                    file = self.job.files[index]
+                    url, known_total, known_lm = file.remote_url, file.bytes_total, file.last_modified
+                if dynamic and offset:
+                    offset = self._restart(fd, index, None, None)
+                headers = self._headers(settings)
+                ranged = offset > 0
+                if ranged:
+                    headers["Range"] = f"bytes={offset}-"
+                resp, _ = self._request(session, "GET", url, headers, index)
+                try:
+                    status = resp.status
+                    last_modified = resp.headers.get("Last-Modified")
+                    if status == 416 and ranged and restarts < 2:
+                        # The file shrank or was replaced: start it again.
+                        restarts += 1
+                        offset = self._restart(fd, index, None, None)
+                        continue
+                    if status not in (200, 206):
+                        raise _Failure(
+                            HttpStatusError(status, noun="Job", target=url), ErrorContext.RemoteFile, index
+                        )
+                    if status == 206:
+                        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+                        if match is None:
+                            raise self._bad(f"206 without a valid Content-Range from {url}", index)
+                        start, end = int(match.group(1)), int(match.group(2))
+                        total = None if match.group(3) == "*" else int(match.group(3))
+                        length: int | None = end - start + 1
+                    else:
+                        if ranged:
+                            raise _Failure(
+                                InsufficientRangeSupportError(
+                                    f"the server ignored the Range header (200 instead of 206) for {url}",
+                                    noun="Job",
+                                    target=url,
+                                ),
+                                ErrorContext.RemoteFile,
+                                index,
+                            )
+                        start = 0
+                        length = total = _int_header(resp, "Content-Length")
+                        if length is None and not dynamic:
+                            raise _Failure(
+                                MissingFileSizeError(
+                                    f"the server did not send Content-Length for {url}",
+                                    noun="Job",
+                                    target=url,
+                                ),
+                                ErrorContext.RemoteFile,
+                                index,
+                            )
+                    if not dynamic:
+                        if known_lm is not None and last_modified is not None and last_modified != known_lm:
+                            log.info("job %s: %s changed on the server; restarting it", self.job.job_id, url)
+                            restarts += 1
+                            if restarts > 3:
+                                raise self._bad(f"{url} keeps changing on the server", index)
+                            offset = self._restart(fd, index, total, last_modified)
+                            if start != 0:
+                                continue
+                        elif known_total >= 0 and total is not None and total != known_total:
+                            raise self._bad(
+                                f"the size of {url} changed from {known_total} to {total} bytes "
+                                "but its Last-Modified did not",
+                                index,
+                            )
+                        else:
+                            svc.transfer_file_info(self, index, total, last_modified)
+                    if start != offset:
+                        raise self._bad(f"the server sent bytes from {start}, expected {offset}", index)
+                    svc.transfer_receive(self)
+                    offset = self._stream(resp, fd, index, offset, length)
+                finally:
+                    _release(resp)
+                    self._resp = None
+                break
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                raise self._local(exc, index) from None
+            svc.transfer_file_done(self, index, offset, dynamic)
+        finally:
+            os.close(fd)
+
+    def _stream(
+        self, resp: urllib3.BaseHTTPResponse, fd: int, index: int, offset: int, length: int | None
+    ) -> int:
+        svc = self.service
+        block = tunables.CLIENT_READ_BLOCK
+        received = 0
+        checkpoint, checkpoint_at = offset, time.monotonic()
+        cancelled = self.stopping.is_set
+        while length is None or received < length:
+            want = block if length is None else min(block, length - received)
+            try:
+                data = resp.read(want)
+            except (HTTPError, OSError) as exc:
+                self._check()
+                raise _Failure(transport_error(exc), ErrorContext.GeneralTransport, index) from None
+            self._check()
+            if not data:
+                break
+            view = memoryview(data)
+            try:
+                while view:
+                    written = os.pwrite(fd, view, offset)
+                    view = view[written:]
+                    offset += written
+                    received += written
+            except OSError as exc:
+                raise self._local(exc, index) from None
+            self.global_bucket.consume(len(data), cancelled)
+            self.bucket.consume(len(data), cancelled)
+            persist = offset - checkpoint >= tunables.CLIENT_CHECKPOINT_BYTES or (
+                time.monotonic() - checkpoint_at >= tunables.CLIENT_CHECKPOINT_SECONDS
+            )
+            if persist:
+                checkpoint, checkpoint_at = offset, time.monotonic()
+            svc.transfer_progress(self, index, offset, persist)
+        if length is not None and received < length:
+            raise _Failure(
+                ConnectionTerminatedError(
+                    f"the connection closed after {received} of {length} bytes", noun="Job"
+                ),
+                ErrorContext.GeneralTransport,
+                index,
+            )
+        return offset
+
+    def _restart(self, fd: int, index: int, total: int | None, last_modified: str | None) -> int:
+        try:
+            os.ftruncate(fd, 0)
+        except OSError as exc:
+            raise self._local(exc, index) from None
+        self.service.transfer_restart_file(self, index, total, last_modified)
+        return 0
+
+    def _bad(self, message: str, index: int) -> _Failure:
+        return _Failure(InvalidServerResponseError(message, noun="Job"), ErrorContext.RemoteFile, index)
+
+    def _local(self, exc: OSError, index: int) -> _Failure:
+        with self.service.lock:
+            path = self.job.files[index].temporary_name
+        return _Failure(local_error(exc, path), ErrorContext.LocalFile, index)
+
+
+def _release(resp: urllib3.BaseHTTPResponse) -> None:
+    """Give the connection back when the body was read to the end, else close it."""
+    try:
+        if resp.length_remaining == 0 or resp.status == 304:
+            resp.release_conn()
+            return
+        length = resp.length_remaining
+        if length is not None and length <= 65536:
+            resp.drain_conn()
+            resp.release_conn()
+            return
+    except (HTTPError, OSError):
+        pass
+    resp.close()
+    resp.release_conn()
