@@ -1,0 +1,66 @@
+function ConvertTo-BcsObject {
+    <#
+    .SYNOPSIS
+    Turns an engine result (camelCase JSON) into a typed object with PascalCase properties.
+
+    .DESCRIPTION
+    Nested objects and arrays are converted too; only the outer object gets the PSTypeName
+    (Bcs.Job, Bcs.UrlGroup, Bcs.Url, Bcs.Server) that selects the default table view.
+
+    .PARAMETER InputObject
+    One result object, as ConvertFrom-Json returns it.
+
+    .PARAMETER TypeName
+    The PSTypeName of the outer object.
+
+    .PARAMETER DefaultProperty
+    Properties to add when the engine's object lacks them (PascalCase names).
+
+    .EXAMPLE
+    Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'server.status' | ConvertTo-BcsObject -TypeName 'Bcs.Server'
+
+    .OUTPUTS
+    System.Management.Automation.PSCustomObject
+    #>
+    [CmdletBinding()]
+    [OutputType([psobject])]
+    param(
+        [Parameter(Mandatory, ValueFromPipeline)]
+        [AllowNull()]
+        [object]$InputObject,
+
+        [string]$TypeName,
+
+        [hashtable]$DefaultProperty = @{}
+    )
+
+    process {
+        if ($null -eq $InputObject) {
+            return
+        }
+        if ($InputObject -isnot [System.Management.Automation.PSCustomObject]) {
+            return $InputObject
+        }
+        $properties = [ordered]@{}
+        if ($TypeName) {
+            $properties['PSTypeName'] = $TypeName
+        }
+        foreach ($property in $InputObject.PSObject.Properties) {
+            $name = $property.Name.Substring(0, 1).ToUpperInvariant() + $property.Name.Substring(1)
+            $value = $property.Value
+            if ($value -is [System.Management.Automation.PSCustomObject]) {
+                $value = ConvertTo-BcsObject -InputObject $value
+            }
+            elseif ($value -is [System.Array]) {
+                $value = @(foreach ($item in $value) { ConvertTo-BcsObject -InputObject $item })
+            }
+            $properties[$name] = $value
+        }
+        foreach ($key in $DefaultProperty.Keys) {
+            if (-not $properties.Contains($key)) {
+                $properties[$key] = $DefaultProperty[$key]
+            }
+        }
+        [pscustomobject]$properties
+    }
+}

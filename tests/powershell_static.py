@@ -1,0 +1,782 @@
+"""Static analysis of the PowerShell module with tree-sitter-pwsh (pwsh cannot run on our machines).
+
+The module follows one machine-checkable shape, and these helpers read it back from the syntax tree:
+
+* ``cmdlets/X.ps1`` defines exactly ``function X``; ``cmdlets/private/`` holds helpers (one function
+  per file, named as the file) and ``ModuleSettings.ps1`` (no function, only ``$script:`` settings).
+* A cmdlet builds the JSON-RPC params as a hashtable of camelCase keys, either inline
+  (``-Params @{ jobId = $JobId }``) or in a variable (``$params = @{ urlGroup = $UrlGroup }`` and
+  ``$params['bandwidthLimit'] = $BandwidthLimit``), and calls
+  ``Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'x.y' -Params $params``.
+* The value of each key is a parameter (``$Name``), a switch (``$Name.IsPresent``), a cast
+  (``[long]$x``), a literal, or an array built from hashtables (object fields are the hashtable keys,
+  also inside private helpers that the value calls).
+
+Every check returns a list of problems (``file:line: message``); the tests assert it is empty for
+the module and non-empty for the deliberately broken fixtures in ``tests/powershell_fixtures``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import tree_sitter
+import tree_sitter_pwsh
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULE_DIRS = ("cmdlets", "examples", "pester")
+MANIFEST = ROOT / "BitsCompactServer.psd1"
+ROOT_MODULE = ROOT / "BitsCompactServer.psm1"
+
+# Verbs whose cmdlets change state: SupportsShouldProcess and a $PSCmdlet.ShouldProcess call.
+STATE_CHANGING_VERBS = {"New", "Set", "Add", "Remove", "Start", "Stop", "Suspend", "Resume", "Complete", "Import"}
+HIGH_IMPACT_VERBS = {"Remove", "Stop"}
+# Methods that only read: every other method call must sit inside an `if ($PSCmdlet.ShouldProcess(...))`.
+READ_ONLY_METHODS = re.compile(r"\.(status|get|list|describe|wait|export)$")
+IDENTITY_PARAMETERS = {"JobId", "UrlGroup", "UrlSuffix"}
+FORBIDDEN_COMMANDS = {"Write-Host"}
+# Built-in aliases of Windows PowerShell 5.1 and PowerShell 7 (full names only in scripts).
+ALIASES = set(
+    """
+    % ? ac asnp cat cd chdir clc clear clhy cli clp cls clv cnsn compare copy cp cpi cpp curl cvpa dbp del
+    diff dir dnsn ebp echo epal epcsv epsn erase etsn exsn fc fhx fl foreach ft fw gal gbp gc gcb gci gcm
+    gcs gdr ghy gi gin gjb gl gm gmo gp gps gpv group gsn gsnp gsv gtz gu gv gwmi h history icm iex ihy ii
+    ipal ipcsv ipmo ipsn irm ise iwmi iwr kill lp ls man md measure mi mount move mp mv nal ndr ni nmo
+    npssc nsn nv ogv oh popd ps pushd pwd r rbp rcjb rcsn rd rdr ren ri rjb rm rmdir rmo rni rnp rp rsn
+    rsnp rujb rv rvpa rwmi sajb sal saps sasv sbp sc scb select set shcm si sl sleep sls sort sp spjb
+    spps spsv start stz sujb sv swmi tee trcm type wget where wjb write
+    """.split()
+)
+JSON_TYPES = {
+    "string": "string",
+    "char": "string",
+    "int": "integer",
+    "int32": "integer",
+    "int64": "integer",
+    "long": "integer",
+    "uint32": "integer",
+    "uint64": "integer",
+    "int16": "integer",
+    "uint16": "integer",
+    "byte": "integer",
+    "double": "number",
+    "single": "number",
+    "float": "number",
+    "decimal": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "hashtable": "object",
+    "pscustomobject": "object",
+    "system.collections.idictionary": "object",
+}
+
+_LANGUAGE = tree_sitter.Language(tree_sitter_pwsh.language())
+
+
+def parser() -> tree_sitter.Parser:
+    return tree_sitter.Parser(_LANGUAGE)
+
+
+def powershell_files(root: Path = ROOT) -> list[Path]:
+    """Every PowerShell file of the module (manifest, root module, cmdlets, examples, Pester tests)."""
+    files = [p for p in (root / "BitsCompactServer.psd1", root / "BitsCompactServer.psm1") if p.exists()]
+    for d in MODULE_DIRS:
+        for ext in ("*.ps1", "*.psm1", "*.psd1"):
+            files += sorted((root / d).rglob(ext))
+    return files
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+@cache
+def _parse_cached(path: Path, mtime_ns: int) -> tuple[bytes, tree_sitter.Tree]:
+    source = path.read_bytes()
+    return source, parser().parse(source)
+
+
+def parse(path: Path) -> tuple[bytes, tree_sitter.Tree]:
+    return _parse_cached(path, path.stat().st_mtime_ns)
+
+
+def walk(node: tree_sitter.Node) -> Iterator[tree_sitter.Node]:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def text(source: bytes, node: tree_sitter.Node) -> str:
+    return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+def line(node: tree_sitter.Node) -> int:
+    return node.start_point[0] + 1
+
+
+def syntax_problems(path: Path) -> list[str]:
+    """ERROR and MISSING nodes, as ``file:line:column: ...``."""
+    source, tree = parse(path)
+    problems = []
+    for n in walk(tree.root_node):
+        if n.type == "ERROR" or n.is_missing:
+            kind = f"missing {n.type}" if n.is_missing else "syntax error"
+            snippet = text(source, n)[:40].replace("\n", "\\n")
+            problems.append(f"{rel(path)}:{line(n)}:{n.start_point[1] + 1}: {kind} near {snippet!r}")
+        elif n.type == "script_parameter_default" and any(
+            c.type == "array_literal_expression" and _find_first(c, "cast_expression") is not None for c in n.children
+        ):
+            # `[int]$A = 1, [int]$B` is two parameters to PowerShell but one to tree-sitter-pwsh.
+            problems.append(
+                f"{rel(path)}:{line(n)}: a parameter after a default value must start with an attribute "
+                "([Parameter()]), or tree-sitter-pwsh reads both as one parameter"
+            )
+    return problems
+
+
+def unquote(literal: str) -> str:
+    literal = literal.strip()
+    if len(literal) >= 2 and literal[0] == literal[-1] and literal[0] in "'\"":
+        return literal[1:-1]
+    return literal
+
+
+# --- functions ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Parameter:
+    name: str
+    type: str | None  # the type constraint as written, lower-case, without brackets ("string[]")
+    attributes: dict[str, list[str]]  # attribute name -> argument texts ("Parameter" -> ["Mandatory", ...])
+    line: int
+
+    def has(self, attribute: str, argument: str) -> bool:
+        args = self.attributes.get(attribute, [])
+        return any(a == argument or a.replace(" ", "").startswith(f"{argument}=$true") for a in args)
+
+    @property
+    def mandatory(self) -> bool:
+        return self.has("Parameter", "Mandatory")
+
+    @property
+    def validate_set(self) -> list[str] | None:
+        args = self.attributes.get("ValidateSet")
+        return [unquote(a) for a in args] if args is not None else None
+
+
+@dataclass
+class ParamKey:
+    """One key of the params hashtable of an RPC call."""
+
+    key: str
+    value: str  # the value expression, as written
+    node: tree_sitter.Node
+    line: int
+    unconditional: bool  # set in the hashtable literal itself (always sent)
+
+
+@dataclass
+class RpcCall:
+    method: str | None
+    line: int
+    node: tree_sitter.Node
+    params_source: str | None  # "$params", "@{...}" or None
+    keys: list[ParamKey] = field(default_factory=list)
+
+
+@dataclass
+class Function:
+    name: str
+    path: Path
+    source: bytes
+    node: tree_sitter.Node
+    help: dict[str, list[str]]  # ".SYNOPSIS" -> [text], ".PARAMETER" -> [names], ".EXAMPLE" -> [texts]
+    cmdlet_binding: list[str] | None
+    output_types: list[str]
+    parameters: list[Parameter]
+
+    @property
+    def verb(self) -> str:
+        return self.name.split("-", 1)[0]
+
+    def line_of(self, node: tree_sitter.Node) -> str:
+        return f"{rel(self.path)}:{line(node)}"
+
+    def parameter(self, name: str) -> Parameter | None:
+        for p in self.parameters:
+            if p.name.lower() == name.lower():
+                return p
+        return None
+
+    def commands(self) -> Iterator[tuple[str, tree_sitter.Node]]:
+        for n in walk(self.node):
+            if n.type == "command_name":
+                yield text(self.source, n), n
+
+    def has_process_block(self) -> bool:
+        return any(n.type == "block_name" and text(self.source, n).lower() == "process" for n in walk(self.node))
+
+    def should_process_calls(self) -> list[tree_sitter.Node]:
+        return [
+            n
+            for n in walk(self.node)
+            if n.type == "invocation_expression"
+            and re.match(r"\$PSCmdlet\s*\.\s*ShouldProcess\s*\(", text(self.source, n), re.IGNORECASE)
+        ]
+
+    def rpc_calls(self) -> list[RpcCall]:
+        return [self._rpc_call(n) for n in walk(self.node) if n.type == "command" and self._command_name(n) == "Invoke-BcsRpc"]
+
+    # --- internals ---
+    def _command_name(self, command: tree_sitter.Node) -> str | None:
+        for c in command.children:
+            if c.type == "command_name":
+                return text(self.source, c)
+        return None
+
+    def _rpc_call(self, command: tree_sitter.Node) -> RpcCall:
+        args = _command_arguments(self.source, command)
+        method = args.get("-method")
+        params = args.get("-params")
+        call = RpcCall(
+            method=unquote(text(self.source, method)) if method is not None else None,
+            line=line(command),
+            node=command,
+            params_source=text(self.source, params) if params is not None else None,
+        )
+        if params is None:
+            return call
+        literal = _find_first(params, "hash_literal_expression")
+        if literal is not None:
+            call.keys = _hash_keys(self.source, literal, unconditional=True)
+            return call
+        var = text(self.source, params).strip()
+        for assignment in (n for n in walk(self.node) if n.type == "assignment_expression"):
+            left = assignment.child_by_field_name("left") or assignment.children[0]
+            left_text = text(self.source, left).strip()
+            value = assignment.children[-1]
+            if left_text.lower() == var.lower():
+                literal = _find_first(value, "hash_literal_expression")
+                if literal is not None and _is_direct_hash(self.source, value):
+                    call.keys += _hash_keys(self.source, literal, unconditional=True)
+            m = re.fullmatch(r"(\$\w+)\[\s*'([^']+)'\s*\]", left_text)
+            if m and m.group(1).lower() == var.lower():
+                call.keys.append(
+                    ParamKey(m.group(2), text(self.source, value).strip(), value, line(assignment), unconditional=False)
+                )
+        return call
+
+
+def _find_first(node: tree_sitter.Node, node_type: str) -> tree_sitter.Node | None:
+    for n in walk(node):
+        if n.type == node_type:
+            return n
+    return None
+
+
+def _is_direct_hash(source: bytes, value: tree_sitter.Node) -> bool:
+    return text(source, value).strip().startswith(("@{", "[ordered]@{", "[ordered] @{"))
+
+
+def _hash_keys(source: bytes, literal: tree_sitter.Node, unconditional: bool) -> list[ParamKey]:
+    keys = []
+    body = next((c for c in literal.children if c.type == "hash_literal_body"), None)
+    if body is None:
+        return keys
+    for entry in body.children:
+        if entry.type != "hash_entry":
+            continue
+        key_node = next(c for c in entry.children if c.type == "key_expression")
+        value = entry.children[-1]
+        keys.append(ParamKey(unquote(text(source, key_node)), text(source, value).strip(), value, line(entry), unconditional))
+    return keys
+
+
+def _command_arguments(source: bytes, command: tree_sitter.Node) -> dict[str, tree_sitter.Node]:
+    """``-Name value`` pairs of a command (lower-case names)."""
+    out: dict[str, tree_sitter.Node] = {}
+    elements = next((c for c in command.children if c.type == "command_elements"), None)
+    if elements is None:
+        return out
+    pending: str | None = None
+    for c in elements.children:
+        if c.type == "command_argument_sep":
+            continue
+        if c.type == "command_parameter":
+            pending = text(source, c).rstrip(":").lower()
+            out[pending] = c
+            continue
+        if pending is not None:
+            out[pending] = c
+            pending = None
+    return out
+
+
+def _attribute_parts(source: bytes, attribute: tree_sitter.Node) -> tuple[str | None, str | None, list[str]]:
+    """(type constraint, attribute name, argument texts) of one attribute node."""
+    type_literal = next((c for c in attribute.children if c.type == "type_literal"), None)
+    if type_literal is not None:
+        return text(source, type_literal)[1:-1].strip().lower(), None, []
+    name_node = next((c for c in attribute.children if c.type == "attribute_name"), None)
+    args_node = next((c for c in attribute.children if c.type == "attribute_arguments"), None)
+    args: list[str] = []
+    if args_node is not None:
+        for a in args_node.children:
+            if a.type != "attribute_argument":
+                continue
+            array = next((c for c in a.children if c.type == "array_literal_expression"), None)
+            if array is not None:
+                args += [text(source, c).strip() for c in array.children if c.type != ","]
+            else:
+                args.append(text(source, a).strip())
+    return None, text(source, name_node) if name_node is not None else None, args
+
+
+def _help_sections(comment: str) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {}
+    current: str | None = None
+    buf: list[str] = []
+
+    def flush() -> None:
+        if current is not None:
+            sections.setdefault(current, []).append("\n".join(buf).strip())
+
+    for raw in comment.strip().removeprefix("<#").removesuffix("#>").splitlines():
+        m = re.match(r"\s*\.([A-Za-z]+)\s*(.*)$", raw)
+        if m and m.group(1).upper() in {
+            "SYNOPSIS", "DESCRIPTION", "PARAMETER", "EXAMPLE", "OUTPUTS", "INPUTS", "NOTES", "LINK",
+        }:  # fmt: skip
+            flush()
+            current = "." + m.group(1).upper()
+            buf = [m.group(2).strip()] if current != ".PARAMETER" else []
+            if current == ".PARAMETER":
+                sections.setdefault(".PARAMETER", []).append(m.group(2).strip())
+                current = ".PARAMETER_TEXT"
+            continue
+        buf.append(raw.strip())
+    flush()
+    return sections
+
+
+def functions_in(path: Path) -> list[Function]:
+    source, tree = parse(path)
+    out = []
+    for n in walk(tree.root_node):
+        if n.type != "function_statement":
+            continue
+        name_node = next(c for c in n.children if c.type == "function_name")
+        comment = next((c for c in n.children if c.type == "comment" and text(source, c).startswith("<#")), None)
+        help_ = _help_sections(text(source, comment)) if comment is not None else {}
+        binding: list[str] | None = None
+        outputs: list[str] = []
+        parameters: list[Parameter] = []
+        param_block = _find_first(n, "param_block")
+        if param_block is not None:
+            attrs = next((c for c in param_block.children if c.type == "attribute_list"), None)
+            for attribute in attrs.children if attrs is not None else []:
+                _, attr_name, args = _attribute_parts(source, attribute)
+                if attr_name == "CmdletBinding":
+                    binding = args
+                elif attr_name == "OutputType":
+                    outputs += args
+            plist = next((c for c in param_block.children if c.type == "parameter_list"), None)
+            for sp in plist.children if plist is not None else []:
+                if sp.type != "script_parameter":
+                    continue
+                var = next(c for c in sp.children if c.type == "variable")
+                ptype: str | None = None
+                attributes: dict[str, list[str]] = {}
+                alist = next((c for c in sp.children if c.type == "attribute_list"), None)
+                for attribute in alist.children if alist is not None else []:
+                    type_, attr_name, args = _attribute_parts(source, attribute)
+                    if type_ is not None:
+                        ptype = type_
+                    elif attr_name is not None:
+                        attributes.setdefault(attr_name, []).extend(args)
+                parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp)))
+        out.append(Function(text(source, name_node), path, source, n, help_, binding, outputs, parameters))
+    return out
+
+
+def cmdlet_files(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "cmdlets").glob("*.ps1"))
+
+
+def private_files(root: Path = ROOT) -> list[Path]:
+    return sorted((root / "cmdlets" / "private").glob("*.ps1"))
+
+
+def module_functions(root: Path = ROOT) -> dict[str, Function]:
+    out: dict[str, Function] = {}
+    for path in [*private_files(root), *cmdlet_files(root)]:
+        for f in functions_in(path):
+            out[f.name] = f
+    return out
+
+
+# --- structure checks -----------------------------------------------------------------------------
+
+
+def layout_problems(paths: list[Path], private: bool = False) -> list[str]:
+    """``X.ps1`` defines exactly ``function X`` and nothing else at the top level."""
+    problems = []
+    for path in paths:
+        source, tree = parse(path)
+        functions = functions_in(path)
+        if private and not functions and path.stem == "ModuleSettings":
+            for statement in tree.root_node.children[0].children if tree.root_node.children else []:
+                if statement.type != "comment" and not text(source, statement).lstrip().startswith("$script:"):
+                    problems.append(f"{rel(path)}:{line(statement)}: settings files only assign $script: variables")
+            continue
+        names = [f.name for f in functions]
+        if names != [path.stem]:
+            problems.append(f"{rel(path)}:1: must define exactly function {path.stem}, defines {names}")
+        top = [c for c in (tree.root_node.children[0].children if tree.root_node.children else []) if c.type != "comment"]
+        if any(c.type != "function_statement" for c in top):
+            problems.append(f"{rel(path)}:1: code outside the function")
+    return problems
+
+
+def help_problems(f: Function) -> list[str]:
+    problems = []
+    where = f"{rel(f.path)}:{line(f.node)}: {f.name}"
+    for section in (".SYNOPSIS", ".DESCRIPTION", ".EXAMPLE", ".OUTPUTS"):
+        if not any(t.strip() for t in f.help.get(section, [])):
+            problems.append(f"{where}: help lacks {section}")
+    documented = {p.lower() for p in f.help.get(".PARAMETER", [])}
+    for p in f.parameters:
+        if p.name.lower() not in documented:
+            problems.append(f"{where}: help lacks .PARAMETER {p.name}")
+    declared = {p.name.lower() for p in f.parameters}
+    for d in sorted(documented - declared):
+        problems.append(f"{where}: help documents .PARAMETER {d}, which is not a parameter")
+    if f.cmdlet_binding is None:
+        problems.append(f"{where}: lacks [CmdletBinding()]")
+    if not f.output_types:
+        problems.append(f"{where}: lacks [OutputType()]")
+    return problems
+
+
+def should_process_problems(f: Function, functions: dict[str, Function] | None = None) -> list[str]:
+    """State-changing cmdlets support -WhatIf/-Confirm and call the engine only when approved.
+
+    A private helper that changes state may do so outside ShouldProcess only if every call of
+    the helper in the module sits inside one.
+    """
+    problems = []
+    where = f"{rel(f.path)}:{line(f.node)}: {f.name}"
+    binding = [a.replace(" ", "") for a in f.cmdlet_binding or []]
+    supports = any(a in ("SupportsShouldProcess", "SupportsShouldProcess=$true") for a in binding)
+    public = f.path.parent.name == "cmdlets"
+    if public and f.verb in STATE_CHANGING_VERBS:
+        if not supports:
+            problems.append(f"{where}: state-changing verb {f.verb} needs [CmdletBinding(SupportsShouldProcess)]")
+        if not f.should_process_calls():
+            problems.append(f"{where}: never calls $PSCmdlet.ShouldProcess(target, action)")
+    if public and f.verb in HIGH_IMPACT_VERBS and "ConfirmImpact='High'" not in binding:
+        problems.append(f"{where}: {f.verb} cmdlets need ConfirmImpact = 'High'")
+    for call in f.rpc_calls():
+        if call.method is None or READ_ONLY_METHODS.search(call.method):
+            continue
+        if _inside_should_process(f, call.node):
+            continue
+        if not public and functions is not None:
+            sites = [
+                (caller, node)
+                for caller in functions.values()
+                for name, node in caller.commands()
+                if name == f.name
+            ]
+            unguarded = [caller.line_of(node) for caller, node in sites if not _inside_should_process(caller, node)]
+            if sites and not unguarded:
+                continue
+            if unguarded:
+                problems.append(f"{rel(f.path)}:{call.line}: {call.method} changes state; these calls of {f.name} are outside ShouldProcess: {unguarded}")
+                continue
+        problems.append(f"{rel(f.path)}:{call.line}: {call.method} changes state outside if ($PSCmdlet.ShouldProcess(...))")
+    return problems
+
+
+def _inside_should_process(f: Function, node: tree_sitter.Node) -> bool:
+    n = node.parent
+    while n is not None:
+        if n.type in ("if_statement", "elseif_clause"):
+            condition = next((c for c in n.children if c.type == "pipeline"), None)
+            if condition is not None and "ShouldProcess" in text(f.source, condition):
+                return True
+        n = n.parent
+    return False
+
+
+def command_problems(f: Function) -> list[str]:
+    problems = []
+    for name, node in f.commands():
+        if name in FORBIDDEN_COMMANDS:
+            problems.append(f"{f.line_of(node)}: {name} is not allowed (write objects, Write-Verbose or Write-Information)")
+        elif name.lower() in ALIASES:
+            problems.append(f"{f.line_of(node)}: alias {name!r}: use the full cmdlet name")
+    return problems
+
+
+def pipeline_problems(f: Function) -> list[str]:
+    problems: list[str] = []
+    if f.path.parent.name != "cmdlets":
+        return problems
+    for p in f.parameters:
+        if p.name in IDENTITY_PARAMETERS and not p.has("Parameter", "ValueFromPipelineByPropertyName"):
+            problems.append(f"{rel(f.path)}:{p.line}: {f.name} -{p.name} must bind ValueFromPipelineByPropertyName")
+    pipeline_bound = any(
+        p.has("Parameter", "ValueFromPipelineByPropertyName") or p.has("Parameter", "ValueFromPipeline")
+        for p in f.parameters
+    )
+    if pipeline_bound and not f.has_process_block():
+        problems.append(f"{rel(f.path)}:{line(f.node)}: {f.name} takes pipeline input but has no process {{}} block")
+    return problems
+
+
+# --- manifest -------------------------------------------------------------------------------------
+
+
+def manifest_entries(path: Path = MANIFEST) -> dict[str, Any]:
+    """Top-level and PrivateData.PSData keys of the manifest: strings, and lists of strings."""
+    source, tree = parse(path)
+    out: dict[str, Any] = {}
+    for entry in (n for n in walk(tree.root_node) if n.type == "hash_entry"):
+        key = unquote(text(source, next(c for c in entry.children if c.type == "key_expression")))
+        value = entry.children[-1]
+        strings = [
+            unquote(text(source, s))
+            for s in walk(value)
+            if s.type == "string_literal" and _find_first(value, "hash_literal_expression") is None
+        ]
+        raw = text(source, value).strip()
+        if raw.startswith("@(") or "," in raw:
+            out[key] = strings
+        elif strings:
+            out[key] = strings[0]
+        else:
+            out[key] = raw
+    return out
+
+
+def manifest_problems(root: Path = ROOT) -> list[str]:
+    problems = []
+    m = manifest_entries(root / "BitsCompactServer.psd1")
+    exported = m.get("FunctionsToExport")
+    files = sorted(p.stem for p in cmdlet_files(root))
+    if not isinstance(exported, list):
+        problems.append("BitsCompactServer.psd1: FunctionsToExport must be an explicit list")
+    elif sorted(exported) != files:
+        problems.append(
+            f"BitsCompactServer.psd1: FunctionsToExport {sorted(set(exported) ^ set(files))} differ from cmdlets/*.ps1"
+        )
+    expected: dict[str, Any] = {
+        "RootModule": "BitsCompactServer.psm1",
+        "PowerShellVersion": "5.1",
+        "CompatiblePSEditions": ["Desktop", "Core"],
+        "CmdletsToExport": [],
+        "AliasesToExport": [],
+        "VariablesToExport": [],
+    }
+    for key, value in expected.items():
+        if m.get(key) != value:
+            problems.append(f"BitsCompactServer.psd1: {key} must be {value!r}, is {m.get(key)!r}")
+    for key in ("FormatsToProcess", "TypesToProcess"):
+        listed = m.get(key)
+        listed = [listed] if isinstance(listed, str) else listed or []
+        if not listed:
+            problems.append(f"BitsCompactServer.psd1: {key} is empty")
+        for item in listed:
+            if not (root / item).exists():
+                problems.append(f"BitsCompactServer.psd1: {key} names {item}, which does not exist")
+    for key in ("ModuleVersion", "GUID", "Author", "Description", "Tags"):
+        if not m.get(key):
+            problems.append(f"BitsCompactServer.psd1: {key} is missing")
+    return problems
+
+
+# --- the contract with rpc.describe ---------------------------------------------------------------
+
+
+def methods_by_name(describe: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["name"]: m for m in describe["methods"]}
+
+
+@dataclass
+class ValueShape:
+    """What JSON a params value becomes: its type, array item type, object fields, allowed values."""
+
+    json_type: str | None
+    items: str | None = None
+    fields: set[str] = field(default_factory=set)
+    allowed: list[str] | None = None  # ValidateSet of the parameter behind the value
+    problem: str | None = None
+
+
+def value_shape(f: Function, key: ParamKey, functions: dict[str, Function]) -> ValueShape:
+    """Infer the JSON shape of the value a cmdlet assigns to a params key."""
+    value = key.value
+    m = re.fullmatch(r"\$(\w+)(\.IsPresent)?", value)
+    if m:
+        p = f.parameter(m.group(1))
+        if p is None:
+            return _local_array_shape(f, m.group(1), key, functions)
+        if m.group(2):
+            if p.type != "switch":
+                return ValueShape(None, problem=f"${p.name}.IsPresent on a non-switch parameter")
+            return ValueShape("boolean")
+        return _type_shape(p.type, p.validate_set)
+    m = re.match(r"\[([\w.]+(?:\[\])?)\]\s*[$\[(]", value)
+    if m:
+        return _type_shape(m.group(1).lower(), None)
+    if re.fullmatch(r"'[^']*'", value):
+        return ValueShape("string")
+    if re.fullmatch(r"-?\d+", value):
+        return ValueShape("integer")
+    if value.lower() in ("$true", "$false"):
+        return ValueShape("boolean")
+    if value.startswith("@("):
+        return ValueShape("array", fields=_object_fields(f, key.node, functions))
+    return ValueShape(None, problem=f"cannot infer the JSON type of {value!r} (use a parameter, a cast or a literal)")
+
+
+def _type_shape(ps_type: str | None, validate_set: list[str] | None) -> ValueShape:
+    if ps_type is None:
+        return ValueShape(None, problem="parameter has no type constraint")
+    if ps_type == "switch":
+        return ValueShape(None, problem="a [switch] serialises as {IsPresent: ...}: send $Name.IsPresent")
+    if ps_type.endswith("[]"):
+        inner = JSON_TYPES.get(ps_type[:-2].lower().removeprefix("system."))
+        return ValueShape("array", items=inner, allowed=validate_set)
+    json_type = JSON_TYPES.get(ps_type.lower().removeprefix("system."))
+    if json_type is None:
+        return ValueShape(None, problem=f"[{ps_type}] has no JSON form the engine accepts")
+    return ValueShape(json_type, allowed=validate_set)
+
+
+def _local_array_shape(f: Function, var: str, key: ParamKey, functions: dict[str, Function]) -> ValueShape:
+    fields: set[str] = set()
+    found = False
+    for assignment in (n for n in walk(f.node) if n.type == "assignment_expression"):
+        left = text(f.source, assignment.children[0]).strip()
+        if left.lower() == f"${var}".lower():
+            found = True
+            fields |= _object_fields(f, assignment.children[-1], functions)
+    if not found:
+        return ValueShape(None, problem=f"${var} is neither a parameter nor assigned in {f.name}")
+    return ValueShape("array", fields=fields)
+
+
+def _object_fields(f: Function, node: tree_sitter.Node, functions: dict[str, Function]) -> set[str]:
+    """Keys of hashtables built in ``node``, and in the private helpers it calls."""
+    fields: set[str] = set()
+    for n in walk(node):
+        if n.type == "hash_literal_expression":
+            fields |= {k.key for k in _hash_keys(f.source, n, True)}
+        elif n.type == "command_name":
+            helper = functions.get(text(f.source, n))
+            if helper is not None and helper.path.parent.name == "private":
+                body = _find_first(helper.node, "script_block_body") or helper.node
+                for h in walk(body):
+                    if h.type == "hash_literal_expression":
+                        fields |= {k.key for k in _hash_keys(helper.source, h, True)}
+    return fields
+
+
+def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) -> list[str]:
+    """Every RPC call names a declared method, with declared keys of compatible types and values."""
+    methods = methods_by_name(describe)
+    problems = []
+    for f in functions.values():
+        if f.name == "Invoke-BcsRpc":
+            continue
+        for call in f.rpc_calls():
+            where = f"{rel(f.path)}:{call.line}: {f.name}"
+            if call.method is None:
+                problems.append(f"{where}: Invoke-BcsRpc without a literal -Method")
+                continue
+            method = methods.get(call.method)
+            if method is None:
+                problems.append(f"{where}: method {call.method!r} is not in rpc.describe")
+                continue
+            if call.params_source is not None and not call.keys:
+                problems.append(f"{where}: cannot find the keys of -Params {call.params_source}")
+            declared = {p["name"]: p for p in method["params"]}
+            for key in call.keys:
+                kwhere = f"{rel(f.path)}:{key.line}: {f.name} {call.method}"
+                param = declared.get(key.key)
+                if param is None:
+                    problems.append(f"{kwhere}: key {key.key!r} is not a parameter of {call.method} ({', '.join(declared)})")
+                    continue
+                shape = value_shape(f, key, functions)
+                if shape.problem:
+                    problems.append(f"{kwhere}: {key.key}: {shape.problem}")
+                    continue
+                compatible = shape.json_type == param["type"] or (shape.json_type == "integer" and param["type"] == "number")
+                if not compatible:
+                    problems.append(f"{kwhere}: {key.key} is sent as {shape.json_type}, declared {param['type']}")
+                if param.get("items") and shape.items and shape.items != param["items"]:
+                    problems.append(f"{kwhere}: {key.key} items are {shape.items}, declared {param['items']}")
+                if param.get("enum") and shape.allowed:
+                    extra = sorted(set(shape.allowed) - set(param["enum"]))
+                    if extra:
+                        problems.append(f"{kwhere}: ValidateSet of {key.key} allows {extra}, not in {param['enum']}")
+                if "fields" in param:
+                    known = {x["name"] for x in param["fields"]}
+                    if not shape.fields:
+                        problems.append(f"{kwhere}: cannot find the fields of the objects in {key.key}")
+                    for extra_field in sorted(shape.fields - known):
+                        problems.append(f"{kwhere}: {key.key} field {extra_field!r} is not declared ({', '.join(known)})")
+                    for x in param["fields"]:
+                        if x["required"] and x["name"] not in shape.fields:
+                            problems.append(f"{kwhere}: {key.key} objects lack required field {x['name']!r}")
+            sent = {k.key: k for k in call.keys}
+            for p in method["params"]:
+                if not p["required"]:
+                    continue
+                key = sent.get(p["name"])
+                if key is None:
+                    problems.append(f"{where}: {call.method} requires {p['name']!r}, never sent")
+                elif not key.unconditional:
+                    source_param = re.fullmatch(r"\$(\w+)", key.value)
+                    bound = f.parameter(source_param.group(1)) if source_param else None
+                    if bound is None or not bound.mandatory:
+                        problems.append(f"{where}: required {p['name']!r} is only sent conditionally")
+    return problems
+
+
+def coverage_problems(functions: dict[str, Function], describe: dict[str, Any]) -> list[str]:
+    """Each method's cmdlet (rpc.describe ``cmdlet``) exists and calls that method."""
+    problems = []
+    for method in describe["methods"]:
+        cmdlet = method["cmdlet"]
+        if not cmdlet:
+            continue
+        f = functions.get(cmdlet)
+        if f is None or f.path.parent.name != "cmdlets":
+            problems.append(f"{method['name']}: its cmdlet {cmdlet} does not exist (cmdlets/{cmdlet}.ps1)")
+            continue
+        if method["name"] not in {c.method for c in reachable_calls(f, functions)}:
+            problems.append(f"{method['name']}: {cmdlet} never calls Invoke-BcsRpc -Method '{method['name']}'")
+    return problems
+
+
+def reachable_calls(f: Function, functions: dict[str, Function]) -> list[RpcCall]:
+    """RPC calls of a cmdlet, including those of the private helpers it calls."""
+    calls = list(f.rpc_calls())
+    for name, _ in f.commands():
+        helper = functions.get(name)
+        if helper is not None and helper.path.parent.name == "private" and helper.name != "Invoke-BcsRpc":
+            calls += helper.rpc_calls()
+    return calls
