@@ -34,15 +34,25 @@ MANIFEST = ROOT / "BitsCompactServer.psd1"
 ROOT_MODULE = ROOT / "BitsCompactServer.psm1"
 
 # Verbs whose cmdlets change state: SupportsShouldProcess and a $PSCmdlet.ShouldProcess call.
-STATE_CHANGING_VERBS = {"New", "Set", "Add", "Remove", "Start", "Stop", "Suspend", "Resume", "Complete", "Import"}
+STATE_CHANGING_VERBS = {
+    "New",
+    "Set",
+    "Add",
+    "Remove",
+    "Start",
+    "Stop",
+    "Suspend",
+    "Resume",
+    "Complete",
+    "Import",
+}
 HIGH_IMPACT_VERBS = {"Remove", "Stop"}
 # Methods that only read: every other method call must sit inside an `if ($PSCmdlet.ShouldProcess(...))`.
 READ_ONLY_METHODS = re.compile(r"\.(status|get|list|describe|wait|export)$")
 IDENTITY_PARAMETERS = {"JobId", "UrlGroup", "UrlSuffix"}
 FORBIDDEN_COMMANDS = {"Write-Host"}
 # Built-in aliases of Windows PowerShell 5.1 and PowerShell 7 (full names only in scripts).
-ALIASES = set(
-    """
+_ALIAS_NAMES = """
     % ? ac asnp cat cd chdir clc clear clhy cli clp cls clv cnsn compare copy cp cpi cpp curl cvpa dbp del
     diff dir dnsn ebp echo epal epcsv epsn erase etsn exsn fc fhx fl foreach ft fw gal gbp gc gcb gci gcm
     gcs gdr ghy gi gin gjb gl gm gmo gp gps gpv group gsn gsnp gsv gtz gu gv gwmi h history icm iex ihy ii
@@ -50,8 +60,8 @@ ALIASES = set(
     npssc nsn nv ogv oh popd ps pushd pwd r rbp rcjb rcsn rd rdr ren ri rjb rm rmdir rmo rni rnp rp rsn
     rsnp rujb rv rvpa rwmi sajb sal saps sasv sbp sc scb select set shcm si sl sleep sls sort sp spjb
     spps spsv start stz sujb sv swmi tee trcm type wget where wjb write
-    """.split()
-)
+    """
+ALIASES = set(_ALIAS_NAMES.split())
 JSON_TYPES = {
     "string": "string",
     "char": "string",
@@ -134,7 +144,8 @@ def syntax_problems(path: Path) -> list[str]:
             snippet = text(source, n)[:40].replace("\n", "\\n")
             problems.append(f"{rel(path)}:{line(n)}:{n.start_point[1] + 1}: {kind} near {snippet!r}")
         elif n.type == "script_parameter_default" and any(
-            c.type == "array_literal_expression" and _find_first(c, "cast_expression") is not None for c in n.children
+            c.type == "array_literal_expression" and _find_first(c, "cast_expression") is not None
+            for c in n.children
         ):
             # `[int]$A = 1, [int]$B` is two parameters to PowerShell but one to tree-sitter-pwsh.
             problems.append(
@@ -225,7 +236,9 @@ class Function:
                 yield text(self.source, n), n
 
     def has_process_block(self) -> bool:
-        return any(n.type == "block_name" and text(self.source, n).lower() == "process" for n in walk(self.node))
+        return any(
+            n.type == "block_name" and text(self.source, n).lower() == "process" for n in walk(self.node)
+        )
 
     def should_process_calls(self) -> list[tree_sitter.Node]:
         return [
@@ -236,7 +249,11 @@ class Function:
         ]
 
     def rpc_calls(self) -> list[RpcCall]:
-        return [self._rpc_call(n) for n in walk(self.node) if n.type == "command" and self._command_name(n) == "Invoke-BcsRpc"]
+        return [
+            self._rpc_call(n)
+            for n in walk(self.node)
+            if n.type == "command" and self._command_name(n) == "Invoke-BcsRpc"
+        ]
 
     # --- internals ---
     def _command_name(self, command: tree_sitter.Node) -> str | None:
@@ -273,7 +290,13 @@ class Function:
             m = re.fullmatch(r"(\$\w+)\[\s*'([^']+)'\s*\]", left_text)
             if m and m.group(1).lower() == var.lower():
                 call.keys.append(
-                    ParamKey(m.group(2), text(self.source, value).strip(), value, line(assignment), unconditional=False)
+                    ParamKey(
+                        m.group(2),
+                        text(self.source, value).strip(),
+                        value,
+                        line(assignment),
+                        unconditional=False,
+                    )
                 )
         return call
 
@@ -299,7 +322,15 @@ def _hash_keys(source: bytes, literal: tree_sitter.Node, unconditional: bool) ->
             continue
         key_node = next(c for c in entry.children if c.type == "key_expression")
         value = entry.children[-1]
-        keys.append(ParamKey(unquote(text(source, key_node)), text(source, value).strip(), value, line(entry), unconditional))
+        keys.append(
+            ParamKey(
+                unquote(text(source, key_node)),
+                text(source, value).strip(),
+                value,
+                line(entry),
+                unconditional,
+            )
+        )
     return keys
 
 
@@ -376,7 +407,9 @@ def functions_in(path: Path) -> list[Function]:
         if n.type != "function_statement":
             continue
         name_node = next(c for c in n.children if c.type == "function_name")
-        comment = next((c for c in n.children if c.type == "comment" and text(source, c).startswith("<#")), None)
+        comment = next(
+            (c for c in n.children if c.type == "comment" and text(source, c).startswith("<#")), None
+        )
         help_ = _help_sections(text(source, comment)) if comment is not None else {}
         binding: list[str] | None = None
         outputs: list[str] = []
@@ -436,13 +469,21 @@ def layout_problems(paths: list[Path], private: bool = False) -> list[str]:
         functions = functions_in(path)
         if private and not functions and path.stem == "ModuleSettings":
             for statement in tree.root_node.children[0].children if tree.root_node.children else []:
-                if statement.type != "comment" and not text(source, statement).lstrip().startswith("$script:"):
-                    problems.append(f"{rel(path)}:{line(statement)}: settings files only assign $script: variables")
+                if statement.type != "comment" and not text(source, statement).lstrip().startswith(
+                    "$script:"
+                ):
+                    problems.append(
+                        f"{rel(path)}:{line(statement)}: settings files only assign $script: variables"
+                    )
             continue
         names = [f.name for f in functions]
         if names != [path.stem]:
             problems.append(f"{rel(path)}:1: must define exactly function {path.stem}, defines {names}")
-        top = [c for c in (tree.root_node.children[0].children if tree.root_node.children else []) if c.type != "comment"]
+        top = [
+            c
+            for c in (tree.root_node.children[0].children if tree.root_node.children else [])
+            if c.type != "comment"
+        ]
         if any(c.type != "function_statement" for c in top):
             problems.append(f"{rel(path)}:1: code outside the function")
     return problems
@@ -481,7 +522,9 @@ def should_process_problems(f: Function, functions: dict[str, Function] | None =
     public = f.path.parent.name == "cmdlets"
     if public and f.verb in STATE_CHANGING_VERBS:
         if not supports:
-            problems.append(f"{where}: state-changing verb {f.verb} needs [CmdletBinding(SupportsShouldProcess)]")
+            problems.append(
+                f"{where}: state-changing verb {f.verb} needs [CmdletBinding(SupportsShouldProcess)]"
+            )
         if not f.should_process_calls():
             problems.append(f"{where}: never calls $PSCmdlet.ShouldProcess(target, action)")
     if public and f.verb in HIGH_IMPACT_VERBS and "ConfirmImpact='High'" not in binding:
@@ -498,13 +541,19 @@ def should_process_problems(f: Function, functions: dict[str, Function] | None =
                 for name, node in caller.commands()
                 if name == f.name
             ]
-            unguarded = [caller.line_of(node) for caller, node in sites if not _inside_should_process(caller, node)]
+            unguarded = [
+                caller.line_of(node) for caller, node in sites if not _inside_should_process(caller, node)
+            ]
             if sites and not unguarded:
                 continue
             if unguarded:
-                problems.append(f"{rel(f.path)}:{call.line}: {call.method} changes state; these calls of {f.name} are outside ShouldProcess: {unguarded}")
+                problems.append(
+                    f"{rel(f.path)}:{call.line}: {call.method} changes state; these calls of {f.name} are outside ShouldProcess: {unguarded}"
+                )
                 continue
-        problems.append(f"{rel(f.path)}:{call.line}: {call.method} changes state outside if ($PSCmdlet.ShouldProcess(...))")
+        problems.append(
+            f"{rel(f.path)}:{call.line}: {call.method} changes state outside if ($PSCmdlet.ShouldProcess(...))"
+        )
     return problems
 
 
@@ -523,7 +572,9 @@ def command_problems(f: Function) -> list[str]:
     problems = []
     for name, node in f.commands():
         if name in FORBIDDEN_COMMANDS:
-            problems.append(f"{f.line_of(node)}: {name} is not allowed (write objects, Write-Verbose or Write-Information)")
+            problems.append(
+                f"{f.line_of(node)}: {name} is not allowed (write objects, Write-Verbose or Write-Information)"
+            )
         elif name.lower() in ALIASES:
             problems.append(f"{f.line_of(node)}: alias {name!r}: use the full cmdlet name")
     return problems
@@ -535,13 +586,17 @@ def pipeline_problems(f: Function) -> list[str]:
         return problems
     for p in f.parameters:
         if p.name in IDENTITY_PARAMETERS and not p.has("Parameter", "ValueFromPipelineByPropertyName"):
-            problems.append(f"{rel(f.path)}:{p.line}: {f.name} -{p.name} must bind ValueFromPipelineByPropertyName")
+            problems.append(
+                f"{rel(f.path)}:{p.line}: {f.name} -{p.name} must bind ValueFromPipelineByPropertyName"
+            )
     pipeline_bound = any(
         p.has("Parameter", "ValueFromPipelineByPropertyName") or p.has("Parameter", "ValueFromPipeline")
         for p in f.parameters
     )
     if pipeline_bound and not f.has_process_block():
-        problems.append(f"{rel(f.path)}:{line(f.node)}: {f.name} takes pipeline input but has no process {{}} block")
+        problems.append(
+            f"{rel(f.path)}:{line(f.node)}: {f.name} takes pipeline input but has no process {{}} block"
+        )
     return problems
 
 
@@ -648,7 +703,9 @@ def value_shape(f: Function, key: ParamKey, functions: dict[str, Function]) -> V
         return ValueShape("boolean")
     if value.startswith("@("):
         return ValueShape("array", fields=_object_fields(f, key.node, functions))
-    return ValueShape(None, problem=f"cannot infer the JSON type of {value!r} (use a parameter, a cast or a literal)")
+    return ValueShape(
+        None, problem=f"cannot infer the JSON type of {value!r} (use a parameter, a cast or a literal)"
+    )
 
 
 def _type_shape(ps_type: str | None, validate_set: list[str] | None) -> ValueShape:
@@ -717,27 +774,37 @@ def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) 
                 kwhere = f"{rel(f.path)}:{key.line}: {f.name} {call.method}"
                 param = declared.get(key.key)
                 if param is None:
-                    problems.append(f"{kwhere}: key {key.key!r} is not a parameter of {call.method} ({', '.join(declared)})")
+                    problems.append(
+                        f"{kwhere}: key {key.key!r} is not a parameter of {call.method} ({', '.join(declared)})"
+                    )
                     continue
                 shape = value_shape(f, key, functions)
                 if shape.problem:
                     problems.append(f"{kwhere}: {key.key}: {shape.problem}")
                     continue
-                compatible = shape.json_type == param["type"] or (shape.json_type == "integer" and param["type"] == "number")
+                compatible = shape.json_type == param["type"] or (
+                    shape.json_type == "integer" and param["type"] == "number"
+                )
                 if not compatible:
-                    problems.append(f"{kwhere}: {key.key} is sent as {shape.json_type}, declared {param['type']}")
+                    problems.append(
+                        f"{kwhere}: {key.key} is sent as {shape.json_type}, declared {param['type']}"
+                    )
                 if param.get("items") and shape.items and shape.items != param["items"]:
                     problems.append(f"{kwhere}: {key.key} items are {shape.items}, declared {param['items']}")
                 if param.get("enum") and shape.allowed:
                     extra = sorted(set(shape.allowed) - set(param["enum"]))
                     if extra:
-                        problems.append(f"{kwhere}: ValidateSet of {key.key} allows {extra}, not in {param['enum']}")
+                        problems.append(
+                            f"{kwhere}: ValidateSet of {key.key} allows {extra}, not in {param['enum']}"
+                        )
                 if "fields" in param:
                     known = {x["name"] for x in param["fields"]}
                     if not shape.fields:
                         problems.append(f"{kwhere}: cannot find the fields of the objects in {key.key}")
                     for extra_field in sorted(shape.fields - known):
-                        problems.append(f"{kwhere}: {key.key} field {extra_field!r} is not declared ({', '.join(known)})")
+                        problems.append(
+                            f"{kwhere}: {key.key} field {extra_field!r} is not declared ({', '.join(known)})"
+                        )
                     for x in param["fields"]:
                         if x["required"] and x["name"] not in shape.fields:
                             problems.append(f"{kwhere}: {key.key} objects lack required field {x['name']!r}")
@@ -768,7 +835,9 @@ def coverage_problems(functions: dict[str, Function], describe: dict[str, Any]) 
             problems.append(f"{method['name']}: its cmdlet {cmdlet} does not exist (cmdlets/{cmdlet}.ps1)")
             continue
         if method["name"] not in {c.method for c in reachable_calls(f, functions)}:
-            problems.append(f"{method['name']}: {cmdlet} never calls Invoke-BcsRpc -Method '{method['name']}'")
+            problems.append(
+                f"{method['name']}: {cmdlet} never calls Invoke-BcsRpc -Method '{method['name']}'"
+            )
     return problems
 
 

@@ -1,0 +1,203 @@
+"""Static checks of the PowerShell module (pwsh cannot run here; tree-sitter-pwsh reads the files).
+
+Each check is also run on a deliberately broken file from ``tests/powershell_fixtures`` to show
+that it fails when a cmdlet is broken.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import powershell_static as ps
+
+FIXTURES = Path(__file__).parent / "powershell_fixtures"
+APPROVED_VERBS = {
+    "Add",
+    "Complete",
+    "Export",
+    "Get",
+    "Import",
+    "New",
+    "Remove",
+    "Resume",
+    "Set",
+    "Start",
+    "Stop",
+    "Suspend",
+    "Wait",
+}
+TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server"}
+
+
+def _all_functions() -> list[ps.Function]:
+    return list(ps.module_functions().values())
+
+
+def _ids(items: list[Path]) -> list[str]:
+    return [ps.rel(p) for p in items]
+
+
+def test_the_module_has_the_files_of_the_design() -> None:
+    for name in ("BitsCompactServer.psd1", "BitsCompactServer.psm1", "BitsCompactServer.Format.ps1xml"):
+        assert (ps.ROOT / name).is_file(), name
+    assert ps.cmdlet_files(), "cmdlets/*.ps1"
+    assert (ps.ROOT / "cmdlets" / "private" / "Invoke-BcsRpc.ps1").is_file()
+
+
+@pytest.mark.parametrize("path", ps.powershell_files(), ids=_ids(ps.powershell_files()))
+def test_powershell_file_parses_without_error_or_missing_nodes(path: Path) -> None:
+    assert ps.syntax_problems(path) == []
+
+
+def test_syntax_check_reports_file_and_line_of_a_broken_file() -> None:
+    problems = ps.syntax_problems(FIXTURES / "Broken-Syntax.ps1")
+    assert problems, "a broken file must fail the parse check"
+    assert any(p.startswith("tests/powershell_fixtures/Broken-Syntax.ps1:13:") for p in problems), problems
+
+
+def test_syntax_check_rejects_a_typed_parameter_after_a_default_value(tmp_path: Path) -> None:
+    # PowerShell reads two parameters here, tree-sitter-pwsh one: the analysis would miss -B.
+    script = tmp_path / "Get-BcsThing.ps1"
+    script.write_text(
+        "function Get-BcsThing {\n    param(\n        [int]$A = 1,\n        [int]$B\n    )\n}\n"
+    )
+    assert any("must start with an attribute" in p for p in ps.syntax_problems(script))
+
+
+def test_each_cmdlet_file_defines_exactly_the_function_named_like_the_file() -> None:
+    assert ps.layout_problems(ps.cmdlet_files()) == []
+
+
+def test_each_private_file_defines_one_function_or_only_module_settings() -> None:
+    assert ps.layout_problems(ps.private_files(), private=True) == []
+
+
+def test_layout_check_fails_when_the_function_name_differs_from_the_file(tmp_path: Path) -> None:
+    wrong = tmp_path / "Get-BcsJob.ps1"
+    wrong.write_text((ps.ROOT / "cmdlets" / "Get-BcsServer.ps1").read_text())
+    assert ps.layout_problems([wrong]) != []
+
+
+def test_root_module_only_dot_sources_private_helpers_then_cmdlets() -> None:
+    source = ps.ROOT_MODULE.read_text()
+    code = [line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    assert code[0].startswith("foreach") and "'cmdlets/private'" in code[0]
+    assert ". $file.FullName" in code
+    assert sum("Get-ChildItem" in line for line in code) == 2
+    assert source.index("cmdlets/private") < source.index("ChildPath 'cmdlets')")
+    assert not re.search(r"Export-ModuleMember|Set-StrictMode|^\s*function ", "\n".join(code), re.MULTILINE)
+
+
+def test_manifest_exports_exactly_the_cmdlet_files_for_desktop_and_core() -> None:
+    assert ps.manifest_problems() == []
+
+
+def test_manifest_check_fails_when_a_cmdlet_is_not_exported(tmp_path: Path) -> None:
+    for name in (
+        "BitsCompactServer.psd1",
+        "BitsCompactServer.Format.ps1xml",
+        "BitsCompactServer.Types.ps1xml",
+    ):
+        (tmp_path / name).write_text((ps.ROOT / name).read_text())
+    (tmp_path / "cmdlets").mkdir()
+    for path in ps.cmdlet_files():
+        (tmp_path / "cmdlets" / path.name).write_text(path.read_text())
+    (tmp_path / "cmdlets" / "Get-BcsExtra.ps1").write_text("function Get-BcsExtra { }\n")
+    assert any("Get-BcsExtra" in p for p in ps.manifest_problems(tmp_path))
+
+
+def test_cmdlets_use_approved_verbs_and_the_bcs_noun_prefix() -> None:
+    for path in ps.cmdlet_files():
+        verb, _, noun = path.stem.partition("-")
+        assert verb in APPROVED_VERBS, path.stem
+        assert noun.startswith("Bcs") and not noun.endswith("s"), path.stem
+
+
+@pytest.mark.parametrize("function", _all_functions(), ids=[f.name for f in _all_functions()])
+def test_help_has_synopsis_description_example_outputs_and_every_parameter(function: ps.Function) -> None:
+    assert ps.help_problems(function) == []
+
+
+@pytest.mark.parametrize("function", _all_functions(), ids=[f.name for f in _all_functions()])
+def test_state_changing_cmdlets_call_the_engine_only_inside_should_process(function: ps.Function) -> None:
+    assert ps.should_process_problems(function, ps.module_functions()) == []
+
+
+@pytest.mark.parametrize("function", _all_functions(), ids=[f.name for f in _all_functions()])
+def test_no_write_host_and_no_aliases(function: ps.Function) -> None:
+    assert ps.command_problems(function) == []
+
+
+@pytest.mark.parametrize("function", _all_functions(), ids=[f.name for f in _all_functions()])
+def test_identity_parameters_bind_from_the_pipeline_by_property_name(function: ps.Function) -> None:
+    assert ps.pipeline_problems(function) == []
+
+
+def test_structure_checks_fail_for_a_broken_cmdlet() -> None:
+    (broken,) = ps.functions_in(FIXTURES / "Remove-BcsBroken.ps1")
+    broken.path = ps.ROOT / "cmdlets" / "Remove-BcsBroken.ps1"  # judged as if it were exported
+    help_ = ps.help_problems(broken)
+    assert any(".SYNOPSIS" in p for p in help_) and any(".PARAMETER Undocumented" in p for p in help_)
+    should = ps.should_process_problems(broken)
+    assert any("SupportsShouldProcess" in p for p in should)
+    assert any("ConfirmImpact = 'High'" in p for p in should)
+    assert any("job.cancel changes state outside" in p for p in should)
+    commands = ps.command_problems(broken)
+    assert any("Write-Host" in p for p in commands)
+    assert any("'gci'" in p for p in commands) and any("'%'" in p for p in commands)
+    assert any("-JobId must bind" in p for p in ps.pipeline_problems(broken))
+
+
+def test_every_cmdlet_declares_its_output_type_and_typed_objects_have_a_view() -> None:
+    views = _format_views()
+    for f in _all_functions():
+        if f.path.parent.name != "cmdlets":
+            continue
+        for output in f.output_types:
+            name = ps.unquote(output)
+            if name.startswith("Bcs.") and name in TYPE_NAMES:
+                assert name in views, f"{f.name}: no table view for {name}"
+    assert set(views) == TYPE_NAMES
+
+
+def _format_views() -> dict[str, list[str]]:
+    tree = ET.parse(ps.ROOT / "BitsCompactServer.Format.ps1xml")
+    views: dict[str, list[str]] = {}
+    for view in tree.getroot().iter("View"):
+        type_name = view.findtext("ViewSelectedBy/TypeName")
+        headers = view.findall("TableControl/TableHeaders/TableColumnHeader")
+        items = view.findall("TableControl/TableRowEntries/TableRowEntry/TableColumnItems/TableColumnItem")
+        assert type_name and len(headers) == len(items), f"view {type_name}: headers and items differ"
+        views[type_name] = [item.findtext("PropertyName") or "" for item in items]
+    return views
+
+
+def test_types_file_extends_only_the_module_types() -> None:
+    tree = ET.parse(ps.ROOT / "BitsCompactServer.Types.ps1xml")
+    names = {t.findtext("Name") for t in tree.getroot().iter("Type")}
+    assert names <= TYPE_NAMES | {"Bcs.Configuration"}
+
+
+def test_about_help_names_every_exported_cmdlet() -> None:
+    about = (ps.ROOT / "en-US" / "about_BitsCompactServer.help.txt").read_text()
+    assert about.startswith("TOPIC\n    about_BitsCompactServer")
+    for section in ("SHORT DESCRIPTION", "LONG DESCRIPTION", "EXAMPLES", "SEE ALSO"):
+        assert f"\n{section}\n" in about, section
+    for path in ps.cmdlet_files():
+        assert path.stem in about, path.stem
+
+
+def test_cmdlets_build_rpc_params_in_one_uniform_pattern() -> None:
+    # Every Invoke-BcsRpc call passes the calling cmdlet and a literal method name.
+    for f in _all_functions():
+        for call in f.rpc_calls():
+            assert call.method is not None and re.fullmatch(r"[a-z]+\.[A-Za-z]+", call.method), f.line_of(
+                call.node
+            )
+            assert "-Cmdlet $PSCmdlet" in ps.text(f.source, call.node) or "-Cmdlet $Cmdlet" in ps.text(
+                f.source, call.node
+            )
