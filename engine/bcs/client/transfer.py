@@ -193,7 +193,7 @@ class Transfer:
         except BcsError as exc:
             self._check()
             # Refused redirects concern the remote file; everything else is the transport's.
-            remote = isinstance(exc, RedirectFailedError) or exc.code >> 16 == 0x8007
+            remote = isinstance(exc, RedirectFailedError) or 0x8007012C <= exc.code <= 0x8007018F
             context = ErrorContext.RemoteFile if remote else ErrorContext.GeneralTransport
             raise _Failure(exc, context, index) from None
         if final != url and session.reports_redirects:
@@ -383,9 +383,6 @@ class Transfer:
 def _release(resp: urllib3.BaseHTTPResponse) -> None:
     """Give the connection back when the body was read to the end, else close it."""
     try:
-        if resp.length_remaining == 0 or resp.status == 304:
-            resp.release_conn()
-            return
         length = resp.length_remaining
         if length is not None and length <= 65536:
             resp.drain_conn()
