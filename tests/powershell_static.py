@@ -849,3 +849,74 @@ def reachable_calls(f: Function, functions: dict[str, Function]) -> list[RpcCall
         if helper is not None and helper.path.parent.name == "private" and helper.name != "Invoke-BcsRpc":
             calls += helper.rpc_calls()
     return calls
+
+
+# --- the JSON a cmdlet sends ------------------------------------------------------------------------
+
+
+def sample_params(
+    f: Function,
+    call: RpcCall,
+    method: dict[str, Any],
+    functions: dict[str, Function],
+    known: dict[str, Any],
+    every_key: bool = True,
+    only: set[str] | None = None,
+) -> dict[str, Any]:
+    """The params object the cmdlet's call sends, with sample values of the cmdlet's JSON types.
+
+    ``known`` gives values for keys whose content matters (``urlGroup``, ``jobId``, paths, ``yaml``);
+    other values follow the type the cmdlet sends and the declared constraints. With
+    ``every_key=False`` only the keys a minimal invocation sends (hashtable literal and keys fed by
+    mandatory parameters); ``only`` adds just those optional keys (the parameters a user bound).
+    """
+    declared = {p["name"]: p for p in method["params"]}
+    out: dict[str, Any] = {}
+    for key in call.keys:
+        if only is not None and key.key in only:
+            pass
+        elif (not every_key or only is not None) and not key.unconditional:
+            source = re.fullmatch(r"\$(\w+)", key.value)
+            bound = f.parameter(source.group(1)) if source else None
+            if bound is None or not bound.mandatory:
+                continue
+        shape = value_shape(f, key, functions)
+        out[key.key] = _sample(key.key, shape, declared.get(key.key, {}), known)
+    return out
+
+
+def _sample(name: str, shape: ValueShape, decl: dict[str, Any], known: dict[str, Any]) -> Any:
+    if name in known:
+        return known[name]
+    json_type = shape.json_type
+    if json_type == "array":
+        if decl.get("fields"):
+            fields = {x["name"]: x for x in decl["fields"]}
+            return [
+                {
+                    n: _sample(
+                        n,
+                        ValueShape(fields[n]["type"] if n in fields else "string"),
+                        fields.get(n, {}),
+                        known,
+                    )
+                    for n in sorted(shape.fields)
+                }
+            ]
+        if shape.allowed:
+            return [shape.allowed[0]]
+        item = {"integer": 1, "number": 1, "boolean": True}.get(shape.items or "string", "contract")
+        return [item]
+    if shape.allowed:
+        return shape.allowed[0]
+    if decl.get("enum"):
+        return decl["enum"][0]
+    if json_type == "string":
+        return "contract"
+    if json_type in ("integer", "number"):
+        for candidate in (decl.get("default"), decl.get("minimum"), 1):
+            if isinstance(candidate, (int, float)) and not isinstance(candidate, bool):
+                return int(candidate) if json_type == "integer" else candidate
+    if json_type == "boolean":
+        return False
+    return None

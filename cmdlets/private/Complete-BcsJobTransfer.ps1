@@ -51,25 +51,15 @@ function Complete-BcsJobTransfer {
     if ($job.jobState -eq 'Error') {
         $message = "Job $JobId failed."
         $hresult = '0x80004005'
-        $errorId = 'Bcs.Job.TransferFailed'
-        $category = 'ConnectionError'
-        if ($job.PSObject.Properties.Name -contains 'error' -and $null -ne $job.error) {
-            $detail = $job.error
-            if ($detail.message) {
-                $message = "Job $JobId failed: $($detail.message)"
-            }
-            if ($detail.hresult) {
-                $hresult = [string]$detail.hresult
-            }
-            if ($detail.errorId) {
-                $errorId = [string]$detail.errorId
-            }
-            if ($detail.category) {
-                $category = [string]$detail.category
-            }
+        if ($job.errorDescription) {
+            $message = "Job $JobId failed: $($job.errorDescription)"
+        }
+        if ($job.errorCode) {
+            $hresult = [string]$job.errorCode
+            $message = '{0} ({1} {2})' -f $message, $job.errorName, $hresult
         }
         $target = ConvertTo-BcsObject -InputObject $job -TypeName 'Bcs.Job'
-        $record = New-BcsErrorRecord -Message $message -ErrorId $errorId -Category $category -TargetObject $target -HResult $hresult -RecommendedAction 'Fix the cause, then Resume-BcsJob, or Remove-BcsJob.'
+        $record = New-BcsErrorRecord -Message $message -ErrorId 'Bcs.Job.TransferFailed' -Category 'ConnectionError' -TargetObject $target -HResult $hresult -RecommendedAction 'Fix the cause, then Resume-BcsJob, or Remove-BcsJob.'
         $Cmdlet.WriteError($record)
         return
     }

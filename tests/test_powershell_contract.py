@@ -1,0 +1,423 @@
+"""The cmdlets against the live contract: what each one sends is checked against ``rpc.describe``
+of a real engine, then sent over the real pipe exactly as the cmdlet builds it (key names and
+JSON types read from the cmdlet's syntax tree).
+
+Methods whose handlers are not implemented yet answer E_NOTIMPL; that still proves the request
+passed the engine's parameter validation (a drifted cmdlet gets -32602, an unknown method -32601).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import powershell_static as ps
+from conftest import EngineProcess, free_port
+
+FIXTURES = Path(__file__).parent / "powershell_fixtures"
+PROTOCOL_ERRORS = {
+    -32700: "parse error",
+    -32600: "invalid request",
+    -32601: "method not found",
+    -32602: "invalid params",
+    -32603: "internal error",
+}
+# System.Management.Automation.ErrorCategory names (New-BcsErrorRecord falls back to NotSpecified).
+ERROR_CATEGORIES = set(
+    [
+        "NotSpecified",
+        "OpenError",
+        "CloseError",
+        "DeviceError",
+        "DeadlockDetected",
+        "InvalidArgument",
+        "InvalidData",
+        "InvalidOperation",
+        "InvalidResult",
+        "InvalidType",
+        "MetadataError",
+        "NotImplemented",
+        "NotInstalled",
+        "ObjectNotFound",
+        "OperationStopped",
+        "OperationTimeout",
+        "SyntaxError",
+        "ParserError",
+        "PermissionDenied",
+        "ResourceBusy",
+        "ResourceExists",
+        "ResourceUnavailable",
+        "ReadError",
+        "WriteError",
+        "FromStdErr",
+        "SecurityError",
+        "ProtocolError",
+        "ConnectionError",
+        "AuthenticationError",
+        "LimitsExceeded",
+        "QuotaExceeded",
+        "NotEnabled",
+    ]
+)
+
+
+def _describe(engine: EngineProcess) -> dict[str, Any]:
+    describe: dict[str, Any] = engine.call("rpc.describe")
+    return describe
+
+
+def _known_values(engine: EngineProcess, tmp_path: Path) -> dict[str, Any]:
+    """Values whose content matters to the engine; every other value follows the cmdlet's type."""
+    port = free_port()
+    source = tmp_path / "contract.txt"
+    source.write_text("contract\n")
+    return {
+        "urlGroup": f"http://127.0.0.1:{port}/Contract/",
+        "urlSuffix": "contract.txt",
+        "sourcePath": str(source),
+        "remoteUrl": f"http://127.0.0.1:{port}/Contract/contract.txt",
+        "localPath": str(tmp_path / "downloaded.txt"),
+        "jobId": str(uuid.uuid4()),
+        "yaml": engine.call("config.export")["yaml"],
+        "name": "*",
+        "displayName": "contract",
+        "userName": "contract",
+        "password": "contract-secret",
+        "customHeaders": ["X-Bcs-Contract: 1"],
+        "proxyList": ["http://127.0.0.1:9/"],
+        "proxyBypass": ["localhost"],
+        "caBundle": str(tmp_path / "ca.pem"),
+        "clientCertificate": str(tmp_path / "client.pem"),
+        "maxUrlGroups": 25,
+        "timeout": 0,
+        "suspended": True,
+    }
+
+
+def _calls(functions: dict[str, ps.Function]) -> list[tuple[ps.Function, ps.RpcCall]]:
+    return [(f, call) for f in functions.values() if f.name != "Invoke-BcsRpc" for call in f.rpc_calls()]
+
+
+def _result_matches(result: Any, declared: str) -> bool:
+    if declared == "null":
+        return result is None
+    if declared.endswith("[]"):
+        return isinstance(result, list) and all(isinstance(item, dict) for item in result)
+    return isinstance(result, dict)
+
+
+def _answer_problems(
+    where: str, request: dict[str, Any], answer: dict[str, Any], declared_result: str
+) -> list[str]:
+    """What would break Invoke-BcsRpc (or mean the cmdlet drifted) in one answer."""
+    if answer.get("id") != request["id"]:
+        return [f"{where}: answer id {answer.get('id')} != {request['id']}"]
+    if "error" not in answer:
+        if _result_matches(answer.get("result"), declared_result):
+            return []
+        return [f"{where}: result {json.dumps(answer.get('result'))[:120]} is not a {declared_result}"]
+    error = answer["error"]
+    code = error.get("code")
+    if code in PROTOCOL_ERRORS:
+        return [
+            f"{where}: {PROTOCOL_ERRORS[code]} ({code}): {error.get('message')} for {json.dumps(request['params'])[:300]}"
+        ]
+    data = error.get("data") or {}
+    problems = []
+    missing = {"hresult", "name", "category", "errorId", "transient", "target"} - set(data)
+    if missing:
+        problems.append(f"{where}: error.data lacks {sorted(missing)}")
+    if not re.fullmatch(r"Bcs\.[A-Za-z]+\.[A-Za-z]+", str(data.get("errorId"))):
+        problems.append(f"{where}: errorId {data.get('errorId')!r} is not Bcs.<Noun>.<Reason>")
+    if data.get("category") not in ERROR_CATEGORIES:
+        problems.append(f"{where}: category {data.get('category')!r} is not an ErrorCategory")
+    if not re.fullmatch(r"0x[0-9A-F]{8}", str(data.get("hresult"))):
+        problems.append(f"{where}: hresult {data.get('hresult')!r} is not 0xXXXXXXXX")
+    return problems
+
+
+def test_every_rpc_call_of_the_cmdlets_names_a_described_method_with_declared_params(
+    engine: EngineProcess,
+) -> None:
+    assert ps.contract_problems(ps.module_functions(), _describe(engine)) == []
+
+
+def test_every_method_in_rpc_describe_has_its_cmdlet(engine: EngineProcess) -> None:
+    assert ps.coverage_problems(ps.module_functions(), _describe(engine)) == []
+
+
+def test_contract_check_fails_for_a_drifted_parameter_name_type_and_method(engine: EngineProcess) -> None:
+    (drifted,) = ps.functions_in(FIXTURES / "Set-BcsUrlGroup.ps1")
+    problems = ps.contract_problems({drifted.name: drifted}, _describe(engine))
+    assert any("'connectionLimits' is not a parameter of urlgroup.set" in p for p in problems), problems
+    assert any("bandwidthLimit is sent as string, declared integer" in p for p in problems), problems
+    assert any("'urlgroup.update' is not in rpc.describe" in p for p in problems), problems
+    assert all(p.startswith("tests/powershell_fixtures/Set-BcsUrlGroup.ps1:") for p in problems)
+
+
+def test_coverage_check_fails_when_a_method_has_no_cmdlet(engine: EngineProcess) -> None:
+    functions = ps.module_functions()
+    del functions["Wait-BcsJob"]
+    assert any(
+        p.startswith("job.wait: its cmdlet Wait-BcsJob")
+        for p in ps.coverage_problems(functions, _describe(engine))
+    )
+
+
+@pytest.mark.parametrize("every_key", [True, False], ids=["all-parameters", "mandatory-only"])
+def test_the_json_each_cmdlet_builds_passes_the_engine_validation(
+    engine: EngineProcess, tmp_path: Path, every_key: bool
+) -> None:
+    methods = ps.methods_by_name(_describe(engine))
+    functions = ps.module_functions()
+    known = _known_values(engine, tmp_path)
+    problems: list[str] = []
+    sent = 0
+    with engine.client() as client:
+        for request_id, (f, call) in enumerate(_calls(functions), start=1):
+            if call.method == "server.stop":
+                continue  # test_stop_server_json_stops_the_engine
+            assert call.method is not None
+            method = methods[call.method]
+            params = ps.sample_params(f, call, method, functions, known, every_key=every_key)
+            request = {"jsonrpc": "2.0", "id": request_id, "method": call.method, "params": params}
+            answer = client.request(request)
+            problems += _answer_problems(
+                f"{f.line_of(call.node)} {f.name} {call.method}", request, answer, method["result"]
+            )
+            sent += 1
+    assert sent >= 25
+    assert problems == []
+
+
+def test_a_drifted_cmdlet_json_is_rejected_by_the_engine_with_invalid_params(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    (drifted,) = ps.functions_in(FIXTURES / "Set-BcsUrlGroup.ps1")
+    call = next(c for c in drifted.rpc_calls() if c.method == "urlgroup.set")
+    method = ps.methods_by_name(_describe(engine))["urlgroup.set"]
+    params = ps.sample_params(drifted, call, method, ps.module_functions(), _known_values(engine, tmp_path))
+    assert "connectionLimits" in params
+    with engine.client() as client:
+        answer = client.request({"jsonrpc": "2.0", "id": 1, "method": "urlgroup.set", "params": params})
+        problems = _answer_problems("fixture", {"id": 1, "params": params}, answer, method["result"])
+    assert answer["error"]["code"] == -32602
+    assert "connectionLimits" in answer["error"]["message"]
+    assert problems and "invalid params" in problems[0]
+
+
+def _pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _view_properties(type_name: str) -> list[str]:
+    tree = ET.parse(ps.ROOT / "BitsCompactServer.Format.ps1xml")
+    for view in tree.getroot().iter("View"):
+        if view.findtext("ViewSelectedBy/TypeName") == type_name:
+            return [p.text or "" for p in view.iter("PropertyName")]
+    raise AssertionError(f"no view for {type_name}")
+
+
+def _computed_properties(type_name: str) -> set[str]:
+    tree = ET.parse(ps.ROOT / "BitsCompactServer.Types.ps1xml")
+    for t in tree.getroot().iter("Type"):
+        if t.findtext("Name") == type_name:
+            return {m.findtext("Name") or "" for m in t.find("Members") or []}
+    return set()
+
+
+def test_set_bcsserver_json_changes_settings_and_the_server_view_finds_its_columns(
+    engine: EngineProcess,
+) -> None:
+    functions = ps.module_functions()
+    f = functions["Set-BcsServer"]
+    (call,) = f.rpc_calls()
+    method = ps.methods_by_name(_describe(engine))["server.set"]
+    params = ps.sample_params(
+        f, call, method, functions, {"maxUrlGroups": 40, "bandwidthLimit": 2048, "accessLog": False}
+    )
+    assert set(params) == {
+        "maxUrlGroups",
+        "bandwidthLimit",
+        "accessLog",
+        "backgroundJobSlots",
+        "jobBandwidthLimit",
+    }
+    result = engine.call("server.set", **params)
+    assert result["maxUrlGroups"] == 40 and result["bandwidthLimit"] == 2048 and result["accessLog"] is False
+    (status_call,) = functions["Get-BcsServer"].rpc_calls()
+    status = engine.call(status_call.method or "")
+    assert status["maxUrlGroups"] == 40
+    properties = {_pascal(k) for k in status} | _computed_properties("Bcs.Server")
+    assert set(_view_properties("Bcs.Server")) <= properties
+
+
+def test_export_then_import_configuration_json_round_trips(engine: EngineProcess) -> None:
+    functions = ps.module_functions()
+    (export_call,) = functions["Export-BcsConfiguration"].rpc_calls()
+    exported = engine.call(export_call.method or "")
+    assert isinstance(exported["yaml"], str) and exported["yaml"]
+    f = functions["Import-BcsConfiguration"]
+    (import_call,) = f.rpc_calls()
+    method = ps.methods_by_name(_describe(engine))[import_call.method or ""]
+    params = ps.sample_params(f, import_call, method, functions, {"yaml": exported["yaml"]})
+    assert params == {"yaml": exported["yaml"]}
+    imported = engine.call(import_call.method or "", **params)
+    assert imported["config"] == exported["config"]
+
+
+def test_import_configuration_json_with_a_bad_setting_gives_an_error_record_source(
+    engine: EngineProcess,
+) -> None:
+    bad = "version: 1\nserver:\n  maxUrlGroups: 0\nurlGroups: []\n"
+    with engine.client() as client:
+        answer = client.request(
+            {"jsonrpc": "2.0", "id": 7, "method": "config.import", "params": {"yaml": bad}}
+        )
+    assert answer["error"]["code"] == -32000
+    data = answer["error"]["data"]
+    assert data["errorId"].startswith("Bcs.") and data["category"] in ERROR_CATEGORIES
+    assert "maxUrlGroups" in answer["error"]["message"]
+
+
+def test_stop_server_json_stops_the_engine(engine: EngineProcess) -> None:
+    (call,) = ps.module_functions()["Stop-BcsServer"].rpc_calls()
+    assert call.method == "server.stop" and not call.keys
+    assert engine.call("server.stop") == {"stopping": True}
+    assert engine.proc is not None
+    assert engine.proc.wait(20) == 0
+
+
+class CmdletJson:
+    """Sends what a cmdlet's Invoke-BcsRpc call sends, built from the cmdlet's syntax tree."""
+
+    def __init__(self, engine: EngineProcess, known: dict[str, Any]) -> None:
+        self.functions = ps.module_functions()
+        self.methods = ps.methods_by_name(_describe(engine))
+        self.known = known
+        self.client = engine.client()
+        self.ids = 0
+
+    def params(
+        self, cmdlet: str, method: str, bound: set[str] | None = None, **values: Any
+    ) -> dict[str, Any]:
+        f = self.functions[cmdlet]
+        call = next(c for c in ps.reachable_calls(f, self.functions) if c.method == method)
+        owner = next(g for g in self.functions.values() if any(c.node == call.node for c in g.rpc_calls()))
+        known = {**self.known, **values}
+        return ps.sample_params(owner, call, self.methods[method], self.functions, known, only=bound or set())
+
+    def send(self, cmdlet: str, method: str, bound: set[str] | None = None, **values: Any) -> Any:
+        params = self.params(cmdlet, method, bound, **values)
+        self.ids += 1
+        answer = self.client.request({"jsonrpc": "2.0", "id": self.ids, "method": method, "params": params})
+        assert "error" not in answer, f"{cmdlet} {method} {params}: {answer.get('error')}"
+        problems = _answer_problems(
+            cmdlet, {"id": self.ids, "params": params}, answer, self.methods[method]["result"]
+        )
+        assert problems == []
+        return answer["result"]
+
+
+def _assert_view_columns_present(type_name: str, result: dict[str, Any]) -> None:
+    properties = {_pascal(k) for k in result} | _computed_properties(type_name)
+    missing = set(_view_properties(type_name)) - properties
+    assert not missing, f"{type_name} view columns missing from the engine's object: {missing}"
+
+
+def test_cmdlet_json_runs_the_hello_world_walkthrough_on_a_real_engine(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    port = free_port()
+    group = f"http://127.0.0.1:{port}/Demo/"
+    source = tmp_path / "hello.txt"
+    source.write_bytes(b"Hello, BITS Compact Server!\n" * 4096)
+    second = tmp_path / "second.txt"
+    second.write_bytes(b"second file\n")
+    known = _known_values(engine, tmp_path)
+    known.update(urlGroup=group, urlSuffix="hello.txt", sourcePath=str(source), authentication=[])
+    bcs = CmdletJson(engine, known)
+    try:
+        created = bcs.send("New-BcsUrlGroup", "urlgroup.create")
+        assert created["urlGroup"] == group
+        _assert_view_columns_present("Bcs.UrlGroup", created)
+        url = bcs.send("Add-BcsUrl", "url.create")
+        _assert_view_columns_present("Bcs.Url", url)
+        bcs.send("Add-BcsUrl", "url.create", urlSuffix="second.txt", sourcePath=str(second))
+        assert {u["urlSuffix"] for u in bcs.send("Get-BcsUrl", "url.list")} == {"hello.txt", "second.txt"}
+        assert [g["urlGroup"] for g in bcs.send("Get-BcsUrlGroup", "urlgroup.list")] == [group]
+        assert bcs.send("Get-BcsUrlGroup", "urlgroup.get", urlGroup=group)["urlGroup"] == group
+        changed = bcs.send(
+            "Set-BcsUrlGroup", "urlgroup.set", {"connectionLimit", "bandwidthLimit"}, connectionLimit=5
+        )
+        assert changed["connectionLimit"] == 5
+
+        (tmp_path / "out").mkdir()
+        # Start-BcsJob -Suspended, then Add-BcsFile, Set-BcsJob, Resume-BcsJob, the wait loop, Complete.
+        job = bcs.send(
+            "Start-BcsJob",
+            "job.create",
+            remoteUrl=group + "hello.txt",
+            localPath=str(tmp_path / "out" / "hello.txt"),
+            suspended=True,
+            displayName="HelloWorld",
+        )
+        assert job["jobState"] == "Suspended" and job["displayName"] == "HelloWorld"
+        _assert_view_columns_present("Bcs.Job", job)
+        bcs.known["jobId"] = job["jobId"]
+        assert job["jobId"] in [j["jobId"] for j in bcs.send("Get-BcsJob", "job.list")]
+        assert bcs.send("Get-BcsJob", "job.get")["jobId"] == job["jobId"]
+        added = bcs.send(
+            "Add-BcsFile",
+            "job.addFile",
+            remoteUrl=group + "second.txt",
+            localPath=str(tmp_path / "out" / "second.txt"),
+        )
+        assert added["filesTotal"] == 2
+        job = bcs.send(
+            "Set-BcsJob",
+            "job.set",
+            {"description", "priority", "customHeaders", "credentials"},
+            description="walkthrough",
+            scheme="Negotiate",
+        )
+        assert job["description"] == "walkthrough" and job["priority"] == "Foreground"
+        assert "contract-secret" not in json.dumps(job)
+        bcs.send("Resume-BcsJob", "job.resume")
+        change_count = 0
+        for _ in range(100):
+            job = bcs.send("Wait-BcsJob", "job.wait", changeCount=change_count, timeout=5)
+            change_count = job["changeCount"]
+            if job["jobState"] in ("Transferred", "Error"):
+                break
+        assert job["jobState"] == "Transferred", job
+        assert job["bytesTransferred"] == job["bytesTotal"] == source.stat().st_size + second.stat().st_size
+        done = bcs.send("Complete-BcsJob", "job.complete")
+        assert done["jobState"] == "Acknowledged"
+        assert (tmp_path / "out" / "hello.txt").read_bytes() == source.read_bytes()
+        assert (tmp_path / "out" / "second.txt").read_bytes() == second.read_bytes()
+
+        # A job that is suspended, then cancelled (Suspend-BcsJob, Remove-BcsJob).
+        other = bcs.send(
+            "Start-BcsJob",
+            "job.create",
+            remoteUrl=group + "hello.txt",
+            localPath=str(tmp_path / "other.txt"),
+            suspended=False,
+        )
+        bcs.known["jobId"] = other["jobId"]
+        assert bcs.send("Suspend-BcsJob", "job.suspend")["jobState"] in ("Suspended", "Transferred")
+        assert bcs.send("Remove-BcsJob", "job.cancel")["jobState"] == "Cancelled"
+        assert not (tmp_path / "other.txt").exists()
+
+        assert bcs.send("Remove-BcsUrl", "url.delete", urlSuffix="second.txt") is None
+        assert bcs.send("Remove-BcsUrlGroup", "urlgroup.delete") is None
+        assert bcs.send("Get-BcsUrlGroup", "urlgroup.list") == []
+    finally:
+        bcs.client.close()
