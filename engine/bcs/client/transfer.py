@@ -46,6 +46,7 @@ from bcs.errors import (
     HttpStatusError,
     InsufficientRangeSupportError,
     InvalidServerResponseError,
+    LocalFileNotFoundError,
     MissingFileSizeError,
     PathNotFoundError,
     RedirectFailedError,
@@ -78,6 +79,8 @@ def local_error(exc: OSError, path: str) -> BcsError:
     text = f"{path}: {exc.strerror or exc}"
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         return DiskFullError(text, noun="Job", target=path)
+    if exc.errno == errno.ENOENT and os.path.isdir(os.path.dirname(path)):
+        return LocalFileNotFoundError(text, noun="Job", target=path)
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
         return PathNotFoundError(text, noun="Job", target=path)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -310,6 +313,7 @@ class Transfer:
                     _release(resp)
                     self._resp = None
                 break
+            self._check_linked(fd, index)
             try:
                 os.fsync(fd)
             except OSError as exc:
@@ -352,6 +356,7 @@ class Transfer:
             )
             if persist:
                 checkpoint, checkpoint_at = offset, time.monotonic()
+                self._check_linked(fd, index)
             svc.transfer_progress(self, index, offset, persist)
         if length is not None and received < length:
             raise _Failure(
@@ -370,6 +375,25 @@ class Transfer:
             raise self._local(exc, index) from None
         self.service.transfer_restart_file(self, index, total, last_modified)
         return 0
+
+    def _check_linked(self, fd: int, index: int) -> None:
+        """Fail when the temp file (or its whole folder) was deleted under the transfer."""
+        try:
+            linked = os.fstat(fd).st_nlink > 0
+        except OSError as exc:
+            raise self._local(exc, index) from None
+        if not linked:
+            with self.service.lock:
+                path = self.job.files[index].temporary_name
+            code = errno.ENOENT if os.path.isdir(os.path.dirname(path)) else errno.ENOTDIR
+            gone = FileNotFoundError(
+                code,
+                "the temporary file was deleted"
+                if code == errno.ENOENT
+                else "the destination folder was deleted",
+            )
+            error = local_error(gone, path)
+            raise _Failure(error, ErrorContext.LocalFile, index)
 
     def _bad(self, message: str, index: int) -> _Failure:
         return _Failure(InvalidServerResponseError(message, noun="Job"), ErrorContext.RemoteFile, index)
