@@ -920,3 +920,18 @@ def _sample(name: str, shape: ValueShape, decl: dict[str, Any], known: dict[str,
     if json_type == "boolean":
         return False
     return None
+
+
+def script_command_problems(path: Path) -> list[str]:
+    """Write-Host and aliases anywhere in a script (examples, Pester tests)."""
+    source, tree = parse(path)
+    problems = []
+    for n in walk(tree.root_node):
+        if n.type != "command_name":
+            continue
+        name = text(source, n)
+        if name in FORBIDDEN_COMMANDS:
+            problems.append(f"{rel(path)}:{line(n)}: {name} is not allowed")
+        elif name.lower() in ALIASES:
+            problems.append(f"{rel(path)}:{line(n)}: alias {name!r}: use the full cmdlet name")
+    return problems

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import yaml
 
 import powershell_static as ps
 
@@ -201,3 +202,59 @@ def test_cmdlets_build_rpc_params_in_one_uniform_pattern() -> None:
             assert "-Cmdlet $PSCmdlet" in ps.text(f.source, call.node) or "-Cmdlet $Cmdlet" in ps.text(
                 f.source, call.node
             )
+
+
+SCRIPTS = sorted((ps.ROOT / "examples").glob("*.ps1")) + sorted((ps.ROOT / "pester").glob("*.ps1"))
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=_ids(SCRIPTS))
+def test_examples_and_pester_tests_use_no_write_host_and_no_aliases(path: Path) -> None:
+    assert ps.script_command_problems(path) == []
+
+
+def test_script_check_fails_for_aliases_in_a_script() -> None:
+    problems = ps.script_command_problems(FIXTURES / "Remove-BcsBroken.ps1")
+    assert any("Write-Host" in p for p in problems) and any("'gci'" in p for p in problems)
+
+
+def test_hello_world_example_walks_through_group_url_job_progress_and_complete() -> None:
+    (example,) = [p for p in SCRIPTS if p.name == "HelloWorld.ps1"]
+    source, tree = ps.parse(example)
+    commands = [ps.text(source, n) for n in ps.walk(tree.root_node) if n.type == "command_name"]
+    flow = [
+        "Start-BcsServer",
+        "New-BcsUrlGroup",
+        "Add-BcsUrl",
+        "Start-BcsJob",
+        "Wait-BcsJob",
+        "Complete-BcsJob",
+        "Stop-BcsServer",
+    ]
+    positions = [commands.index(c) for c in flow]
+    assert positions == sorted(positions), commands
+    assert "Write-Progress" in (ps.ROOT / "cmdlets" / "private" / "Wait-BcsJobChange.ps1").read_text()
+
+
+def test_pester_suite_covers_manifest_help_parameters_and_an_end_to_end_run() -> None:
+    names = {p.name for p in (ps.ROOT / "pester").glob("*.Tests.ps1")}
+    assert names >= {"Manifest.Tests.ps1", "Help.Tests.ps1", "Parameters.Tests.ps1", "EndToEnd.Tests.ps1"}
+    assert "examples/HelloWorld.ps1" in (ps.ROOT / "pester" / "EndToEnd.Tests.ps1").read_text()
+
+
+def test_workflow_runs_pester_with_pwsh_on_windows_and_ubuntu_after_installing_the_engine() -> None:
+    workflow = yaml.safe_load((ps.ROOT / ".github" / "workflows" / "powershell.yml").read_text())
+    job = workflow["jobs"]["pester"]
+    platforms = {(m["os"], m["shell"]) for m in job["strategy"]["matrix"]["include"]}
+    assert {
+        ("ubuntu-latest", "pwsh"),
+        ("windows-latest", "pwsh"),
+        ("windows-latest", "powershell"),
+    } <= platforms
+    steps = "\n".join(str(step.get("run", "")) + str(step.get("uses", "")) for step in job["steps"])
+    for needed in (
+        "actions/setup-python",
+        "pip install -e .",
+        "Install-Module -Name Pester -MinimumVersion 5",
+        "Invoke-Pester",
+    ):
+        assert needed in steps, needed

@@ -1,0 +1,161 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0.0' }
+# End to end against a real engine (python -m bcs serve): the HelloWorld example, then the
+# cmdlets one by one. Needs Python with the bcs package: $env:BCS_PYTHON, else python/python3.
+
+BeforeAll {
+    $script:moduleRoot = Split-Path -Path $PSScriptRoot -Parent
+    Import-Module -Name (Join-Path -Path $script:moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
+
+    function Get-FreeTcpPort {
+        $listener = New-Object -TypeName System.Net.Sockets.TcpListener -ArgumentList ([System.Net.IPAddress]::Loopback), 0
+        $listener.Start()
+        try {
+            $listener.LocalEndpoint.Port
+        }
+        finally {
+            $listener.Stop()
+        }
+    }
+
+    $script:python = $env:BCS_PYTHON
+    if (-not $script:python) {
+        $script:python = 'python3'
+        if ([System.Environment]::OSVersion.Platform -eq [System.PlatformID]::Win32NT) {
+            $script:python = 'python'
+        }
+    }
+}
+
+Describe 'examples/HelloWorld.ps1' {
+    It 'hosts a file, downloads it with a job and completes the job' {
+        $port = Get-FreeTcpPort
+        $pipeName = 'bcs-pester-hello-' + [System.Guid]::NewGuid().ToString('N').Substring(0, 8)
+        $state = Join-Path -Path $TestDrive -ChildPath 'hello-state'
+        $example = Join-Path -Path $script:moduleRoot -ChildPath 'examples/HelloWorld.ps1'
+        $result = & $example -Port $port -PythonPath $script:python -StateDirectory $state -PipeName $pipeName
+        $result.JobState | Should -Be 'Acknowledged'
+        $result.Identical | Should -BeTrue
+        $result.Content | Should -BeLike 'Hello, World!*'
+        $result.Url | Should -BeLike "*:$port/HelloWorld/hello.txt"
+        Test-Path -LiteralPath $result.Destination | Should -BeTrue
+    }
+}
+
+Describe 'The cmdlets against a running engine' {
+    BeforeAll {
+        $script:port = Get-FreeTcpPort
+        $script:pipeName = 'bcs-pester-' + [System.Guid]::NewGuid().ToString('N').Substring(0, 8)
+        $script:state = Join-Path -Path $TestDrive -ChildPath 'state'
+        $script:server = Start-BcsServer -PythonPath $script:python -StateDirectory $script:state -PipeName $script:pipeName
+        $script:group = "http://+:$($script:port)/Pester/"
+        $script:content = Join-Path -Path $TestDrive -ChildPath 'content'
+        $null = New-Item -ItemType Directory -Path $script:content -Force
+        $script:payload = Join-Path -Path $script:content -ChildPath 'payload.bin'
+        $bytes = New-Object -TypeName byte[] -ArgumentList (3MB)
+        (New-Object -TypeName System.Random -ArgumentList 7).NextBytes($bytes)
+        [System.IO.File]::WriteAllBytes($script:payload, $bytes)
+    }
+
+    AfterAll {
+        # The last test stops the engine; when an earlier one failed, clean up here.
+        try {
+            Get-BcsJob | Remove-BcsJob -Confirm:$false -ErrorAction SilentlyContinue
+            Stop-BcsServer -Confirm:$false -ErrorAction SilentlyContinue
+        }
+        catch {
+            Write-Verbose -Message "Engine already stopped: $($_.Exception.Message)"
+        }
+    }
+
+    It 'starts the engine on its own pipe and reports it' {
+        $script:server.PSObject.TypeNames | Should -Contain 'Bcs.Server'
+        $script:server.PipeName | Should -Be $script:pipeName
+        (Get-BcsServer).Pid | Should -Be $script:server.Pid
+    }
+
+    It 'refuses a second engine on the same pipe' {
+        Start-BcsServer -PythonPath $script:python -PipeName $script:pipeName -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'Bcs.Server.AlreadyRunning*'
+    }
+
+    It 'changes server settings' {
+        (Set-BcsServer -MaxUrlGroups 50 -Confirm:$false).MaxUrlGroups | Should -Be 50
+        (Get-BcsServer).MaxUrlGroups | Should -Be 50
+    }
+
+    It 'creates, publishes into and lists a URL group' {
+        $created = New-BcsUrlGroup -UrlGroup $script:group -ConnectionLimit 2
+        $created.PSObject.TypeNames | Should -Contain 'Bcs.UrlGroup'
+        $url = Add-BcsUrl -UrlGroup $script:group -UrlSuffix 'payload.bin' -SourcePath $script:payload
+        $url.PSObject.TypeNames | Should -Contain 'Bcs.Url'
+        (Get-BcsUrlGroup | Where-Object -Property UrlGroup -EQ $created.UrlGroup) | Should -Not -BeNullOrEmpty
+        (Get-BcsUrlGroup -UrlGroup $script:group | Get-BcsUrl).UrlSuffix | Should -Be 'payload.bin'
+        (Set-BcsUrlGroup -UrlGroup $script:group -BandwidthLimit 0 -Confirm:$false).BandwidthLimit | Should -Be 0
+    }
+
+    It 'writes an ErrorRecord with id, category and target for an unknown URL group' {
+        Get-BcsUrlGroup -UrlGroup 'http://+:1/Missing/' -ErrorVariable failed -ErrorAction SilentlyContinue
+        $failed.Count | Should -Be 1
+        $failed[0].FullyQualifiedErrorId | Should -BeLike 'Bcs.UrlGroup.NotFound*'
+        $failed[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $failed[0].Exception.HResult | Should -Be ([System.Convert]::ToInt32('80070490', 16))
+    }
+
+    It 'downloads synchronously and completes the job, as Start-BitsTransfer' {
+        $destination = Join-Path -Path $TestDrive -ChildPath 'sync.bin'
+        $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination
+        $job.PSObject.TypeNames | Should -Contain 'Bcs.Job'
+        $job.JobState | Should -Be 'Acknowledged'
+        (Get-FileHash -LiteralPath $destination).Hash | Should -Be (Get-FileHash -LiteralPath $script:payload).Hash
+    }
+
+    It 'runs an asynchronous job through Wait-BcsJob and the pipeline to Complete-BcsJob' {
+        $destination = Join-Path -Path $TestDrive -ChildPath 'async.bin'
+        $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination -Asynchronous -Priority Normal
+        $job.JobState | Should -Not -Be 'Acknowledged'
+        $done = $job | Wait-BcsJob -Timeout 120 | Complete-BcsJob
+        $done.JobState | Should -Be 'Acknowledged'
+        Test-Path -LiteralPath $destination | Should -BeTrue
+    }
+
+    It 'suspends, changes, resumes asynchronously and cancels a job through the pipeline' {
+        $destination = Join-Path -Path $TestDrive -ChildPath 'suspended.bin'
+        $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination -Suspended -DisplayName 'Pester suspended'
+        $job.JobState | Should -Be 'Suspended'
+        (Get-BcsJob -Name 'Pester sus*').JobId | Should -Be $job.JobId
+        ($job | Set-BcsJob -Priority Low -Description 'from Pester' -Confirm:$false).Priority | Should -Be 'Low'
+        $second = Join-Path -Path $TestDrive -ChildPath 'second.bin'
+        ($job | Add-BcsFile -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $second -Confirm:$false).FilesTotal | Should -Be 2
+        ($job | Resume-BcsJob -Asynchronous -Confirm:$false).JobState | Should -Not -Be 'Suspended'
+        Get-BcsJob -JobId $job.JobId | Remove-BcsJob -Confirm:$false
+        Get-BcsJob -JobId $job.JobId -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        Test-Path -LiteralPath $destination | Should -BeFalse
+    }
+
+    It 'does not create anything with -WhatIf' {
+        New-BcsUrlGroup -UrlGroup "http://+:$($script:port)/WhatIf/" -WhatIf
+        Get-BcsUrlGroup | Where-Object -Property UrlGroup -Like '*WhatIf*' | Should -BeNullOrEmpty
+    }
+
+    It 'exports and imports the configuration' {
+        $file = Join-Path -Path $TestDrive -ChildPath 'config.yaml'
+        Export-BcsConfiguration -Path $file
+        Get-Content -LiteralPath $file -Raw | Should -BeLike '*Pester*'
+        Remove-BcsUrlGroup -UrlGroup $script:group -Confirm:$false
+        Get-BcsUrlGroup | Should -BeNullOrEmpty
+        $null = Import-BcsConfiguration -Path $file -Confirm:$false
+        (Get-BcsUrlGroup).UrlGroup | Should -BeLike '*/Pester/'
+    }
+
+    It 'removes URLs and URL groups through the pipeline' {
+        Get-BcsUrl -UrlGroup $script:group | Remove-BcsUrl -Confirm:$false
+        Get-BcsUrl -UrlGroup $script:group | Should -BeNullOrEmpty
+        Get-BcsUrlGroup | Remove-BcsUrlGroup -Confirm:$false
+        Get-BcsUrlGroup | Should -BeNullOrEmpty
+    }
+
+    It 'stops the engine' {
+        Stop-BcsServer -Confirm:$false
+        { Get-BcsServer } | Should -Throw -ErrorId 'Bcs.Server.EngineNotRunning*'
+    }
+}

@@ -1,0 +1,114 @@
+#Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0.0' }
+# Parameter contracts: ShouldProcess, pipeline binding, BitsTransfer-like parameters, and the
+# terminating error when no engine runs.
+
+BeforeDiscovery {
+    $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
+    Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
+    $stateChanging = 'New', 'Set', 'Add', 'Remove', 'Start', 'Stop', 'Suspend', 'Resume', 'Complete', 'Import'
+    $script:changing = Get-Command -Module BitsCompactServer | Where-Object -FilterScript { $stateChanging -contains $_.Verb } |
+        ForEach-Object -Process { @{ Name = $_.Name; Verb = $_.Verb } }
+    $script:identity = foreach ($command in Get-Command -Module BitsCompactServer) {
+        foreach ($name in 'JobId', 'UrlGroup', 'UrlSuffix') {
+            if ($command.Parameters.ContainsKey($name)) {
+                @{ Name = $command.Name; Parameter = $name }
+            }
+        }
+    }
+}
+
+BeforeAll {
+    $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
+    Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
+}
+
+Describe '<Name> changes state' -ForEach $script:changing {
+    It 'supports -WhatIf and -Confirm' {
+        $command = Get-Command -Name $Name
+        $command.Parameters.ContainsKey('WhatIf') | Should -BeTrue
+        $command.Parameters.ContainsKey('Confirm') | Should -BeTrue
+    }
+
+    It 'asks by default when it removes or stops' {
+        $binding = (Get-Command -Name $Name).ScriptBlock.Attributes |
+            Where-Object -FilterScript { $_ -is [System.Management.Automation.CmdletBindingAttribute] }
+        if ('Remove', 'Stop' -contains $Verb) {
+            $binding.ConfirmImpact | Should -Be 'High'
+        }
+        else {
+            $binding.ConfirmImpact | Should -Not -Be 'High'
+        }
+    }
+}
+
+Describe '<Name> -<Parameter>' -ForEach $script:identity {
+    It 'binds from the pipeline by property name' {
+        $attributes = (Get-Command -Name $Name).Parameters[$Parameter].Attributes |
+            Where-Object -FilterScript { $_ -is [System.Management.Automation.ParameterAttribute] }
+        ($attributes | Where-Object -Property ValueFromPipelineByPropertyName).Count | Should -BeGreaterThan 0
+    }
+}
+
+Describe 'Start-BcsJob mirrors Start-BitsTransfer' {
+    BeforeAll {
+        $script:parameters = (Get-Command -Name Start-BcsJob).Parameters
+    }
+
+    It 'takes Source and Destination arrays at positions 0 and 1' {
+        $script:parameters['Source'].ParameterType | Should -Be ([string[]])
+        $script:parameters['Destination'].ParameterType | Should -Be ([string[]])
+        ($script:parameters['Source'].Attributes | Where-Object -FilterScript { $_ -is [System.Management.Automation.ParameterAttribute] }).Position | Should -Be 0
+    }
+
+    It 'has -Asynchronous, -Suspended, -Priority, -Credential, -Authentication and -TransferType' {
+        foreach ($name in 'Asynchronous', 'Suspended', 'Priority', 'Credential', 'Authentication', 'TransferType') {
+            $script:parameters.ContainsKey($name) | Should -BeTrue -Because "Start-BcsJob needs -$name"
+        }
+        $script:parameters['Credential'].ParameterType | Should -Be ([System.Management.Automation.PSCredential])
+    }
+
+    It 'accepts the BITS priorities, transfer types and schemes' {
+        $sets = @{}
+        foreach ($name in 'Priority', 'TransferType', 'Authentication') {
+            $sets[$name] = ($script:parameters[$name].Attributes | Where-Object -FilterScript { $_ -is [System.Management.Automation.ValidateSetAttribute] }).ValidValues
+        }
+        $sets['Priority'] | Should -Be @('Foreground', 'High', 'Normal', 'Low')
+        $sets['TransferType'] | Should -Be @('Download', 'Upload', 'UploadReply')
+        $sets['Authentication'] | Should -Be @('Basic', 'Digest', 'NTLM', 'Negotiate')
+    }
+}
+
+Describe 'Without an engine' {
+    BeforeAll {
+        $script:savedPipeName = $env:BCS_PIPE_NAME
+        $env:BCS_PIPE_NAME = 'bcs-pester-nobody-' + [System.Guid]::NewGuid().ToString('N').Substring(0, 8)
+    }
+
+    AfterAll {
+        $env:BCS_PIPE_NAME = $script:savedPipeName
+    }
+
+    It 'stops with Bcs.Server.EngineNotRunning and says how to start the engine' {
+        $caught = $null
+        try {
+            Get-BcsServer
+        }
+        catch {
+            $caught = $_
+        }
+        $caught | Should -Not -BeNullOrEmpty
+        $caught.FullyQualifiedErrorId | Should -BeLike 'Bcs.Server.EngineNotRunning*'
+        $caught.CategoryInfo.Category | Should -Be 'ResourceUnavailable'
+        $caught.Exception.Message | Should -BeLike '*Start-BcsServer*'
+        $caught.TargetObject | Should -Be $env:BCS_PIPE_NAME
+    }
+
+    It 'does nothing with -WhatIf' {
+        { New-BcsUrlGroup -UrlGroup 'http://+:8080/WhatIf/' -WhatIf } | Should -Not -Throw
+    }
+
+    It 'refuses Source and Destination arrays of different lengths' {
+        { Start-BcsJob -Source 'http://localhost/a', 'http://localhost/b' -Destination 'a' -Asynchronous } |
+            Should -Throw -ErrorId 'Bcs.Job.SourceDestinationMismatch*'
+    }
+}
