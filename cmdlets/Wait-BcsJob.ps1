@@ -36,15 +36,6 @@ function Wait-BcsJob {
     )
 
     process {
-        $waitParams = @{
-            jobId       = $JobId
-            changeCount = 0
-            timeout     = 0
-        }
-        $job = Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'job.wait' -Params $waitParams
-        if ($null -eq $job) {
-            return
-        }
         Wait-BcsJobChange -Cmdlet $PSCmdlet -JobId $JobId -Timeout $Timeout | ConvertTo-BcsObject -TypeName 'Bcs.Job'
     }
 }

@@ -4,7 +4,7 @@
 BeforeDiscovery {
     $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
     Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
-    $script:commands = Get-Command -Module BitsCompactServer -CommandType Function |
+    $commands = Get-Command -Module BitsCompactServer -CommandType Function |
         ForEach-Object -Process { @{ Name = $_.Name } }
 }
 
@@ -15,7 +15,7 @@ BeforeAll {
     [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
 }
 
-Describe 'Help of <Name>' -ForEach $script:commands {
+Describe 'Help of <Name>' -ForEach $commands {
     BeforeAll {
         $script:help = Get-Help -Name $Name -Full
         $script:command = Get-Command -Name $Name

@@ -6,9 +6,9 @@ BeforeDiscovery {
     $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
     Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
     $stateChanging = 'New', 'Set', 'Add', 'Remove', 'Start', 'Stop', 'Suspend', 'Resume', 'Complete', 'Import'
-    $script:changing = Get-Command -Module BitsCompactServer | Where-Object -FilterScript { $stateChanging -contains $_.Verb } |
+    $changing = Get-Command -Module BitsCompactServer | Where-Object -FilterScript { $stateChanging -contains $_.Verb } |
         ForEach-Object -Process { @{ Name = $_.Name; Verb = $_.Verb } }
-    $script:identity = foreach ($command in Get-Command -Module BitsCompactServer) {
+    $identity = foreach ($command in Get-Command -Module BitsCompactServer) {
         foreach ($name in 'JobId', 'UrlGroup', 'UrlSuffix') {
             if ($command.Parameters.ContainsKey($name)) {
                 @{ Name = $command.Name; Parameter = $name }
@@ -22,7 +22,7 @@ BeforeAll {
     Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
 }
 
-Describe '<Name> changes state' -ForEach $script:changing {
+Describe '<Name> changes state' -ForEach $changing {
     It 'supports -WhatIf and -Confirm' {
         $command = Get-Command -Name $Name
         $command.Parameters.ContainsKey('WhatIf') | Should -BeTrue
@@ -41,7 +41,7 @@ Describe '<Name> changes state' -ForEach $script:changing {
     }
 }
 
-Describe '<Name> -<Parameter>' -ForEach $script:identity {
+Describe '<Name> -<Parameter>' -ForEach $identity {
     It 'binds from the pipeline by property name' {
         $attributes = (Get-Command -Name $Name).Parameters[$Parameter].Attributes |
             Where-Object -FilterScript { $_ -is [System.Management.Automation.ParameterAttribute] }

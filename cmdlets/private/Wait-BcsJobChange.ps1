@@ -71,8 +71,12 @@ function Wait-BcsJobChange {
             if ($job.displayName) {
                 $activity = "BITS Compact Server job '$($job.displayName)'"
             }
-            $status = '{0}: {1:N0} of {2:N0} bytes, {3} of {4} files' -f $job.jobState, $job.bytesTransferred, $job.bytesTotal, $job.filesTransferred, $job.filesTotal
+            $size = 'size not known yet'
             $percent = -1
+            if ($job.bytesTotal -ge 0) {
+                $size = '{0:N0} bytes' -f $job.bytesTotal
+            }
+            $status = '{0}: {1:N0} of {2}, {3} of {4} files' -f $job.jobState, $job.bytesTransferred, $size, $job.filesTransferred, $job.filesTotal
             if ($job.bytesTotal -gt 0 -and $job.bytesTransferred -ge 0) {
                 $percent = [int][System.Math]::Min(100, [System.Math]::Floor(100.0 * $job.bytesTransferred / $job.bytesTotal))
             }
