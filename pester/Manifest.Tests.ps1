@@ -50,7 +50,9 @@ Describe 'BitsCompactServer manifest' {
         Get-FormatData -TypeName 'Bcs.Server' | Should -Not -BeNullOrEmpty
     }
 
-    It 'has about_BitsCompactServer help' {
-        Get-Help -Name about_BitsCompactServer | Out-String | Should -BeLike '*BitsCompactServer*'
+    It 'has about_BitsCompactServer help in en-US' {
+        # Get-Help finds about_ topics only for modules under $env:PSModulePath; read the file.
+        $about = Join-Path -Path $script:moduleRoot -ChildPath 'en-US/about_BitsCompactServer.help.txt'
+        Get-Content -LiteralPath $about -Raw | Should -BeLike 'TOPIC*about_BitsCompactServer*SEE ALSO*'
     }
 }

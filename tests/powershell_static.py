@@ -410,36 +410,51 @@ def functions_in(path: Path) -> list[Function]:
         comment = next(
             (c for c in n.children if c.type == "comment" and text(source, c).startswith("<#")), None
         )
-        help_ = _help_sections(text(source, comment)) if comment is not None else {}
-        binding: list[str] | None = None
-        outputs: list[str] = []
-        parameters: list[Parameter] = []
-        param_block = _find_first(n, "param_block")
-        if param_block is not None:
-            attrs = next((c for c in param_block.children if c.type == "attribute_list"), None)
-            for attribute in attrs.children if attrs is not None else []:
-                _, attr_name, args = _attribute_parts(source, attribute)
-                if attr_name == "CmdletBinding":
-                    binding = args
-                elif attr_name == "OutputType":
-                    outputs += args
-            plist = next((c for c in param_block.children if c.type == "parameter_list"), None)
-            for sp in plist.children if plist is not None else []:
-                if sp.type != "script_parameter":
-                    continue
-                var = next(c for c in sp.children if c.type == "variable")
-                ptype: str | None = None
-                attributes: dict[str, list[str]] = {}
-                alist = next((c for c in sp.children if c.type == "attribute_list"), None)
-                for attribute in alist.children if alist is not None else []:
-                    type_, attr_name, args = _attribute_parts(source, attribute)
-                    if type_ is not None:
-                        ptype = type_
-                    elif attr_name is not None:
-                        attributes.setdefault(attr_name, []).extend(args)
-                parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp)))
-        out.append(Function(text(source, name_node), path, source, n, help_, binding, outputs, parameters))
+        out.append(_function(path, source, n, text(source, name_node), comment))
     return out
+
+
+def script_function(path: Path) -> Function:
+    """A script (examples/*.ps1) read as a function: its top-level help and param block."""
+    source, tree = parse(path)
+    comment = next(
+        (c for c in tree.root_node.children if c.type == "comment" and text(source, c).startswith("<#")), None
+    )
+    return _function(path, source, tree.root_node, path.stem, comment)
+
+
+def _function(
+    path: Path, source: bytes, n: tree_sitter.Node, name: str, comment: tree_sitter.Node | None
+) -> Function:
+    help_ = _help_sections(text(source, comment)) if comment is not None else {}
+    binding: list[str] | None = None
+    outputs: list[str] = []
+    parameters: list[Parameter] = []
+    param_block = _find_first(n, "param_block")
+    if param_block is not None:
+        attrs = next((c for c in param_block.children if c.type == "attribute_list"), None)
+        for attribute in attrs.children if attrs is not None else []:
+            _, attr_name, args = _attribute_parts(source, attribute)
+            if attr_name == "CmdletBinding":
+                binding = args
+            elif attr_name == "OutputType":
+                outputs += args
+        plist = next((c for c in param_block.children if c.type == "parameter_list"), None)
+        for sp in plist.children if plist is not None else []:
+            if sp.type != "script_parameter":
+                continue
+            var = next(c for c in sp.children if c.type == "variable")
+            ptype: str | None = None
+            attributes: dict[str, list[str]] = {}
+            alist = next((c for c in sp.children if c.type == "attribute_list"), None)
+            for attribute in alist.children if alist is not None else []:
+                type_, attr_name, args = _attribute_parts(source, attribute)
+                if type_ is not None:
+                    ptype = type_
+                elif attr_name is not None:
+                    attributes.setdefault(attr_name, []).extend(args)
+            parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp)))
+    return Function(name, path, source, n, help_, binding, outputs, parameters)
 
 
 def cmdlet_files(root: Path = ROOT) -> list[Path]:
@@ -934,4 +949,88 @@ def script_command_problems(path: Path) -> list[str]:
             problems.append(f"{rel(path)}:{line(n)}: {name} is not allowed")
         elif name.lower() in ALIASES:
             problems.append(f"{rel(path)}:{line(n)}: alias {name!r}: use the full cmdlet name")
+    return problems
+
+
+# --- typos that only a run would show --------------------------------------------------------------
+
+AUTOMATIC_VARIABLES = {
+    "_", "psitem", "true", "false", "null", "pscmdlet", "psboundparameters", "psscriptroot", "pscommandpath",
+    "this", "args", "input", "lastexitcode", "erroractionpreference", "confirmpreference", "whatifpreference",
+    "verbosepreference", "pshome", "psversiontable", "myinvocation", "error", "host", "matches", "testdrive",
+}  # fmt: skip
+
+
+def variable_problems(f: Function) -> list[str]:
+    """Variables read but never assigned (typos such as $parmas), parameters never used, and
+    ``$PSBoundParameters.ContainsKey('X')`` naming no parameter."""
+    problems = []
+    parameters = {p.name.lower() for p in f.parameters}
+    defined = set(parameters)
+    param_block = _find_first(f.node, "param_block")
+    for n in walk(f.node):
+        if n.type == "foreach_statement":
+            var = next((c for c in n.children if c.type == "variable"), None)
+            if var is not None:
+                defined.add(text(f.source, var)[1:].lower())
+        elif n.type == "left_assignment_expression":
+            defined |= {text(f.source, v)[1:].lower() for v in walk(n) if v.type == "variable"}
+        elif n.type == "command":
+            args = _command_arguments(f.source, n)
+            for option in ("-errorvariable", "-outvariable", "-ev", "-ov"):
+                if option in args:
+                    defined.add(unquote(text(f.source, args[option])).lstrip("+").lower())
+    used: set[str] = set()
+    for n in walk(f.node):
+        if n.type != "variable":
+            continue
+        if _is_inside(n, param_block) and n.parent is not None and n.parent.type == "script_parameter":
+            continue  # the declaration itself
+        name = text(f.source, n)[1:].strip("{}")
+        if ":" in name:
+            continue  # $script:, $env:, $global: and provider paths
+        used.add(name.lower())
+        if name.lower() not in defined and name.lower() not in AUTOMATIC_VARIABLES:
+            problems.append(f"{f.line_of(n)}: {f.name}: ${name} is never assigned")
+    for p in f.parameters:
+        if p.name.lower() not in used:
+            problems.append(f"{rel(f.path)}:{p.line}: {f.name}: parameter -{p.name} is never used")
+    for m in re.finditer(r"\$PSBoundParameters\.ContainsKey\('([^']+)'\)", text(f.source, f.node)):
+        if m.group(1).lower() not in parameters:
+            problems.append(
+                f"{rel(f.path)}:{line(f.node)}: {f.name}: ContainsKey('{m.group(1)}') names no parameter"
+            )
+    return problems
+
+
+def _is_inside(node: tree_sitter.Node, ancestor: tree_sitter.Node | None) -> bool:
+    if ancestor is None:
+        return False
+    return ancestor.start_byte <= node.start_byte and node.end_byte <= ancestor.end_byte
+
+
+def positional_problems(f: Function) -> list[str]:
+    """Calls of named commands pass every argument by parameter name (no positional arguments)."""
+    problems = []
+    for n in walk(f.node):
+        if n.type != "command" or not any(c.type == "command_name" for c in n.children):
+            continue
+        elements = next((c for c in n.children if c.type == "command_elements"), None)
+        if elements is None:
+            continue
+        expecting_value = False
+        for c in elements.children:
+            if c.type in ("command_argument_sep", "comment"):
+                continue
+            if c.type == "command_parameter":
+                expecting_value = True
+                continue
+            if c.type == "redirection" or re.match(r"@\w", text(f.source, c)):
+                continue  # redirections and splatting (@arguments)
+            if not expecting_value:
+                name = next(text(f.source, x) for x in n.children if x.type == "command_name")
+                problems.append(
+                    f"{f.line_of(c)}: {name} gets the positional argument {text(f.source, c)[:40]!r}"
+                )
+            expecting_value = False
     return problems

@@ -258,3 +258,28 @@ def test_workflow_runs_pester_with_pwsh_on_windows_and_ubuntu_after_installing_t
         "Invoke-Pester",
     ):
         assert needed in steps, needed
+
+
+def _functions_and_example() -> list[ps.Function]:
+    return [*_all_functions(), ps.script_function(ps.ROOT / "examples" / "HelloWorld.ps1")]
+
+
+@pytest.mark.parametrize("function", _functions_and_example(), ids=[f.name for f in _functions_and_example()])
+def test_no_variable_is_read_without_being_assigned_and_every_parameter_is_used(
+    function: ps.Function,
+) -> None:
+    assert ps.variable_problems(function) == []
+
+
+@pytest.mark.parametrize("function", _functions_and_example(), ids=[f.name for f in _functions_and_example()])
+def test_commands_get_their_arguments_by_parameter_name(function: ps.Function) -> None:
+    assert ps.positional_problems(function) == []
+
+
+def test_typo_checks_fail_for_a_misspelt_variable_parameter_name_and_a_positional_argument() -> None:
+    (typo,) = ps.functions_in(FIXTURES / "Set-BcsTypo.ps1")
+    problems = ps.variable_problems(typo)
+    assert any("$parmas is never assigned" in p for p in problems), problems
+    assert any("-Forgotten is never used" in p for p in problems), problems
+    assert any("ContainsKey('Descripton') names no parameter" in p for p in problems), problems
+    assert any("Join-Path gets the positional argument '$JobId'" in p for p in ps.positional_problems(typo))

@@ -5,7 +5,8 @@ function Wait-BcsJobChange {
 
     .DESCRIPTION
     Each job.wait call returns as soon as the job's state or progress changed since the
-    changeCount last seen (or after at most 30 s), so progress is live without busy polling.
+    changeCount last seen (or after at most 5 s, so Ctrl+C is honoured soon), so progress is
+    live without busy polling.
     Returns the job (as the engine sends it) once its state is one of -UntilState, or writes a
     Bcs.Job.WaitTimeout error and returns the job when -Timeout expires first. Returns nothing
     when the engine answered an error (already written).
@@ -61,7 +62,7 @@ function Wait-BcsJobChange {
             $waitParams = @{
                 jobId       = $JobId
                 changeCount = [long]$changeCount
-                timeout     = [double][System.Math]::Min(30, [System.Math]::Ceiling($remaining))
+                timeout     = [double][System.Math]::Min(5, [System.Math]::Ceiling($remaining))
             }
             $job = Invoke-BcsRpc -Cmdlet $Cmdlet -Method 'job.wait' -Params $waitParams
             if ($null -eq $job) {
