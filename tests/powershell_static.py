@@ -1034,3 +1034,49 @@ def positional_problems(f: Function) -> list[str]:
                 )
             expecting_value = False
     return problems
+
+
+COMMON_PARAMETERS = {
+    "verbose", "debug", "erroraction", "warningaction", "informationaction", "progressaction", "errorvariable",
+    "warningvariable", "informationvariable", "outvariable", "outbuffer", "pipelinevariable", "whatif", "confirm",
+}  # fmt: skip
+
+
+def call_problems(caller: Function, functions: dict[str, Function]) -> list[str]:
+    """Calls of the module's own functions use their parameter names exactly and give the
+    mandatory ones (unless the pipeline or another parameter set can supply them)."""
+    problems = []
+    for n in walk(caller.node):
+        if n.type != "command":
+            continue
+        name_node = next((c for c in n.children if c.type == "command_name"), None)
+        callee = functions.get(text(caller.source, name_node)) if name_node is not None else None
+        if callee is None:
+            continue
+        args = _command_arguments(caller.source, n)
+        declared = {p.name.lower(): p for p in callee.parameters}
+        supports_should_process = any("SupportsShouldProcess" in a for a in callee.cmdlet_binding or [])
+        for arg in args:
+            bare = arg.lstrip("-").rstrip(":").lower()
+            if bare in declared or bare in COMMON_PARAMETERS - (
+                {"whatif", "confirm"} if not supports_should_process else set()
+            ):
+                continue
+            problems.append(f"{caller.line_of(n)}: {callee.name} has no parameter {arg} (full names only)")
+        piped = n.prev_named_sibling is not None or (
+            n.parent is not None and n.parent.type == "pipeline_chain" and n.parent.children[0] != n
+        )
+        splatted = re.search(r"\s@\w", text(caller.source, n)) is not None
+        for p in callee.parameters:
+            if (
+                not p.mandatory
+                or splatted
+                or "ParameterSetName" in " ".join(p.attributes.get("Parameter", []))
+            ):
+                continue
+            from_pipeline = p.has("Parameter", "ValueFromPipeline") or p.has(
+                "Parameter", "ValueFromPipelineByPropertyName"
+            )
+            if f"-{p.name.lower()}" not in args and not (from_pipeline and piped):
+                problems.append(f"{caller.line_of(n)}: {callee.name} needs -{p.name}")
+    return problems

@@ -283,3 +283,24 @@ def test_typo_checks_fail_for_a_misspelt_variable_parameter_name_and_a_positiona
     assert any("-Forgotten is never used" in p for p in problems), problems
     assert any("ContainsKey('Descripton') names no parameter" in p for p in problems), problems
     assert any("Join-Path gets the positional argument '$JobId'" in p for p in ps.positional_problems(typo))
+
+
+def _callers() -> list[ps.Function]:
+    scripts = sorted((ps.ROOT / "examples").glob("*.ps1")) + sorted((ps.ROOT / "pester").glob("*.ps1"))
+    return [*_all_functions(), *(ps.script_function(p) for p in scripts)]
+
+
+@pytest.mark.parametrize("caller", _callers(), ids=[f"{f.path.parent.name}/{f.name}" for f in _callers()])
+def test_calls_of_module_functions_use_declared_parameter_names_and_give_mandatory_ones(
+    caller: ps.Function,
+) -> None:
+    assert ps.call_problems(caller, ps.module_functions()) == []
+
+
+def test_call_check_fails_for_a_misspelt_parameter_and_a_missing_mandatory_one() -> None:
+    (typo,) = ps.functions_in(FIXTURES / "Set-BcsTypo.ps1")
+    problems = ps.call_problems(typo, ps.module_functions())
+    assert any("New-BcsErrorRecord has no parameter -mesage" in p for p in problems), problems
+    assert any("New-BcsErrorRecord needs -Message" in p for p in problems), problems
+    assert any("Wait-BcsJob has no parameter -timeot" in p for p in problems), problems
+    assert not any("Wait-BcsJob needs -JobId" in p for p in problems), "-JobId comes from the pipeline"

@@ -1,7 +1,7 @@
 function Set-BcsTypo {
     <#
     .SYNOPSIS
-    Runs nowhere: a misspelt variable, a misspelt ContainsKey name, an unused parameter, a positional argument.
+    Runs nowhere: a misspelt variable, ContainsKey name and helper parameter, an unused parameter, a positional argument.
     #>
     [CmdletBinding(SupportsShouldProcess)]
     [OutputType([void])]
@@ -22,6 +22,8 @@ function Set-BcsTypo {
         if ($PSCmdlet.ShouldProcess($JobId, 'Change')) {
             Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'job.set' -Params $parmas
             Join-Path $JobId -ChildPath 'x'
+            $JobId | Wait-BcsJob -Timeot 5
+            New-BcsErrorRecord -Mesage 'misspelt'
         }
     }
 }
