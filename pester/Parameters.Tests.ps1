@@ -29,15 +29,14 @@ Describe '<Name> changes state' -ForEach $changing {
         $command.Parameters.ContainsKey('Confirm') | Should -BeTrue
     }
 
-    It 'asks by default when it removes or stops' {
+    It 'asks by default when it removes, stops or replaces everything' {
         $binding = (Get-Command -Name $Name).ScriptBlock.Attributes |
             Where-Object -FilterScript { $_ -is [System.Management.Automation.CmdletBindingAttribute] }
-        if ('Remove', 'Stop' -contains $Verb) {
-            $binding.ConfirmImpact | Should -Be 'High'
+        $expected = 'Medium'
+        if ('Remove', 'Stop' -contains $Verb -or $Name -eq 'Import-BcsConfiguration') {
+            $expected = 'High'
         }
-        else {
-            $binding.ConfirmImpact | Should -Not -Be 'High'
-        }
+        $binding.ConfirmImpact | Should -Be $expected
     }
 }
 
