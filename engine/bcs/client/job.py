@@ -303,6 +303,8 @@ class Job:
     active_since: float | None = None  # monotonic: entered an action state
     last_started: float = 0.0  # monotonic: last time the scheduler gave it a turn (round-robin)
     final_at: float | None = None  # monotonic: reached a final state (tombstone expiry)
+    _json: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _json_key: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def priority(self) -> Priority:
@@ -397,7 +399,19 @@ class Job:
 
     # --- the RPC object ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
-        """The camelCase Job object of the RPC contract (no passwords)."""
+        """The camelCase Job object of the RPC contract (no passwords).
+
+        Cached until the job changes (``change_count``, progress, state), so that listing
+        thousands of idle jobs costs a dict copy each.
+        """
+        key = (self.change_count, self.bytes_transferred, self.state, self.retry_at)
+        if self._json_key == key and self._json is not None and self.state is not JobState.TransientError:
+            return dict(self._json)
+        self._json = self._build_json()
+        self._json_key = key
+        return dict(self._json)
+
+    def _build_json(self) -> dict[str, Any]:
         s = self.settings
         err = self.error
         retry_in = None

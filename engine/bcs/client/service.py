@@ -547,6 +547,7 @@ class JobService:
                     try:
                         _commit(f)
                     except OSError as exc:
+                        job.touch()
                         self._save(job)  # the files renamed so far stay committed
                         err = local_error(exc, f.local_path)
                         err.message = f"cannot commit {f.local_path}: {err.message}"

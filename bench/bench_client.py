@@ -1,0 +1,308 @@
+"""BITS client benchmark: our download jobs side by side with a plain http.client download, one run.
+
+Usage: .venv/bin/python bench/bench_client.py [--size-mib 1024] [--rounds 3] [--jobs 200] [--queued 1000]
+       [--only big,small,list]
+
+Workloads (nginx on loopback serves the files; files and destinations on /dev/shm when it exists,
+so the disk does not dominate):
+
+* big:   one file of --size-mib MiB. Baseline: ``http.client`` on one keep-alive connection, ranged
+         GETs of 64 MiB (``Range: bytes=a-b``), ``readinto`` 1 MiB blocks, written to a file.
+         Ours: a Foreground job (create -> Transferred, Complete not timed). Alternating rounds; the
+         median wall time of each, their ratio (held to <= 1.25), and client CPU seconds per GiB
+         (baseline: this process's rusage; ours: the engine's utime+stime from /proc).
+* small: --jobs jobs of one 4 KiB file each, created at once (Foreground), waited for, completed;
+         jobs per second from the first create to the last complete.
+* list:  --queued Normal jobs held Queued behind a High job that never gets an answer (one
+         background slot); median and max latency of 20 ``job.list`` calls (held to < 50 ms).
+
+Linux only (reads /proc). Needs nginx (scripts/install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
+
+from bcs.rpc.client import RpcClient
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_port(port: int) -> None:
+    for _ in range(400):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_nginx(base: Path, root: Path, port: int) -> subprocess.Popen[bytes]:
+    (base / "logs").mkdir(parents=True, exist_ok=True)
+    conf = base / "nginx.conf"
+    conf.write_text(
+        f"""
+user root;
+worker_processes 1;
+error_log {base}/logs/error.log warn;
+pid {base}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {base}/body;
+    proxy_temp_path {base}/proxy;
+    fastcgi_temp_path {base}/fastcgi;
+    uwsgi_temp_path {base}/uwsgi;
+    scgi_temp_path {base}/scgi;
+    sendfile on;
+    keepalive_requests 100000;
+    server {{ listen 127.0.0.1:{port}; root {root}; }}
+}}
+"""
+    )
+    proc = subprocess.Popen(["nginx", "-p", str(base), "-c", str(conf), "-g", "daemon off;"])
+    wait_port(port)
+    return proc
+
+
+def engine_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def baseline_download(port: int, name: str, size: int, target: Path) -> tuple[float, float]:
+    """http.client ranged download; returns (wall seconds, CPU seconds of this process)."""
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    buf = bytearray(MiB)
+    view = memoryview(buf)
+    chunk = 64 * MiB
+    with open(target, "wb") as out:
+        offset = 0
+        while offset < size:
+            last = min(offset + chunk, size) - 1
+            conn.request("GET", f"/{name}", headers={"Range": f"bytes={offset}-{last}"})
+            resp = conn.getresponse()
+            assert resp.status == 206, resp.status
+            while True:
+                n = resp.readinto(view)
+                if not n:
+                    break
+                out.write(view[:n])
+                offset += n
+            resp.close()
+    conn.close()
+    wall = time.perf_counter() - t0
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    return wall, cpu
+
+
+def wait_state(client: RpcClient, job_id: str, states: tuple[str, ...]) -> dict[str, Any]:
+    job: dict[str, Any] = client.call("job.get", jobId=job_id)
+    while job["jobState"] not in states:
+        job = client.call("job.wait", jobId=job_id, changeCount=job["changeCount"], timeout=30)
+    return job
+
+
+def job_download(client: RpcClient, pid: int, url: str, target: Path) -> tuple[float, float]:
+    cpu0 = engine_cpu(pid)
+    t0 = time.perf_counter()
+    job = client.call(
+        "job.create", files=[{"remoteUrl": url, "localPath": str(target)}], priority="Foreground"
+    )
+    done = wait_state(client, job["jobId"], ("Transferred", "Error"))
+    wall = time.perf_counter() - t0
+    cpu = engine_cpu(pid) - cpu0
+    assert done["jobState"] == "Transferred", done
+    client.call("job.complete", jobId=job["jobId"])
+    return wall, cpu
+
+
+def bench_big(
+    client: RpcClient, pid: int, port: int, www: Path, out: Path, size_mib: int, rounds: int
+) -> None:
+    size = size_mib * MiB
+    src = www / "big.bin"
+    with open(src, "wb") as fh:
+        block = os.urandom(MiB)
+        for _ in range(size_mib):
+            fh.write(block)
+    base_walls, base_cpus, job_walls, job_cpus = [], [], [], []
+    for r in range(rounds):
+        target = out / f"base{r}.bin"
+        wall, cpu = baseline_download(port, "big.bin", size, target)
+        assert target.stat().st_size == size
+        target.unlink()
+        base_walls.append(wall)
+        base_cpus.append(cpu)
+        target = out / f"job{r}.bin"
+        wall, cpu = job_download(client, pid, f"http://127.0.0.1:{port}/big.bin", target)
+        assert target.stat().st_size == size
+        target.unlink()
+        job_walls.append(wall)
+        job_cpus.append(cpu)
+        print(f"  round {r + 1}: http.client {wall_fmt(base_walls[-1], size)}, job {wall_fmt(wall, size)}")
+    gib = size / GiB
+    bw, jw = statistics.median(base_walls), statistics.median(job_walls)
+    print(f"big ({size_mib} MiB, {rounds} rounds, medians):")
+    print(
+        f"  http.client ranged GET  {bw:7.3f} s  {size / bw / 1e6:8.0f} MB/s  CPU {statistics.median(base_cpus) / gib:.3f} s/GiB"
+    )
+    print(
+        f"  BITS job (engine)       {jw:7.3f} s  {size / jw / 1e6:8.0f} MB/s  CPU {statistics.median(job_cpus) / gib:.3f} s/GiB"
+    )
+    print(f"  ratio job/http.client   {jw / bw:.3f}  (target <= 1.25)")
+    src.unlink()
+
+
+def wall_fmt(wall: float, size: int) -> str:
+    return f"{wall:.3f} s ({size / wall / 1e6:.0f} MB/s)"
+
+
+def bench_small(client: RpcClient, port: int, www: Path, out: Path, count: int) -> None:
+    (www / "small.bin").write_bytes(os.urandom(4096))
+    url = f"http://127.0.0.1:{port}/small.bin"
+    t0 = time.perf_counter()
+    ids = []
+    for i in range(count):
+        job = client.call(
+            "job.create",
+            files=[{"remoteUrl": url, "localPath": str(out / f"s{i}.bin")}],
+            priority="Foreground",
+        )
+        ids.append(job["jobId"])
+    created = time.perf_counter() - t0
+    for job_id in ids:
+        done = wait_state(client, job_id, ("Transferred", "Error"))
+        assert done["jobState"] == "Transferred", done
+        client.call("job.complete", jobId=job_id)
+    wall = time.perf_counter() - t0
+    print(f"small ({count} jobs of 4 KiB, Foreground):")
+    print(f"  created in {created:.3f} s ({count / created:.0f} creates/s)")
+    print(f"  created, transferred and completed in {wall:.3f} s: {count / wall:.0f} jobs/s")
+    for i in range(count):
+        (out / f"s{i}.bin").unlink()
+
+
+def bench_list(client: RpcClient, out: Path, queued: int) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        port = silent.getsockname()[1]
+        client.call("server.set", backgroundJobSlots=1)
+        blocker = client.call(
+            "job.create",
+            files=[{"remoteUrl": f"http://127.0.0.1:{port}/x", "localPath": str(out / "blocker")}],
+            priority="High",
+        )
+        for i in range(queued):
+            client.call(
+                "job.create",
+                displayName=f"queued {i}",
+                files=[{"remoteUrl": f"http://127.0.0.1:{port}/q{i}", "localPath": str(out / f"q{i}")}],
+                priority="Normal",
+            )
+        time.sleep(1)
+        times = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            jobs = client.call("job.list")
+            times.append(time.perf_counter() - t0)
+        states = {j["jobState"] for j in jobs if j["jobId"] != blocker["jobId"]}
+        print(f"list ({len(jobs)} jobs, states of the queued ones: {sorted(states)}):")
+        print(
+            f"  job.list round trip: median {statistics.median(times) * 1000:.1f} ms, "
+            f"max {max(times) * 1000:.1f} ms  (target < 50 ms)"
+        )
+    finally:
+        silent.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--queued", type=int, default=1000)
+    parser.add_argument("--only", default="big,small,list")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    shm = Path("/dev/shm")
+    base = Path(tempfile.mkdtemp(prefix="bench-client-", dir=shm if shm.is_dir() else None))
+    www, out, state = base / "www", base / "out", base / "state"
+    for d in (www, out, state):
+        d.mkdir()
+    state.joinpath("config.yaml").write_text("version: 1\nurlGroups: []\n")
+    port = free_port()
+    nginx = start_nginx(base / "nginx", www, port)
+    pipe = f"bench-client-{uuid.uuid4().hex[:8]}"
+    engine = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bcs",
+            "--pipe-name",
+            pipe,
+            "serve",
+            "--state-dir",
+            str(state),
+            "--log-level",
+            "WARNING",
+        ]
+    )
+    try:
+        for _ in range(200):
+            try:
+                with RpcClient(pipe, timeout=5) as c:
+                    c.call("server.status")
+                break
+            except Exception:
+                time.sleep(0.05)
+        with RpcClient(pipe, timeout=120) as client:
+            if "big" in only:
+                bench_big(client, engine.pid, port, www, out, args.size_mib, args.rounds)
+            if "small" in only:
+                bench_small(client, port, www, out, args.jobs)
+            if "list" in only:
+                bench_list(client, out, args.queued)
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        engine.wait(30)
+        nginx.send_signal(signal.SIGTERM)
+        nginx.wait(10)
+        shutil.rmtree(base, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
