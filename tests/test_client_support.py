@@ -52,11 +52,21 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Nginx:
     """nginx with its own config and prefix in ``base``; the access log records Range and bytes."""
 
-    def __init__(self, base: Path, root: Path, port: int | None = None, extra: str = "") -> None:
+    def __init__(
+        self,
+        base: Path,
+        root: Path,
+        port: int | None = None,
+        extra: str = "",
+        tls: tuple[Path, Path] | None = None,
+        client_ca: Path | None = None,
+    ) -> None:
         self.base = base
         self.root = root
         self.port = port or free_port()
         self.extra = extra
+        self.tls = tls
+        self.client_ca = client_ca
         self.proc: subprocess.Popen[bytes] | None = None
         base.mkdir(parents=True, exist_ok=True)
         (base / "logs").mkdir(exist_ok=True)
@@ -64,6 +74,14 @@ class Nginx:
 
     def write_config(self) -> Path:
         conf = self.base / "nginx.conf"
+        listen = f"listen 127.0.0.1:{self.port};"
+        if self.tls is not None:
+            listen = (
+                f"listen 127.0.0.1:{self.port} ssl; ssl_certificate {self.tls[0]}; "
+                f"ssl_certificate_key {self.tls[1]};"
+            )
+            if self.client_ca is not None:
+                listen += f" ssl_client_certificate {self.client_ca}; ssl_verify_client on;"
         conf.write_text(
             f"""
 user root;
@@ -82,7 +100,7 @@ http {{
     sendfile on;
     keepalive_requests 10000;
     server {{
-        listen 127.0.0.1:{self.port};
+        {listen}
         root {self.root};
         location /slow/ {{ alias {self.root}/; limit_rate 2m; }}
         location /status503/ {{ return 503; }}
@@ -119,8 +137,9 @@ http {{
                     self.proc.wait()
             self.proc = None
 
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+    def url(self, path: str, host: str = "127.0.0.1") -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}/{path.lstrip('/')}"
 
     def log(self) -> list[tuple[str, str, str, int, int]]:
         """(method, uri, range, status, body bytes sent) per logged request."""
@@ -196,3 +215,80 @@ def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -
             return value
         time.sleep(0.05)
     raise AssertionError(f"{what} not reached after {timeout} s")
+
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def name(cn: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("bcs test CA"))
+        .issuer_name(name("bcs test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(cn: str, usage: Any, sans: list[Any]) -> tuple[bytes, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(cn))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+            )
+        )
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        cert = builder.sign(ca_key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
+
+    server_cert, server_key = leaf(
+        "localhost",
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+    )
+    client_cert, client_key = leaf("alice", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "ca": folder / "ca.pem",
+        "server_cert": folder / "server.pem",
+        "server_key": folder / "server.key",
+        "client": folder / "client.pem",
+    }
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["server_cert"].write_bytes(server_cert)
+    files["server_key"].write_bytes(server_key)
+    files["client"].write_bytes(client_cert + client_key)
+    return files
