@@ -83,6 +83,7 @@ def test_multi_file_job_downloads_every_file_and_complete_commits_them(
     methods = [(m, u) for m, u, *_ in nginx.log()]
     assert methods[:4] == [("HEAD", f"/{n}") for n in sizes]
     assert methods[4:] == [("GET", f"/{n}") for n in sizes]
+    assert len(set(nginx.connections())) == 1, "one keep-alive connection for the whole job"
 
 
 def test_404_puts_the_job_in_error_with_0x80190194_and_remote_file_context(

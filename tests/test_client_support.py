@@ -90,7 +90,7 @@ error_log {self.base}/logs/error.log warn;
 pid {self.base}/nginx.pid;
 events {{ worker_connections 256; }}
 http {{
-    log_format bytes '$request_method $uri "$http_range" $status $body_bytes_sent';
+    log_format bytes '$request_method $uri "$http_range" $status $body_bytes_sent $connection';
     access_log {self.access_log} bytes;
     client_body_temp_path {self.base}/body;
     proxy_temp_path {self.base}/proxy;
@@ -141,13 +141,20 @@ http {{
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://{host}:{self.port}/{path.lstrip('/')}"
 
+    def connections(self) -> list[int]:
+        """The nginx connection serial number of each logged request."""
+        out = []
+        for line in self.access_log.read_text().splitlines() if self.access_log.exists() else []:
+            out.append(int(line.rsplit(" ", 1)[1]))
+        return out
+
     def log(self) -> list[tuple[str, str, str, int, int]]:
         """(method, uri, range, status, body bytes sent) per logged request."""
         out = []
         if not self.access_log.exists():
             return out
         for line in self.access_log.read_text().splitlines():
-            m = re.match(r'^(\S+) (\S+) "([^"]*)" (\d+) (\d+)$', line)
+            m = re.match(r'^(\S+) (\S+) "([^"]*)" (\d+) (\d+) (\d+)$', line)
             if m:
                 rng = "" if m.group(3) == "-" else m.group(3)
                 out.append((m.group(1), m.group(2), rng, int(m.group(4)), int(m.group(5))))

@@ -343,7 +343,7 @@ class Transfer:
             view = memoryview(data)
             try:
                 while view:
-                    written = os.pwrite(fd, view, offset)
+                    written = _pwrite(fd, view, offset)
                     view = view[written:]
                     offset += written
                     received += written
@@ -402,6 +402,14 @@ class Transfer:
         with self.service.lock:
             path = self.job.files[index].temporary_name
         return _Failure(local_error(exc, path), ErrorContext.LocalFile, index)
+
+
+def _pwrite(fd: int, data: memoryview, offset: int) -> int:
+    """Positional write (Windows has no ``os.pwrite``; there the turn owns the descriptor)."""
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.write(fd, data)
 
 
 def _release(resp: urllib3.BaseHTTPResponse) -> None:
