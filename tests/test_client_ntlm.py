@@ -100,3 +100,19 @@ def test_ntlm_credentials_complete_the_handshake_and_wrong_ones_give_0x80190191(
     )
     failed = wait_job(engine, bad["jobId"], ("Transferred", "Error", "TransientError"))
     assert (failed["jobState"], failed["errorCode"]) == ("Error", "0x80190191")
+
+
+def test_negotiate_credentials_fall_back_to_ntlm_for_an_ntlm_only_server(
+    engine: Any, tmp_path: Path, ntlm_server: tuple[str, bytes]
+) -> None:
+    url, body = ntlm_server
+    job = engine.call(
+        "job.create",
+        files=[{"remoteUrl": url, "localPath": str(tmp_path / "n.bin")}],
+        priority="Foreground",
+        credentials=[{"scheme": "Negotiate", "userName": "BCS\\alice", "password": "Passw0rd!"}],
+    )
+    done = wait_job(engine, job["jobId"], ("Transferred", "Error", "TransientError"))
+    assert done["jobState"] == "Transferred", done
+    engine.call("job.complete", jobId=job["jobId"])
+    assert (tmp_path / "n.bin").read_bytes() == body

@@ -102,7 +102,8 @@ class JobService:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self.lock = threading.RLock()
-        self.changed = threading.Condition(self.lock)
+        self.changed = threading.Condition(self.lock)  # any change: wakes job.wait long-polls
+        self.reschedule = threading.Condition(self.lock)  # state changes only: wakes the scheduler
         self.jobs: dict[str, Job] = {}
         self.tombstones: dict[str, Job] = {}
         self.transfers: dict[str, Transfer] = {}
@@ -133,7 +134,7 @@ class JobService:
             for t in transfers:
                 t.valid = False
                 t.stop()
-            self.changed.notify_all()
+            self._notify()
         for t in transfers:
             t.join()
         if self._thread is not None:
@@ -163,7 +164,7 @@ class JobService:
             self.slots = config.client.background_slots
             if self.global_bucket.rate != config.client.bandwidth_limit:
                 self.global_bucket.set_rate(config.client.bandwidth_limit)
-            self.changed.notify_all()
+            self._notify()
 
     def _recover(self, job: Job) -> None:
         """Bring a job loaded from jobs.db back to a consistent state after a stop or a crash."""
@@ -205,7 +206,7 @@ class JobService:
                     self._tick()
                 except Exception:
                     log.exception("scheduler tick failed")
-                self.changed.wait(0.5)
+                self.reschedule.wait(0.5)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -280,11 +281,15 @@ class JobService:
         job.retry_at = None
         self._save(job)
 
+    def _notify(self) -> None:
+        self.changed.notify_all()
+        self.reschedule.notify_all()
+
     def _save(self, job: Job) -> None:
         """Persist and wake the scheduler and the waiters (call with the lock held)."""
         if self.store is not None and job.state not in FINAL_STATES:
             self.store.save(job)
-        self.changed.notify_all()
+        self._notify()
 
     # --- callbacks of Transfer (each ignores a transfer that was stopped) ----------------------------
     def transfer_open(self, t: Transfer, index: int) -> tuple[int, int] | None:
@@ -366,7 +371,7 @@ class JobService:
             if now - self._last_notify.get(job.job_id, 0.0) >= tunables.CLIENT_PROGRESS_INTERVAL:
                 self._last_notify[job.job_id] = now
                 job.change_count += 1
-                self.changed.notify_all()
+                self.changed.notify_all()  # progress does not concern the scheduler
 
     def transfer_file_done(self, t: Transfer, index: int, size: int, dynamic: bool) -> None:
         with self.lock:
@@ -597,7 +602,7 @@ class JobService:
         finally:
             with self.lock:
                 self.busy.discard(job.job_id)
-                self.changed.notify_all()
+                self._notify()
 
     def _retire(self, job: Job, partial: bool) -> dict[str, Any]:
         assert self.store is not None
@@ -605,7 +610,7 @@ class JobService:
         self.jobs.pop(job.job_id, None)
         self.tombstones[job.job_id] = job
         self._last_notify.pop(job.job_id, None)
-        self.changed.notify_all()
+        self._notify()
         result = job.to_json()
         result["completeResult"] = "BG_S_PARTIAL_COMPLETE" if partial else "S_OK"
         return result
