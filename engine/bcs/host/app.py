@@ -24,6 +24,7 @@ import io
 import logging
 import mimetypes
 import os
+import re
 import stat
 import sys
 import threading
@@ -47,11 +48,11 @@ from bcs.host.ranges import (
 from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
 
 if TYPE_CHECKING:
+    from bcs.host.accesslog import AccessLog
     from bcs.host.limits import TokenBucket
 
 __all__ = ["HostApp", "HostState"]
 
-access_log = logging.getLogger("bcs.access")
 log = logging.getLogger("bcs.host")
 
 StartResponse = Callable[..., Any]
@@ -72,6 +73,7 @@ _REASONS = {
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
 _WINDOWS = sys.platform == "win32"
 
@@ -82,7 +84,7 @@ class HostState:
     def __init__(self, table: RoutingTable, server_bucket: TokenBucket) -> None:
         self.table = table
         self.server_bucket = server_bucket
-        self.access_log = True
+        self.access_log: AccessLog | None = None  # None: access log turned off
 
 
 def _status_line(status: int) -> str:
@@ -126,8 +128,21 @@ class _Transfer:
             if nbytes:
                 with group.counters.lock:
                     group.counters.bytes_sent += nbytes
-        if self.app.state.access_log:
-            self.app.log_access(self, nbytes)
+        access = self.app.state.access_log
+        if access is not None:
+            env = self.environ
+            access.record(
+                (
+                    time.time(),
+                    env.get("REMOTE_ADDR", ""),
+                    env.get("REQUEST_METHOD", "-"),
+                    env.get("REQUEST_URI") or env.get("PATH_INFO", ""),
+                    self.status,
+                    nbytes,
+                    time.monotonic() - self.started,
+                    env.get("REMOTE_USER", ""),
+                )
+            )
 
 
 class _TrackedFile(io.FileIO):
@@ -264,27 +279,6 @@ class HostApp:
         transfer.finish(len(body))
         return [body] if body else []
 
-    def log_access(self, transfer: _Transfer, nbytes: int) -> None:
-        env = transfer.environ
-        now = time.time()
-        client = env.get("REMOTE_ADDR") or "-"
-        if client.startswith("::ffff:"):
-            client = client[7:]
-        uri = env.get("REQUEST_URI") or env.get("PATH_INFO", "")
-        user = env.get("REMOTE_USER") or "-"
-        access_log.info(
-            "%s.%03dZ %s %s %s %d %d %.3f %s",
-            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)),
-            int(now * 1000) % 1000,
-            client,
-            env.get("REQUEST_METHOD", "-"),
-            quote(uri, safe="/%?=&;:@!$'()*+,~[]"),
-            transfer.status,
-            nbytes,
-            time.monotonic() - transfer.started,
-            quote(user, safe="\\@.-_"),
-        )
-
     # --- WSGI entry ---
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         transfer = _Transfer(self, environ, time.monotonic())
@@ -309,7 +303,7 @@ class HostApp:
             path = raw_path.encode("latin-1").decode("utf-8")
         except UnicodeError:
             raise _Answer(400, "request path is not UTF-8") from None
-        if not path.startswith("/") or any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        if not path.startswith("/") or _CONTROL.search(path):
             raise _Answer(400, "invalid characters in the request path")
         segment, slash, rest = path[1:].partition("/")
         host = environ.get("HTTP_HOST", "").lower()

@@ -17,6 +17,7 @@ Rules, in the order the file host applies them to GET and HEAD:
 from __future__ import annotations
 
 import email.utils
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -108,9 +109,17 @@ def parse_range(header: str, size: int) -> list[ByteRange] | None:
     return ranges
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(timestamp: float) -> str:
-    """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), whole seconds."""
-    return email.utils.formatdate(int(timestamp), usegmt=True)
+    """An IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), whole seconds; locale-independent."""
+    t = time.gmtime(int(timestamp))
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )
 
 
 def parse_http_date(text: str) -> int | None:

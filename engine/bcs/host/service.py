@@ -17,7 +17,8 @@ from typing import Any
 from bcs.config import Config
 from bcs.errors import BcsError, InvalidArgumentError
 from bcs.host import tunables
-from bcs.host.app import HostState, access_log
+from bcs.host.accesslog import AccessLog
+from bcs.host.app import HostState
 from bcs.host.limits import TokenBucket
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
@@ -68,11 +69,13 @@ class FileHost:
         self.state = HostState(RoutingTable.build(Config()), TokenBucket())
         self.listeners: dict[int, Listener] = {}
         self.failed: dict[int, str] = {}  # port -> why it is not listening (engine start only)
-        self._log_handler: logging.Handler | None = None
+        self._access: AccessLog | None = None
 
     # --- lifecycle ---
     def start(self) -> None:
-        self._open_access_log()
+        state_dir = getattr(self.engine, "state_dir", None)
+        if state_dir is not None:
+            self._access = AccessLog(state_dir / "access.log")
         config = self.engine.config.current
         with self._lock:
             self._apply(config, strict=False)
@@ -82,10 +85,10 @@ class FileHost:
         with self._lock:
             for port in list(self.listeners):
                 self._close(port)
-        if self._log_handler is not None:
-            access_log.removeHandler(self._log_handler)
-            self._log_handler.close()
-            self._log_handler = None
+        self.state.access_log = None
+        if self._access is not None:
+            self._access.close()
+            self._access = None
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -131,7 +134,7 @@ class FileHost:
         table = RoutingTable.build(config, self.state.table.runtimes)
         self.state.table = table
         self.state.server_bucket.set_rate(config.server.bandwidth_limit)
-        self.state.access_log = config.server.access_log
+        self.state.access_log = self._access if config.server.access_log else None
         for port, listener in opened.items():
             self.failed.pop(port, None)
             listener.set_threads(_threads_for(table, port))
@@ -149,14 +152,3 @@ class FileHost:
             listener.stop()
         except Exception:
             log.exception("stopping the listener of port %d failed", port)
-
-    def _open_access_log(self) -> None:
-        state_dir = getattr(self.engine, "state_dir", None)
-        access_log.setLevel(logging.INFO)
-        access_log.propagate = False
-        if state_dir is None:
-            return
-        handler = logging.FileHandler(state_dir / "access.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
-        self._log_handler = handler

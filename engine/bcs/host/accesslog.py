@@ -1,0 +1,92 @@
+"""The access log: one line per HTTP request, written in batches off the request path.
+
+Line format (space-separated, never containing spaces itself)::
+
+    2026-11-21T08:30:00.123Z 127.0.0.1 GET /Demo/hello.txt 200 1234 0.003 -
+    time (UTC)               client    method URL (as sent) status bytes seconds user
+
+A request only appends a tuple to a deque (about a microsecond); a writer thread formats and
+writes what has accumulated every ``FLUSH_INTERVAL`` seconds with one ``write``. Measured: a
+``logging`` call with a flushing file handler per request cost 68 us, a third of the time the
+engine spends on a 64 KiB request. The lines also go to the ``bcs.access`` logger when a handler
+is attached to it (an embedding application may want them); the engine's own log does not get them.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+__all__ = ["AccessLog", "Entry"]
+
+FLUSH_INTERVAL = 0.25  # seconds between two writes of the access log
+logger = logging.getLogger("bcs.access")
+logger.propagate = False
+
+# time (epoch s), client, method, raw URI, status, bytes, seconds, user
+Entry = tuple[float, str, str, str, int, int, float, str]
+
+
+class AccessLog:
+    """An append-only access.log fed by request threads, written by one writer thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: collections.deque[Entry] = collections.deque()
+        self._stop = threading.Event()
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._thread = threading.Thread(target=self._run, name="bcs-access-log", daemon=True)
+        self._thread.start()
+        self._second = -1
+        self._stamp = ""
+
+    def record(self, entry: Entry) -> None:
+        self._entries.append(entry)
+
+    def flush(self) -> None:
+        """Write what has accumulated (the writer thread does this on its own)."""
+        entries = self._entries
+        if not entries:
+            return
+        lines = []
+        while entries:
+            lines.append(self._format(entries.popleft()))
+        text = "".join(lines)
+        if self._fh.closed:
+            return
+        self._fh.write(text)
+        self._fh.flush()
+        if logger.handlers:
+            for line in lines:
+                logger.info(line.rstrip("\n"))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.flush()
+        self._fh.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(FLUSH_INTERVAL):
+            try:
+                self.flush()
+            except Exception:  # a full disk must not kill the writer; the engine log says why
+                logging.getLogger("bcs.host").exception("writing %s failed", self.path)
+
+    def _format(self, entry: Entry) -> str:
+        when, client, method, uri, status, nbytes, seconds, user = entry
+        second = int(when)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        if client.startswith("::ffff:"):
+            client = client[7:]
+        return (
+            f"{self._stamp}.{int(when * 1000) % 1000:03d}Z {client or '-'} {method} "
+            f"{quote(uri, safe='/%?=&;:@!$()*+,~[]')} {status} {nbytes} {seconds:.3f} "
+            f"{quote(user, safe='@.-_') if user else '-'}\n"
+        )
