@@ -298,3 +298,24 @@ def test_unknown_job_id_is_bg_e_not_found(engine: Any) -> None:
     with pytest.raises(RpcError) as info:
         engine.call("job.get", jobId="{00000000-0000-0000-0000-000000000001}")
     assert info.value.data["name"] == "BG_E_NOT_FOUND"
+
+
+def test_engine_stopped_gracefully_mid_transfer_resumes_exactly_where_it_stopped(
+    engine_factory: Any, nginx: Nginx, www: Path, dest: Path
+) -> None:
+    size = 12 * MIB
+    random_file(www / "g.bin", size)
+    engine = engine_factory().start()
+    job = create(engine, [(nginx.url("slow/g.bin"), dest / "g.bin")])
+    wait_until(lambda: engine.call("job.get", jobId=job["jobId"])["bytesTransferred"] > 3 * MIB, what="3 MiB")
+    before_stop = engine.call("job.get", jobId=job["jobId"])["bytesTransferred"]
+    assert engine.stop() == 0
+    engine.start()
+    done = wait_job(engine, job["jobId"])
+    assert done["jobState"] == "Transferred", done
+    engine.call("job.complete", jobId=job["jobId"])
+    assert sha256(dest / "g.bin") == sha256(www / "g.bin")
+    resumed = [r for r in nginx.log() if r[0] == "GET"][-1]
+    resumed_from = int(resumed[2].removeprefix("bytes=").rstrip("-"))
+    assert resumed_from >= before_stop  # the stop persisted the exact progress, not a 4 MiB checkpoint
+    assert resumed[4] == size - resumed_from

@@ -609,6 +609,8 @@ class JobService:
         self.store.delete(job.job_id)
         self.jobs.pop(job.job_id, None)
         self.tombstones[job.job_id] = job
+        while len(self.tombstones) > tunables.CLIENT_TOMBSTONE_MAX:
+            del self.tombstones[next(iter(self.tombstones))]  # the oldest final job
         self._last_notify.pop(job.job_id, None)
         self._notify()
         result = job.to_json()
