@@ -180,3 +180,30 @@ def test_server_bandwidth_limit_caps_all_groups_together(
     assert total == 6 * MB
     assert within(total / elapsed, 2 * MB, 0.07), total / elapsed
     assert engine.call("server.status")["bandwidthLimit"] == 2 * MB
+
+
+def test_a_cap_set_during_an_unthrottled_transfer_slows_it_down(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    source = tmp_path / "twelve.bin"
+    source.write_bytes(os.urandom(12 * MB))
+    port = free_port()
+    prefix = publish(engine, port, {"twelve.bin": source})
+    conn, resp = start_transfer(port, "/Lim/twelve.bin")
+    try:
+        assert resp.status == 200
+        got = len(resp.read(100_000))
+        engine.call("urlgroup.set", urlGroup=prefix, bandwidthLimit=2 * MB)
+        started = time.monotonic()
+        marks = []
+        while chunk := resp.read(256 * 1024):
+            got += len(chunk)
+            marks.append((time.monotonic(), got))
+        assert got == 12 * MB
+        # Whatever was already in socket buffers arrives at once; the rest at 2 MB/s.
+        assert time.monotonic() - started > 2.0
+        t_end, _ = marks[-1]
+        t_4mb = next(t for t, n in marks if n >= 8 * MB)
+        assert within(4 * MB / (t_end - t_4mb), 2 * MB, 0.1)
+    finally:
+        conn.close()

@@ -85,6 +85,7 @@ class HostState:
         self.table = table
         self.server_bucket = server_bucket
         self.access_log: AccessLog | None = None  # None: access log turned off
+        self.throttled = False  # some bandwidth limit is set (listeners then poll more often)
 
 
 def _status_line(status: int) -> str:
@@ -151,6 +152,20 @@ class _TrackedFile(io.FileIO):
     transfer: _Transfer | None = None
     start = 0
     owned = False  # handed to the server (file_wrapper) or to a _Body, which close it
+    buckets: tuple[TokenBucket, ...] = ()
+
+    def allowance(self, now: float) -> float | None:
+        """Bytes the server may send now (None: unthrottled); read by the sending channel."""
+        limit: float | None = None
+        for bucket in self.buckets:
+            if bucket.rate > 0:
+                room = bucket.available(now)
+                limit = room if limit is None else min(limit, room)
+        return limit
+
+    def consumed(self, nbytes: int, now: float) -> None:
+        for bucket in self.buckets:
+            bucket.consume(nbytes, now)
 
     def close(self) -> None:
         transfer = self.transfer
@@ -250,10 +265,13 @@ def _safe_parts(rest: str) -> list[str]:
 class HostApp:
     """The WSGI application of one listener (one port)."""
 
-    def __init__(self, state: HostState, port: int, stopping: threading.Event) -> None:
+    def __init__(self, state: HostState, port: int, stopping: threading.Event, paces_files: bool) -> None:
         self.state = state
         self.port = port
         self.stopping = stopping
+        # True when the server's channel paces wsgi.file_wrapper bodies itself (SendfileChannel):
+        # then throttled single bodies also leave from the I/O thread, holding no worker thread.
+        self.paces_files = paces_files
 
     # --- responses ---
     def _error(
@@ -491,11 +509,12 @@ class HostApp:
         buckets = tuple(b for b in (group.bucket, self.state.server_bucket) if b.rate > 0)
         wrapper = environ.get("wsgi.file_wrapper")
         start_response(_status_line(status), headers)
-        if not buckets and len(parts) == 1 and wrapper is not None:
+        if len(parts) == 1 and wrapper is not None and (self.paces_files or not buckets):
             _, offset, _ = parts[0]
             fh.seek(offset)
             fh.start = offset
             fh.transfer = transfer
+            fh.buckets = (group.bucket, self.state.server_bucket)
             fh.owned = True
             body: Iterable[bytes] = wrapper(fh, tunables.READ_CHUNK)
             return body

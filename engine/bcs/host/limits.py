@@ -4,9 +4,11 @@ Both are shared by every transfer of a URL group, whatever connection it runs on
 connections does not get around them; one more ``TokenBucket`` caps the whole server. Both change
 their limit live: running transfers follow the new value from their next chunk on.
 
-The bucket is a virtual-time scheduler (GCRA without burst): each chunk reserves the next slot of
-``n / rate`` seconds and sleeps until its slot starts. Reservations are first come, first served, so
-transfers of one group share its rate evenly, and an idle bucket saves no burst for later.
+The bucket is a virtual-time scheduler (GCRA): a blocking sender (an iterated body in a worker
+thread) reserves the next slot of ``n / rate`` seconds and sleeps until it starts; a non-blocking
+sender (waitress's I/O thread sending a file body) asks how much is ``available`` now, sends at
+most that and ``consume``s what left. Slots are first come, first served, so transfers of one group
+share its rate, and an idle bucket saves at most ``BURST`` seconds' worth for later.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["TokenBucket", "TransferGate"]
+__all__ = ["BURST", "TokenBucket", "TransferGate"]
+
+BURST = 0.05  # seconds of rate an idle bucket lets out at once to a non-blocking sender
 
 
 class TokenBucket:
@@ -37,6 +41,20 @@ class TokenBucket:
                 self._rate = rate
                 # Slots reserved at the old rate are forgotten: the new rate applies at once.
                 self._next = min(self._next, self._clock())
+
+    def available(self, now: float) -> float:
+        """Bytes that may leave at ``now`` without waiting (at most ``BURST`` seconds' worth)."""
+        with self._lock:
+            rate = self._rate
+            if rate <= 0:
+                return float("inf")
+            return (now - max(self._next, now - BURST)) * rate
+
+    def consume(self, nbytes: int, now: float) -> None:
+        """Account for ``nbytes`` sent at ``now`` (after ``available`` allowed them)."""
+        with self._lock:
+            if self._rate > 0:
+                self._next = max(self._next, now - BURST) + nbytes / self._rate
 
     def reserve(self, nbytes: int) -> float:
         """Reserve ``nbytes``; returns how long the caller must wait before sending them."""
