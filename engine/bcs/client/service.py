@@ -434,8 +434,12 @@ class JobService:
         with self.lock:
             if self.transfers.get(t.job.job_id) is t:
                 del self.transfers[t.job.job_id]
-            if t.job.state in RUNNING and t.valid:
-                t.job.move("yield")  # the turn ended without a verdict (cannot happen; be safe)
+            if (
+                t.job.state in RUNNING
+                and t.job.job_id not in self.busy
+                and t.job.job_id not in self.transfers
+            ):
+                t.job.move("yield")  # the turn ended without a verdict: queue the job again
             self._save(t.job)
 
     # --- operations (RPC) ---------------------------------------------------------------------------
@@ -602,6 +606,9 @@ class JobService:
         finally:
             with self.lock:
                 self.busy.discard(job.job_id)
+                if job.state in RUNNING and job.job_id not in self.transfers:
+                    job.move("yield")  # Complete failed after its transfer was stopped: queue it again
+                    self._save(job)
                 self._notify()
 
     def _retire(self, job: Job, partial: bool) -> dict[str, Any]:
