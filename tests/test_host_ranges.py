@@ -51,6 +51,11 @@ def test_parse_range_ignores_too_many_parts() -> None:
     assert parse_range("bytes=" + ",".join(["0-0"] * 1000), 10) is None
 
 
+def test_parse_range_ignores_overlaps_that_amplify_the_response() -> None:
+    assert parse_range("bytes=0-,0-,0-", 1000) is None
+    assert parse_range("bytes=0-599,400-999", 1000) == [ByteRange(0, 599), ByteRange(400, 999)]
+
+
 @pytest.mark.parametrize(("header", "size"), [("bytes=1000-", 1000), ("bytes=-0", 1000), ("bytes=0-", 0)])
 def test_parse_range_raises_when_nothing_is_satisfiable(header: str, size: int) -> None:
     with pytest.raises(RangeNotSatisfiable):

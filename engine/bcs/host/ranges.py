@@ -11,7 +11,8 @@ Rules, in the order the file host applies them to GET and HEAD:
 4. A ``Range`` that does not parse is ignored (200 with the whole body), as RFC 9110 requires.
    Ranges are kept in the requested order and never merged (BITS checks the order of the parts).
    Unsatisfiable ranges are dropped; none left gives 416 with ``Content-Range: bytes */N``; one
-   left gives a single-part 206; several give ``multipart/byteranges``.
+   left gives a single-part 206; several give ``multipart/byteranges``. Parts that together ask
+   for more than twice the file (overlaps used to amplify a response) are ignored as a whole.
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def parse_range(header: str, size: int) -> list[ByteRange] | None:
         return None
     if not ranges:
         raise RangeNotSatisfiable(header)
+    if len(ranges) > 1 and sum(r.length for r in ranges) > 2 * size:
+        return None  # overlapping parts asking for the file many times over (RFC 9110 section 17.15)
     return ranges
 
 
