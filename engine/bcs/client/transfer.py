@@ -317,6 +317,8 @@ class Transfer:
                     _release(resp, self._body_read)
                     self._body_read = False
                     self._resp = None
+                if total is not None and offset < total:
+                    continue  # the server sent a shorter range than asked for: ask for the rest
                 break
             self._check_linked(fd, index)
             try:
