@@ -6,7 +6,7 @@ Usage: .venv/bin/python bench/bench_client.py [--size-mib 1024] [--rounds 3] [--
 Workloads (nginx on loopback serves the files; files and destinations on /dev/shm when it exists,
 so the disk does not dominate):
 
-* big:   one file of --size-mib MiB (after one untimed warm-up download). Baseline: ``http.client`` on one keep-alive connection, ranged
+* big:   one file of --size-mib MiB (after one untimed warm-up download of each). Baseline: ``http.client`` on one keep-alive connection, ranged
          GETs of 64 MiB (``Range: bytes=a-b``), ``readinto`` 1 MiB blocks, written to a file.
          Ours: a Foreground job (create -> Transferred, Complete not timed). Alternating rounds; the
          median wall time of each, their ratio (held to <= 1.25), and client CPU seconds per GiB
@@ -155,8 +155,11 @@ def bench_big(
         for _ in range(size_mib):
             fh.write(block)
     base_walls, base_cpus, job_walls, job_cpus = [], [], [], []
-    # Untimed warm-up: the first 1 GiB written to a fresh tmpfs is much slower for whoever goes first.
+    # Untimed warm-up of both: the first 1 GiB written to a fresh tmpfs is much slower for whoever
+    # goes first, and the engine's first transfer also starts its threads and pools.
     baseline_download(port, "big.bin", size, out / "warmup.bin")
+    (out / "warmup.bin").unlink()
+    job_download(client, pid, f"http://127.0.0.1:{port}/big.bin", out / "warmup.bin")
     (out / "warmup.bin").unlink()
     for r in range(rounds):
         target = out / f"base{r}.bin"
