@@ -319,3 +319,22 @@ def test_engine_stopped_gracefully_mid_transfer_resumes_exactly_where_it_stopped
     resumed_from = int(resumed[2].removeprefix("bytes=").rstrip("-"))
     assert resumed_from >= before_stop  # the stop persisted the exact progress, not a 4 MiB checkpoint
     assert resumed[4] == size - resumed_from
+
+
+def test_file_added_to_a_transferred_job_is_fetched_after_resume(
+    engine: Any, nginx: Nginx, www: Path, dest: Path
+) -> None:
+    random_file(www / "1.bin", 1000)
+    random_file(www / "2.bin", 2000)
+    job = create(engine, [(nginx.url("1.bin"), dest / "1.bin")])
+    assert wait_job(engine, job["jobId"])["jobState"] == "Transferred"
+    added = engine.call(
+        "job.addFile", jobId=job["jobId"], remoteUrl=nginx.url("2.bin"), localPath=str(dest / "2.bin")
+    )
+    assert (added["jobState"], added["filesTotal"], added["filesTransferred"]) == ("Transferred", 2, 1)
+    assert engine.call("job.resume", jobId=job["jobId"])["jobState"] == "Queued"
+    done = wait_job(engine, job["jobId"])
+    assert (done["jobState"], done["filesTransferred"]) == ("Transferred", 2)
+    engine.call("job.complete", jobId=job["jobId"])
+    assert sha256(dest / "2.bin") == sha256(www / "2.bin")
+    assert [r[1] for r in nginx.log() if r[0] == "GET"].count("/1.bin") == 1

@@ -67,3 +67,54 @@ def test_short_206_answers_are_continued_with_ranges_over_one_connection(
     ranges = [r for r, _ in handler.seen]
     assert ranges == ["", *[f"bytes={n}-" for n in range(CAP, len(handler.body), CAP)]]
     assert len({port for _, port in handler.seen}) == 1  # one keep-alive connection
+
+
+class NoLengthHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.0, no Content-Length, body ends when the connection closes (dynamic content)."""
+
+    body = b""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_HEAD = do_GET
+
+
+def test_missing_content_length_is_an_error_unless_the_job_is_dynamic(engine: Any, tmp_path: Path) -> None:
+    handler = type("Handler", (NoLengthHandler,), {"body": b"generated " * 5000})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/dyn"
+        plain = engine.call(
+            "job.create", files=[{"remoteUrl": url, "localPath": str(tmp_path / "p")}], priority="Foreground"
+        )
+        failed = wait_job(engine, plain["jobId"])
+        assert (failed["jobState"], failed["errorCode"], failed["errorName"]) == (
+            "Error",
+            "0x80200011",
+            "BG_E_MISSING_FILE_SIZE",
+        )
+        dynamic = engine.call(
+            "job.create",
+            files=[{"remoteUrl": url, "localPath": str(tmp_path / "d")}],
+            priority="Foreground",
+            dynamic=True,
+        )
+        done = wait_job(engine, dynamic["jobId"])
+        assert done["jobState"] == "Transferred", done
+        assert done["bytesTotal"] == done["bytesTransferred"] == len(handler.body)
+        engine.call("job.complete", jobId=dynamic["jobId"])
+        assert (tmp_path / "d").read_bytes() == handler.body
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
