@@ -334,6 +334,9 @@ def test_passwords_are_never_returned_and_jobs_db_is_private(engine: EngineProce
     assert "s3cret-pw" not in engine.output()
     db = engine.state_dir / "jobs.db"
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
+    for side in ("jobs.db-wal", "jobs.db-shm"):  # SQLite gives its side files the database's mode
+        if (engine.state_dir / side).exists():
+            assert stat.S_IMODE((engine.state_dir / side).stat().st_mode) == 0o600, side
     data = rpc_error(
         lambda: engine.call("job.set", jobId=job["jobId"], credentials=[{"scheme": "Basic", "userName": "a"}])
     )
