@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -190,3 +193,79 @@ def test_custom_headers_are_sent_with_every_request(engine: Any, tmp_path: Path,
         assert ok["jobState"] == "Transferred"
     finally:
         nginx.stop()
+
+
+def test_https_to_http_redirect_is_refused_unless_allowed(
+    engine: Any, tmp_path: Path, www: Path, pki: dict[str, Path]
+) -> None:
+    plain = Nginx(tmp_path / "plain", www).start()
+    extra = f"location /down/ {{ return 302 http://127.0.0.1:{plain.port}/f.bin; }}"
+    tls = Nginx(tmp_path / "tls", www, tls=(pki["server_cert"], pki["server_key"]), extra=extra).start()
+    try:
+        refused = download(engine, tls.url("down/x"), tmp_path / "r", caBundle=str(pki["ca"]))
+        assert (refused["jobState"], refused["errorCode"]) == ("Error", "0x80072F7C")
+        allowed = download(
+            engine, tls.url("down/x"), tmp_path / "a", caBundle=str(pki["ca"]), securityFlags=0x0800
+        )
+        assert allowed["jobState"] == "Transferred"
+    finally:
+        tls.stop()
+        plain.stop()
+
+
+class BasicProxyHandler(http.server.BaseHTTPRequestHandler):
+    """A pretend forward proxy: demands Basic proxy credentials, then answers itself."""
+
+    protocol_version = "HTTP/1.1"
+    seen: list[tuple[str, str]] = []
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        auth = self.headers.get("Proxy-Authorization", "")
+        self.seen.append((self.path, auth))
+        if auth != "Basic " + base64.b64encode(b"proxyuser:proxypw").decode():
+            self.send_response(407)
+            self.send_header("Proxy-Authenticate", 'Basic realm="proxy"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = b"via the proxy"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_proxy_basic_credentials_are_sent_and_missing_ones_give_0x80190197(
+    engine: Any, tmp_path: Path
+) -> None:
+    handler = type("Handler", (BasicProxyHandler,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        proxy = [f"127.0.0.1:{server.server_address[1]}"]
+        url = "http://files.invalid/doc.txt"  # only the proxy ever sees this name
+        denied = download(engine, url, tmp_path / "d", proxyUsage="Override", proxyList=proxy)
+        assert (denied["jobState"], denied["errorCode"]) == ("Error", "0x80190197")
+        ok = download(
+            engine,
+            url,
+            tmp_path / "ok",
+            proxyUsage="Override",
+            proxyList=proxy,
+            credentials=[
+                {"target": "Proxy", "scheme": "Basic", "userName": "proxyuser", "password": "proxypw"}
+            ],
+        )
+        assert ok["jobState"] == "Transferred", ok
+        engine.call("job.complete", jobId=ok["jobId"])
+        assert (tmp_path / "ok").read_bytes() == b"via the proxy"
+        assert handler.seen[0][0] == url  # absolute URI: a proxy request
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
