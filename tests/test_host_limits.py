@@ -207,3 +207,26 @@ def test_a_cap_set_during_an_unthrottled_transfer_slows_it_down(
         assert within(4 * MB / (t_end - t_4mb), 2 * MB, 0.1)
     finally:
         conn.close()
+
+
+def test_throttled_multi_range_body_is_paced_and_complete(
+    engine: EngineProcess, files: dict[str, Path]
+) -> None:
+    port = free_port()
+    publish(engine, port, files, bandwidthLimit=1 * MB)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        started = time.monotonic()
+        conn.request("GET", "/Lim/a.bin", headers={"Range": "bytes=1000000-1999999,0-999999"})
+        resp = conn.getresponse()
+        body = resp.read()
+        elapsed = time.monotonic() - started
+    finally:
+        conn.close()
+    assert resp.status == 206 and resp.getheader("Content-Type", "").startswith("multipart/byteranges")
+    content = files["a.bin"].read_bytes()
+    first = body.index(content[1000000:1000100])
+    second = body.index(content[:100])
+    assert first < second  # requested order kept
+    assert content[1000000:2000000] in body and content[:1000000] in body
+    assert within(len(body) / elapsed, 1 * MB, 0.1), len(body) / elapsed
