@@ -339,6 +339,8 @@ class Job:
             self.active_since = now
         if new in FINAL_STATES:
             self.final_at = now
+        if new not in (JobState.Error, JobState.TransientError):
+            self.error = None  # the error object exists only in ERROR/TRANSIENT_ERROR (bits-protocol.md 3.2)
         self.state = new
         self.touch()
         return new
