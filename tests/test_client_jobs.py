@@ -176,6 +176,10 @@ def test_suspend_resume_cancel_complete_in_every_state(world: dict[str, Any], st
             continue
         result = engine.call(f"job.{op}", jobId=job["jobId"])
         assert result["jobState"] == expected, (state, op, result)
+        if state in ("Error", "TransientError"):
+            assert job["errorCode"] is not None
+        if expected not in ("Error", "TransientError"):
+            assert result["errorCode"] is None, "the error object exists only in Error/TransientError"
         if op == "complete":
             partial = state != "Transferred"
             assert result["completeResult"] == ("BG_S_PARTIAL_COMPLETE" if partial else "S_OK")
