@@ -334,15 +334,18 @@ class Transfer:
     ) -> int:
         svc = self.service
         block = tunables.CLIENT_READ_BLOCK
-        if self._buffer is None:
-            self._buffer = memoryview(bytearray(block))  # one buffer per turn: no allocation per block
+        size = block if length is None else max(1, min(block, length))
+        if self._buffer is None or len(self._buffer) < size:
+            # One buffer per turn (no allocation per block), no bigger than the body: a thousand
+            # small-file jobs must not hold a MiB each.
+            self._buffer = memoryview(bytearray(size))
         buffer = self._buffer
         readinto = _body_reader(resp)
         received = 0
         checkpoint, checkpoint_at = offset, time.monotonic()
         cancelled = self.stopping.is_set
         while length is None or received < length:
-            want = block if length is None else min(block, length - received)
+            want = len(buffer) if length is None else min(len(buffer), length - received)
             try:
                 n = readinto(buffer[:want])
             except (HTTPError, OSError, http.client.HTTPException) as exc:
