@@ -857,12 +857,20 @@ def coverage_problems(functions: dict[str, Function], describe: dict[str, Any]) 
 
 
 def reachable_calls(f: Function, functions: dict[str, Function]) -> list[RpcCall]:
-    """RPC calls of a cmdlet, including those of the private helpers it calls."""
-    calls = list(f.rpc_calls())
-    for name, _ in f.commands():
-        helper = functions.get(name)
-        if helper is not None and helper.path.parent.name == "private" and helper.name != "Invoke-BcsRpc":
-            calls += helper.rpc_calls()
+    """RPC calls of a cmdlet, including those of the private helpers it calls (and theirs)."""
+    calls: list[RpcCall] = []
+    seen: set[str] = set()
+    pending = [f]
+    while pending:
+        current = pending.pop()
+        if current.name in seen:
+            continue
+        seen.add(current.name)
+        calls += current.rpc_calls()
+        for name, _ in current.commands():
+            helper = functions.get(name)
+            if helper is not None and helper.path.parent.name == "private" and helper.name != "Invoke-BcsRpc":
+                pending.append(helper)
     return calls
 
 

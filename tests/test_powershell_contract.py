@@ -432,3 +432,38 @@ def test_every_engine_error_maps_to_a_powershell_error_category_and_error_id() -
         assert re.fullmatch(r"[A-Za-z]+", cls.reason), f"{cls.__name__}: {cls.reason}"
         error = cls("x", noun="Job")
         assert re.fullmatch(r"0x[0-9A-F]{8}", error.to_data()["hresult"])
+
+
+def test_a_failed_job_carries_the_error_fields_the_synchronous_cmdlets_report(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    # Complete-BcsJobTransfer builds its ErrorRecord from errorCode, errorName and errorDescription.
+    source = (ps.ROOT / "cmdlets" / "private" / "Complete-BcsJobTransfer.ps1").read_text()
+    for field in ("errorCode", "errorName", "errorDescription", "jobState", "jobId"):
+        assert f"$job.{field}" in source
+    group = f"http://127.0.0.1:{free_port()}/Fail/"
+    known = _known_values(engine, tmp_path)
+    known.update(urlGroup=group, authentication=[])
+    bcs = CmdletJson(engine, known)
+    try:
+        bcs.send("New-BcsUrlGroup", "urlgroup.create")
+        job = bcs.send(
+            "Start-BcsJob",
+            "job.create",
+            remoteUrl=group + "missing.txt",
+            localPath=str(tmp_path / "m.txt"),
+            suspended=False,
+        )
+        bcs.known["jobId"] = job["jobId"]
+        change_count = 0
+        for _ in range(60):
+            job = bcs.send("Start-BcsJob", "job.wait", changeCount=change_count, timeout=5)
+            change_count = job["changeCount"]
+            if job["jobState"] == "Error":
+                break
+        assert job["jobState"] == "Error", job
+        assert re.fullmatch(r"0x[0-9A-F]{8}", job["errorCode"]), job["errorCode"]
+        assert job["errorName"] and job["errorDescription"]
+        assert bcs.send("Remove-BcsJob", "job.cancel")["jobState"] == "Cancelled"
+    finally:
+        bcs.client.close()
