@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,19 @@ def test_render_lists_as_tables() -> None:
     text = render([{"a": 1, "b": "x", "nested": {"n": 1}}, {"a": 22, "b": None}])
     assert text.splitlines() == ["a   b", "--  -", "1   x", "22"]
     assert render([]) == "(none)"
+
+
+def test_relative_local_paths_are_resolved_against_the_callers_directory(tmp_path: Path) -> None:
+    from bcs.cli import absolute_paths
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert absolute_paths("a/b.txt", "localPath") == str(tmp_path / "a" / "b.txt")
+        files = [{"remoteUrl": "http://x/y", "localPath": "y"}]
+        assert absolute_paths(files, "files") == [
+            {"remoteUrl": "http://x/y", "localPath": str(tmp_path / "y")}
+        ]
+        assert absolute_paths("http://x/y", "remoteUrl") == "http://x/y"
+    finally:
+        os.chdir(cwd)

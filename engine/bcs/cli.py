@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,21 @@ def _add_param(parser: argparse.ArgumentParser, param: Param) -> None:
     parser.add_argument(flag, **kw)
 
 
+# Parameters naming local files: the engine needs absolute paths, the user types relative ones.
+PATH_PARAMS = frozenset({"localPath", "sourcePath", "caBundle", "clientCertificate"})
+
+
+def absolute_paths(value: Any, name: str = "") -> Any:
+    """Resolve relative local paths (top-level or inside objects) against the caller's directory."""
+    if name in PATH_PARAMS and isinstance(value, str) and value:
+        return os.path.abspath(os.path.expanduser(value))
+    if isinstance(value, list):
+        return [absolute_paths(v, name) for v in value]
+    if isinstance(value, dict):
+        return {k: absolute_paths(v, k) for k, v in value.items()}
+    return value
+
+
 def _params_from_args(method: Method, args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for p in method.params:
@@ -121,7 +137,7 @@ def _params_from_args(method: Method, args: argparse.Namespace) -> dict[str, Any
             continue
         if p.type == "array" and value and all(isinstance(v, list) for v in value):
             value = [item for chunk in value for item in chunk]  # --files '[{...},{...}]'
-        params[p.name] = value
+        params[p.name] = absolute_paths(value, p.name)
     return params
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from bcs.cli import _add_param, _params_from_args, command
+from bcs.cli import _add_param, _params_from_args, absolute_paths, command
 from bcs.errors import InvalidArgumentError, error_from_hresult, parse_hresult
 from bcs.methods import load_registry
 from bcs.rpc.client import RpcClient
@@ -50,7 +50,8 @@ def _job_create(client: RpcClient, args: argparse.Namespace) -> Any:
     if len(args.remote_url) != len(args.local_path):
         raise InvalidArgumentError("--remote-url and --local-path must come in pairs", noun="Job")
     files = list(params.get("files") or [])
-    files += [{"remoteUrl": u, "localPath": p} for u, p in zip(args.remote_url, args.local_path, strict=True)]
+    pairs = zip(args.remote_url, args.local_path, strict=True)
+    files += [{"remoteUrl": u, "localPath": absolute_paths(p, "localPath")} for u, p in pairs]
     if files:
         params["files"] = files
     job = client.call("job.create", params)
