@@ -328,3 +328,31 @@ def test_bcs_cli_manages_groups_and_urls(engine: EngineProcess, hello: Path) -> 
     assert missing.returncode == 1 and "0x80070490" in missing.stderr
     assert run("urlgroup", "delete", "--url-group", prefix).returncode == 0
     assert refused(port)
+
+
+def test_engine_stops_cleanly_while_transfers_run(engine: EngineProcess, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(32 * 1024 * 1024))
+    port = free_port()
+    fast, slow = f"http://+:{port}/Fast/", f"http://+:{port}/Slow/"
+    engine.call("urlgroup.create", urlGroup=fast)
+    engine.call("urlgroup.create", urlGroup=slow, bandwidthLimit=65536)
+    for prefix in (fast, slow):
+        engine.call("url.create", urlGroup=prefix, urlSuffix="big.bin", sourcePath=str(big))
+    conns = []
+    for path in ("/Fast/big.bin", "/Slow/big.bin", "/Slow/big.bin?multi"):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Range": "bytes=0-99,1000-1999999"} if path.endswith("multi") else {}
+        conn.request("GET", path.split("?")[0], headers=headers)
+        resp = conn.getresponse()
+        assert resp.status in (200, 206)
+        resp.read(1000)
+        conns.append(conn)
+    try:
+        started = time.monotonic()
+        assert engine.stop() == 0
+        assert time.monotonic() - started < 10
+        assert "Traceback" not in engine.output()
+    finally:
+        for conn in conns:
+            conn.close()

@@ -279,25 +279,31 @@ class WaitressListener(Listener):
 
     def stop(self) -> None:
         """Close the port and every connection; running transfers end."""
-        self.stopping.set()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
         server = self._server
         if server is None:
+            self.stopping.set()
             return
         self._run = False
         with contextlib.suppress(Exception):
             server.trigger.pull_trigger()
         if self._thread is not None:
             self._thread.join(tunables.STOP_TIMEOUT)
+        # Connections first: a worker thread still writing a body then gets waitress's
+        # ClientDisconnected (logged at INFO) instead of an error on a closed trigger.
+        trigger = server.trigger
         for obj in list(self._map.values()):
             with contextlib.suppress(Exception):
                 if isinstance(obj, HTTPChannel):
                     obj.handle_close()  # closes its buffers: file bodies end their transfers
-                else:
+                elif obj is not trigger:
                     obj.close()
+        self.stopping.set()  # wakes paced bodies sleeping for their next chunk
         server.task_dispatcher.shutdown(timeout=tunables.STOP_TIMEOUT)
+        with contextlib.suppress(Exception):
+            trigger.close()
         self._server = None
         log.info("stopped listening on http port %d", self.port)
 
