@@ -194,27 +194,40 @@ class PipeServer:
         except FileNotFoundError:
             pass
         if self._lock_file is not None:
-            self._lock_file.close()  # releases the flock
+            # Unlink while still holding the lock (see _acquire_lock), then release it.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path + ".lock")
+            self._lock_file.close()
             self._lock_file = None
 
     def _acquire_lock(self) -> None:
         import fcntl
 
         lock_path = self.path + ".lock"
-        fh = open(lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held for the engine's lifetime
-        try:
-            os.chmod(lock_path, 0o600)
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
+        while True:
+            fh = open(lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held for the engine's lifetime
+            try:
+                os.chmod(lock_path, 0o600)
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                fh.close()
+                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise AlreadyRunningError(
+                        f"another engine (pid {holder}) is already serving pipe '{self.name}' at {self.path}; "
+                        "stop it (bcs stop) or choose another --pipe-name"
+                    ) from None
+                raise
+            # The previous owner unlinks the lock file when it stops; a lock taken on such an
+            # unlinked file proves nothing, so take it again on the file now at the path.
+            try:
+                same = os.stat(lock_path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
             fh.close()
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise AlreadyRunningError(
-                    f"another engine (pid {holder}) is already serving pipe '{self.name}' at {self.path}; "
-                    "stop it (bcs stop) or choose another --pipe-name"
-                ) from None
-            raise
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
