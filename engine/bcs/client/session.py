@@ -301,7 +301,7 @@ class HttpSession:
             status = resp.status
             if status in _REDIRECTS and resp.headers.get("Location"):
                 target = urljoin(current, resp.headers["Location"])
-                _discard(resp)
+                release_response(resp)
                 redirects += 1
                 self._check_redirect(current, target, status, redirects)
                 current = target
@@ -314,7 +314,7 @@ class HttpSession:
                     if token is None or spnego_ctx.complete:
                         return resp, current  # rejected: the caller reports 401
                     out = spnego_ctx.step(token)
-                    _discard(resp)
+                    release_response(resp)
                     auth_header = f"{_scheme_name(spnego_scheme)} {base64.b64encode(out).decode('ascii')}"
                     auth_rounds += 1
                     continue
@@ -322,7 +322,7 @@ class HttpSession:
                 if chosen is None:
                     return resp, current
                 scheme, cred = chosen
-                _discard(resp)
+                release_response(resp)
                 auth_rounds += 1
                 if scheme == "basic":
                     auth_header = _basic(cred)
@@ -366,19 +366,20 @@ def _origin(url: str) -> str:
     return f"{p.scheme}://{p.netloc}".lower()
 
 
-def _discard(resp: urllib3.BaseHTTPResponse) -> None:
-    """Read a small body to the end so the connection can be reused, else drop it."""
+def release_response(resp: urllib3.BaseHTTPResponse, body_read: bool = False) -> None:
+    """Give the connection back for reuse: at once when the body was read to the end, after reading
+    a small unread body (<= 64 KiB) to its end; otherwise close it."""
     try:
-        length = int(resp.headers.get("Content-Length", "-1"))
-    except ValueError:
-        length = -1
-    if 0 <= length <= 65536:
-        try:
+        if body_read:
+            resp.release_conn()
+            return
+        length = resp.length_remaining
+        if length is not None and length <= 65536:
             resp.drain_conn()
             resp.release_conn()
             return
-        except (HTTPError, OSError):
-            pass
+    except (HTTPError, OSError):
+        pass
     resp.close()
     resp.release_conn()
 

@@ -37,7 +37,7 @@ from urllib3.exceptions import HTTPError
 
 from bcs import tunables
 from bcs.client.job import ErrorContext, Job
-from bcs.client.session import HttpSession, transport_error
+from bcs.client.session import HttpSession, release_response, transport_error
 from bcs.client.throttle import TokenBucket
 from bcs.errors import (
     AccessDeniedError,
@@ -224,7 +224,7 @@ class Transfer:
             )
             self.service.transfer_receive(self)
         finally:
-            _release(resp)
+            release_response(resp)
 
     def _download_file(self, session: HttpSession, settings: dict[str, Any], index: int) -> None:
         svc = self.service
@@ -314,7 +314,7 @@ class Transfer:
                     svc.transfer_receive(self)
                     offset = self._stream(resp, fd, index, offset, length)
                 finally:
-                    _release(resp, self._body_read)
+                    release_response(resp, self._body_read)
                     self._body_read = False
                     self._resp = None
                 if total is not None and offset < total:
@@ -446,20 +446,3 @@ def _body_reader(resp: urllib3.BaseHTTPResponse) -> Callable[[memoryview], int]:
         return len(data)
 
     return read_copy
-
-
-def _release(resp: urllib3.BaseHTTPResponse, body_read: bool = False) -> None:
-    """Give the connection back when the body was read to the end, else close it."""
-    try:
-        if body_read:
-            resp.release_conn()
-            return
-        length = resp.length_remaining
-        if length is not None and length <= 65536:
-            resp.drain_conn()
-            resp.release_conn()
-            return
-    except (HTTPError, OSError):
-        pass
-    resp.close()
-    resp.release_conn()

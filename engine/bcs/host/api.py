@@ -178,17 +178,6 @@ def _check_source(source: str) -> str:
     path = os.path.abspath(source)
     try:
         st = os.stat(path)
-    except FileNotFoundError:
-        raise LocalFileNotFoundError(f"sourcePath {path} does not exist", noun="Url", target=path) from None
-    except PermissionError:
-        raise AccessDeniedError(
-            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
-        ) from None
-    except OSError as exc:
-        raise InvalidArgumentError(
-            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
-        ) from None
-    try:
         if stat.S_ISREG(st.st_mode):
             with open(path, "rb"):
                 pass
@@ -198,6 +187,8 @@ def _check_source(source: str) -> str:
             raise InvalidArgumentError(
                 f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
             )
+    except FileNotFoundError:
+        raise LocalFileNotFoundError(f"sourcePath {path} does not exist", noun="Url", target=path) from None
     except PermissionError:
         raise AccessDeniedError(
             f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
