@@ -95,6 +95,7 @@ def test_404_puts_the_job_in_error_with_0x80190194_and_remote_file_context(
     assert done["jobStateValue"] == 4
     assert done["errorCode"] == "0x80190194"
     assert done["errorName"] == "BG_E_HTTP_ERROR_404"
+    assert (done["errorCategory"], done["errorId"]) == ("ProtocolError", "Bcs.Job.HttpError")
     assert done["errorContext"] == "RemoteFile" and done["errorContextValue"] == 5
     assert done["errorFileIndex"] == 0
     assert done["transientErrorCount"] == 0

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bcs import tunables
-from bcs.errors import BcsError, InvalidArgumentError, InvalidStateError, format_hresult
+from bcs.errors import BcsError, InvalidArgumentError, InvalidStateError, error_from_hresult, format_hresult
 
 __all__ = [
     "ACTION_STATES",
@@ -183,6 +183,10 @@ class JobError:
     @classmethod
     def from_exception(cls, exc: BcsError, context: ErrorContext, file_index: int | None) -> JobError:
         return cls(context, exc.code, exc.code_name, exc.message, file_index, bool(exc.transient))
+
+    def registry_error(self) -> BcsError:
+        """The registry's error for this HRESULT (category, errorId)."""
+        return error_from_hresult(self.code, self.description, noun="Job")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -442,6 +446,9 @@ class Job:
             "errorCode": format_hresult(err.code) if err else None,
             "errorName": err.name if err else None,
             "errorDescription": err.description if err else None,
+            # From the HRESULT registry, so a cmdlet can build a proper ErrorRecord for a failed job.
+            "errorCategory": err.registry_error().category if err else None,
+            "errorId": err.registry_error().error_id if err else None,
             "errorFileIndex": err.file_index if err else None,
             "transientErrorCount": self.transient_error_count,
             "retryInSeconds": retry_in,
