@@ -51,6 +51,14 @@ function Complete-BcsJobTransfer {
     if ($job.jobState -eq 'Error') {
         $message = "Job $JobId failed."
         $hresult = '0x80004005'
+        $errorId = 'Bcs.Job.TransferFailed'
+        $category = 'ConnectionError'
+        if ($job.errorId) {
+            $errorId = [string]$job.errorId
+        }
+        if ($job.errorCategory) {
+            $category = [string]$job.errorCategory
+        }
         if ($job.errorDescription) {
             $message = "Job $JobId failed: $($job.errorDescription)"
         }
@@ -59,7 +67,7 @@ function Complete-BcsJobTransfer {
             $message = '{0} ({1} {2})' -f $message, $job.errorName, $hresult
         }
         $target = ConvertTo-BcsObject -InputObject $job -TypeName 'Bcs.Job'
-        $record = New-BcsErrorRecord -Message $message -ErrorId 'Bcs.Job.TransferFailed' -Category 'ConnectionError' -TargetObject $target -HResult $hresult -RecommendedAction 'Fix the cause, then Resume-BcsJob, or Remove-BcsJob.'
+        $record = New-BcsErrorRecord -Message $message -ErrorId $errorId -Category $category -TargetObject $target -HResult $hresult -RecommendedAction 'Fix the cause, then Resume-BcsJob, or Remove-BcsJob.'
         $Cmdlet.WriteError($record)
         return
     }
