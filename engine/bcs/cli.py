@@ -312,6 +312,5 @@ def _serve(args: argparse.Namespace) -> int:
         state_dir=args.state_dir or default_state_dir(),
         pipe_name=args.pipe_name,
         config_path=args.config,
-        log_level=args.log_level,
     )
     return run_engine(options)

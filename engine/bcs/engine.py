@@ -70,7 +70,6 @@ class EngineOptions:
     state_dir: Path
     pipe_name: str
     config_path: Path | None = None
-    log_level: str = "INFO"
 
 
 def demo_config(state_dir: Path) -> Config:
@@ -246,10 +245,8 @@ def _try_lock(fh: IO[str]) -> bool:
 
 def run_engine(options: EngineOptions) -> int:
     """``bcs serve``: run in the foreground; a clear message and exit code 1 on a startup failure."""
-    engine = None
     try:
-        engine = Engine(options)
-        engine.run()
+        Engine(options).run()
     except BcsError as exc:
         log.error("cannot start: %s", exc.message)
         print(f"bcs serve: {exc.message}", file=sys.stderr)

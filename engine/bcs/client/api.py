@@ -8,14 +8,22 @@ transferType Download/Upload/UploadReply.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
+from bcs import tunables
 from bcs.client.service import Caller, JobService
 from bcs.rpc.registry import CallContext, Param, rpc_method
 
 __all__: list[str] = []
 
 JOB_ID = Param("jobId", "string", "The job's GUID.", required=True)
+DISPLAY_NAME = Param(
+    "displayName",
+    "string",
+    f"Display name (at most {tunables.DISPLAY_NAME_MAX} characters).",
+    max_length=tunables.DISPLAY_NAME_MAX,
+)
 PRIORITIES = ("Foreground", "High", "Normal", "Low")
 FILE_FIELDS = (
     Param("remoteUrl", "string", "http(s) URL of the remote file.", required=True),
@@ -47,8 +55,13 @@ CREDENTIAL_FIELDS = (
     ),
 )
 _SETTABLE = (
-    Param("displayName", "string", "Display name (at most 256 characters).", max_length=256),
-    Param("description", "string", "Description (at most 1024 characters).", max_length=1024),
+    DISPLAY_NAME,
+    Param(
+        "description",
+        "string",
+        f"Description (at most {tunables.DESCRIPTION_MAX} characters).",
+        max_length=tunables.DESCRIPTION_MAX,
+    ),
     Param("priority", "string", "Job priority.", enum=PRIORITIES),
     Param(
         "minimumRetryDelay",
@@ -112,13 +125,7 @@ def _service(ctx: CallContext) -> tuple[JobService, Caller]:
     "job.create",
     "Create a job with its files; it starts at once unless suspended is true.",
     params=[
-        Param(
-            "displayName",
-            "string",
-            "Display name (at most 256 characters).",
-            default="BITS Transfer",
-            max_length=256,
-        ),
+        dataclasses.replace(DISPLAY_NAME, default="BITS Transfer"),
         Param(
             "type", "string", "Transfer type.", enum=("Download", "Upload", "UploadReply"), default="Download"
         ),
