@@ -185,11 +185,14 @@ def test_server_bandwidth_limit_caps_all_groups_together(
 def test_a_cap_set_during_an_unthrottled_transfer_slows_it_down(
     engine: EngineProcess, tmp_path: Path
 ) -> None:
-    source = tmp_path / "twelve.bin"
-    source.write_bytes(os.urandom(12 * MB))
+    # Up to SEND_BUFFER (doubled by the kernel) plus the client's receive buffer is already on
+    # its way when the cap is set; the file is large enough for the rest to show the cap.
+    size = 24 * MB
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(size))
     port = free_port()
-    prefix = publish(engine, port, {"twelve.bin": source})
-    conn, resp = start_transfer(port, "/Lim/twelve.bin")
+    prefix = publish(engine, port, {"big.bin": source})
+    conn, resp = start_transfer(port, "/Lim/big.bin")
     try:
         assert resp.status == 200
         got = len(resp.read(100_000))
@@ -199,11 +202,11 @@ def test_a_cap_set_during_an_unthrottled_transfer_slows_it_down(
         while chunk := resp.read(256 * 1024):
             got += len(chunk)
             marks.append((time.monotonic(), got))
-        assert got == 12 * MB
+        assert got == size
         # Whatever was already in socket buffers arrives at once; the rest at 2 MB/s.
         assert time.monotonic() - started > 2.0
         t_end, _ = marks[-1]
-        t_4mb = next(t for t, n in marks if n >= 8 * MB)
+        t_4mb = next(t for t, n in marks if n >= size - 4 * MB)
         assert within(4 * MB / (t_end - t_4mb), 2 * MB, 0.1)
     finally:
         conn.close()

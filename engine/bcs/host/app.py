@@ -85,7 +85,6 @@ class HostState:
         self.table = table
         self.server_bucket = server_bucket
         self.access_log: AccessLog | None = None  # None: access log turned off
-        self.throttled = False  # some bandwidth limit is set (listeners then poll more often)
 
 
 def _status_line(status: int) -> str:

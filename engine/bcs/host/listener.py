@@ -32,7 +32,7 @@ from bcs.errors import BusyError, NotImplError
 from bcs.host import tunables
 from bcs.host.app import HostApp, HostState
 
-__all__ = ["Listener", "WaitressListener", "bind_port", "make_listener"]
+__all__ = ["Listener", "WaitressListener", "bind_port", "make_listener", "send_buffer_size"]
 
 log = logging.getLogger("bcs.host")
 
@@ -105,50 +105,65 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
             (bytes sent, blocked): blocked when the socket is full or the limit is reached.
         """
         fh = outbuf.file
-        allowance = getattr(fh, "allowance", None)
-        sent = 0
-        while outbuf.remain > 0:
-            want = min(outbuf.remain, tunables.SENDFILE_CHUNK)
-            now = time.monotonic()
-            if allowance is not None:
-                room = allowance(now)
-                if room is not None:
-                    if room < 1:
-                        self.paused_until = now + tunables.PACE_TICK
-                        return sent, True
-                    want = min(want, int(room))
-            n, blocked = self._send_part(outbuf, want, do_close)
-            if n and allowance is not None:
-                fh.consumed(n, now)
-            sent += n
-            if blocked:
-                return sent, True
-        return sent, False
-
-    def _send_part(self, outbuf: Any, want: int, do_close: bool) -> tuple[int, bool]:
-        """One send of up to ``want`` bytes of a file body; returns (bytes sent, blocked)."""
-        fh = outbuf.file
         fd = -1
-        sendfile = _SENDFILE
-        if sendfile is not None:
+        if _SENDFILE is not None:
             try:
                 fd = fh.fileno()
             except (AttributeError, OSError, ValueError):
                 fd = -1
-        if sendfile is None or fd < 0:  # no sendfile (Windows) or not a real file: waitress's read-and-send
-            n = self.send(outbuf.get(min(want, self.sendbuf_len)), do_close=do_close)
-            if n:
-                outbuf.skip(n, True)
-                self.total_outbufs_len -= n
-            return n, not n
-        offset = fh.tell()
+        allowance = getattr(fh, "allowance", None)
+        sent = 0
+        # sendfile takes the offset: the file position is read once and written back once.
+        offset = fh.tell() if fd >= 0 else 0
         try:
-            n = sendfile(self.socket.fileno(), fd, offset, want)
+            while outbuf.remain > 0:
+                want = min(outbuf.remain, tunables.SENDFILE_CHUNK)
+                now = time.monotonic()
+                if allowance is not None:
+                    room = allowance(now)
+                    if room is not None:
+                        if room < 1:
+                            self.paused_until = now + tunables.PACE_TICK
+                            return sent, True
+                        want = min(want, int(room))
+                if fd >= 0:
+                    n, blocked = self._sendfile_part(outbuf, fd, offset, want, do_close)
+                    offset += n
+                else:
+                    n, blocked = self._send_read_part(outbuf, want, do_close)
+                if n and allowance is not None:
+                    fh.consumed(n, now)
+                sent += n
+                # A short send means the socket buffer is full: wait for the next writable
+                # event instead of asking again for an EAGAIN (as nginx does).
+                if blocked or 0 < n < want:
+                    return sent, True
+            return sent, False
+        finally:
+            if fd >= 0 and not fh.closed:
+                fh.seek(offset)
+
+    def _send_read_part(self, outbuf: Any, want: int, do_close: bool) -> tuple[int, bool]:
+        """No sendfile (Windows) or not a real file: waitress's read-and-send."""
+        n = self.send(outbuf.get(min(want, self.sendbuf_len)), do_close=do_close)
+        if n:
+            outbuf.skip(n, True)
+            self.total_outbufs_len -= n
+        return n, not n
+
+    def _sendfile_part(
+        self, outbuf: Any, fd: int, offset: int, want: int, do_close: bool
+    ) -> tuple[int, bool]:
+        """One sendfile of up to ``want`` bytes from ``offset``; returns (bytes sent, blocked)."""
+        assert _SENDFILE is not None
+        try:
+            n = _SENDFILE(self.socket.fileno(), fd, offset, want)
         except BlockingIOError:
             return 0, True
         except OSError as exc:
             if exc.errno in _DISCONNECTED:
                 if do_close:
+                    outbuf.file.seek(offset)  # the transfer's byte count is read from the position
                     self.handle_close()
                 return 0, True
             raise
@@ -157,10 +172,27 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
             outbuf.remain = 0
             self.will_close = True
             return 0, False
-        fh.seek(offset + n)
         outbuf.remain -= n
         self.total_outbufs_len -= n
         return n, False
+
+
+def send_buffer_size() -> int:
+    """The ``SO_SNDBUF`` for listening sockets (accepted sockets inherit it), or 0 to leave it alone.
+
+    A Python server pays per wake-up, so file bodies should leave in big steps: a fixed
+    ``tunables.SEND_BUFFER`` cut the engine's CPU per GiB by a quarter to a third
+    (bench/bench_host.py). It is set only where the system allows that much (``net.core.wmem_max``);
+    a smaller fixed buffer would switch off the kernel's autotuning and slow long-distance transfers.
+    """
+    if not sys.platform.startswith("linux") or tunables.SEND_BUFFER <= 0:
+        return 0
+    try:
+        with open("/proc/sys/net/core/wmem_max", encoding="ascii") as fh:
+            allowed = int(fh.read().strip())
+    except (OSError, ValueError):
+        return 0
+    return tunables.SEND_BUFFER if allowed >= tunables.SEND_BUFFER else 0
 
 
 def bind_port(port: int) -> socket.socket:
@@ -183,6 +215,9 @@ def bind_port(port: int) -> socket.socket:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sndbuf = send_buffer_size()
+            if sndbuf:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
             sock.bind((address, port))
             sock.setblocking(False)
             return sock
@@ -235,7 +270,6 @@ class WaitressListener(Listener):
 
     def __init__(self, port: int, state: HostState, threads: int) -> None:
         super().__init__(port, state, threads)
-        self._state = state
         self._sock: socket.socket | None = bind_port(port)
         self._map: dict[int, Any] = {}
         self._server: Any = None
@@ -263,14 +297,25 @@ class WaitressListener(Listener):
         log.info("listening on http port %d (%d threads)", self.port, self.threads)
 
     def _loop(self) -> None:
+        idle = self._server.adj.cleanup_interval  # waitress closes timed-out channels this often
         while self._run:
-            # Paused (throttled) channels are polled again after PACE_TICK, so tick that often
-            # while any limit is set; otherwise waitress's usual 1 s.
-            timeout = tunables.PACE_TICK if self._state.throttled else 1.0
             try:
-                loop(timeout=timeout, map=self._map, use_poll=True, count=1)
+                loop(timeout=self._timeout(idle), map=self._map, use_poll=True, count=1)
             except Exception:
                 log.exception("http listener on port %d: I/O loop error", self.port)
+
+    def _timeout(self, idle: float) -> float:
+        """How long the I/O loop may sleep: until the first paused (throttled) body may go on.
+
+        Everything else wakes the loop itself (sockets, waitress's trigger), so an idle listener
+        sleeps ``idle`` seconds instead of ticking.
+        """
+        wake = 0.0
+        for channel in list(self._map.values()):
+            until = getattr(channel, "paused_until", 0.0)
+            if until and (not wake or until < wake):
+                wake = until
+        return max(0.0, wake - time.monotonic()) if wake else idle
 
     def set_threads(self, threads: int) -> None:
         if threads != self.threads and self._server is not None:

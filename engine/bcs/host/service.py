@@ -134,9 +134,6 @@ class FileHost:
         table = RoutingTable.build(config, self.state.table.runtimes)
         self.state.table = table
         self.state.server_bucket.set_rate(config.server.bandwidth_limit)
-        self.state.throttled = bool(config.server.bandwidth_limit) or any(
-            g.bandwidth_limit for g in config.url_groups
-        )
         self.state.access_log = self._access if config.server.access_log else None
         for port, listener in opened.items():
             self.failed.pop(port, None)

@@ -17,6 +17,7 @@ RETRY_AFTER_SECONDS: Final = 5  # Retry-After of a 503 beyond the connection lim
 # --- Bodies ---------------------------------------------------------------------------------------
 READ_CHUNK: Final = 256 * 1024  # bytes read per step for file_wrapper and iterated bodies
 SENDFILE_CHUNK: Final = 64 * 1024 * 1024  # most bytes handed to one sendfile() call
+SEND_BUFFER: Final = 4 * 1024 * 1024  # SO_SNDBUF of served connections where wmem_max allows (0: autotune)
 PACE_STEPS: Final = 20  # a throttled transfer sends rate/20 bytes per step (20 steps a second)
 PACE_TICK: Final = 0.02  # seconds a throttled file body waits before asking its bucket again
 MIN_PACED_CHUNK: Final = 1024  # smallest paced step (the minimum bandwidth limit is 1024 B/s)
