@@ -38,6 +38,7 @@ CLIENT_CHECKPOINT_BYTES: Final = 4 * 1024 * 1024  # progress persisted to jobs.d
 CLIENT_CHECKPOINT_SECONDS: Final = 2.0  # ... and at least this often while bytes arrive (slow links)
 CLIENT_PROGRESS_INTERVAL: Final = 0.25  # seconds between changeCount bumps for progress (job.wait)
 CLIENT_TIME_SLICE: Final = 60.0  # seconds a background job runs before others of its priority get a turn
+CLIENT_SCHEDULER_TICK: Final = 0.5  # seconds between two looks of the job scheduler at the timers of its jobs
 CLIENT_TOMBSTONE_SECONDS: Final = 3600.0  # Acknowledged/Cancelled jobs answer job.get this long (memory only)
 CLIENT_TOMBSTONE_MAX: Final = 1000  # ... but only the most recent ones (memory bound at high job rates)
 CLIENT_STOP_JOIN: Final = 10.0  # seconds to wait for a transfer thread to stop (suspend, shutdown)

@@ -206,7 +206,20 @@ class JobService:
                     self._tick()
                 except Exception:
                     log.exception("scheduler tick failed")
-                self.reschedule.wait(0.5)
+                self.reschedule.wait(self._next_look())
+
+    def _next_look(self) -> float | None:
+        """Seconds until the scheduler must look again on its own (None: at the next state change).
+
+        Jobs have timers (retries, timeouts, time slices), so they are looked at every
+        ``CLIENT_SCHEDULER_TICK``; without jobs only the tombstones expire, and an idle engine sleeps.
+        """
+        if self.jobs:
+            return tunables.CLIENT_SCHEDULER_TICK
+        ends = [j.final_at for j in self.tombstones.values() if j.final_at is not None]
+        if not ends:
+            return None
+        return max(0.0, min(ends) + tunables.CLIENT_TOMBSTONE_SECONDS - time.monotonic()) + 0.01
 
     def _tick(self) -> None:
         now = time.monotonic()

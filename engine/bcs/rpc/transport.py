@@ -169,8 +169,9 @@ class PipeServer:
             os.umask(old_umask)
         os.chmod(path, 0o600)
         sock.listen(64)
-        sock.settimeout(0.5)
-        self._listener = sock
+        if not sys.platform.startswith("linux"):
+            sock.settimeout(0.5)  # only Linux wakes a blocked accept() on shutdown()
+        self._listener = sock  # stop() wakes the blocked accept() with shutdown()
         self._thread = threading.Thread(target=self._accept_loop, name="rpc-accept", daemon=True)
         self._thread.start()
         log.info("management pipe %s listening at %s", self.name, path)
@@ -181,6 +182,8 @@ class PipeServer:
             self._win.stop()
             return
         if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
             self._listener.close()
         if self._thread is not None:
             self._thread.join(5)
