@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import subprocess
@@ -233,3 +234,34 @@ def test_throttled_multi_range_body_is_paced_and_complete(
     assert first < second  # requested order kept
     assert content[1000000:2000000] in body and content[:1000000] in body
     assert within(len(body) / elapsed, 1 * MB, 0.1), len(body) / elapsed
+
+
+def _switches(pid: int) -> int:
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/{pid}/task/{tid}/status").read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_an_idle_engine_with_limits_set_does_not_wake_up(
+    engine: EngineProcess, files: dict[str, Path]
+) -> None:
+    # Listener, access log, job scheduler and management pipe all sleep until something happens
+    # (the listener used to tick every 20 ms as soon as a limit was set).
+    port = free_port()
+    publish(engine, port, files, bandwidthLimit=1 * MB)
+    engine.call("server.set", bandwidthLimit=4 * MB)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/Lim/a.bin", headers={"Range": "bytes=0-99"})
+        assert conn.getresponse().read() == files["a.bin"].read_bytes()[:100]
+    finally:
+        conn.close()
+    time.sleep(1.0)  # the access log's write and the closed connection settle
+    before = _switches(engine.proc.pid)
+    time.sleep(3.0)
+    assert _switches(engine.proc.pid) - before <= 3
