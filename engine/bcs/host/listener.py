@@ -201,6 +201,7 @@ def bind_port(port: int) -> socket.socket:
     Raises:
         BusyError: the port is in use (or not allowed) - names the port.
     """
+    sndbuf = send_buffer_size()
     attempts: list[tuple[socket.AddressFamily, str]] = []
     if socket.has_ipv6:
         attempts.append((socket.AF_INET6, "::"))
@@ -215,7 +216,6 @@ def bind_port(port: int) -> socket.socket:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sndbuf = send_buffer_size()
             if sndbuf:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
             sock.bind((address, port))
