@@ -18,6 +18,9 @@ the client's work it absorbed: nginx measured 0.08-0.31 s/GiB on "big" depending
 happened to run, while the whole machine's CPU per GiB stayed at 1.0-1.1 s. At equal delivered
 rates that coupling is gone and the figure is the server's own cost (README, Benchmarks).
 
+Each server gets a short unmeasured warm-up round per workload; then the measured rounds alternate
+between the servers and the median is kept.
+
 Prints a table and the ratios the file host is held to (engine/nginx, engine/waitress).
 Linux only (reads /proc). Needs nginx and wrk (scripts/install). Runs as root or not.
 """
@@ -46,6 +49,7 @@ HERE = Path(__file__).resolve().parent
 MiB = 1024 * 1024
 GiB = 1024 * MiB
 PACED_CLIENTS = 8
+WARMUP_SECONDS = 2  # the unmeasured first round of each server in each workload
 
 WRK_DONE = textwrap.dedent(
     """
@@ -399,6 +403,11 @@ def main() -> int:
                     for kind in kinds[workload]
                 }
                 samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds[workload]}
+                # One short unmeasured round each first: a fresh Python server pays one-time costs
+                # on its first requests (lazy imports, MIME table, thread start) that are not what
+                # a GiB costs it; nginx gets the same warm-up.
+                for kind in kinds[workload]:
+                    measure(servers[kind], workload, base, WARMUP_SECONDS, size)
                 # Rounds alternate the servers, so that a noisy neighbour hits all of them alike.
                 for round_no in range(args.rounds):
                     for kind in kinds[workload]:
