@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
 import socket
 import sys
 import threading
@@ -26,18 +25,16 @@ from typing import Any
 from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.server import create_server
-from waitress.wasyncore import _DISCONNECTED, loop
+from waitress.wasyncore import loop
 
 from bcs.errors import BusyError, NotImplError
 from bcs.host import tunables
 from bcs.host.app import HostApp, HostState
+from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump
 
 __all__ = ["Listener", "WaitressListener", "bind_port", "make_listener", "send_buffer_size"]
 
 log = logging.getLogger("bcs.host")
-
-
-_SENDFILE = getattr(os, "sendfile", None)
 
 
 class SendfileChannel(HTTPChannel):  # type: ignore[misc]
@@ -48,22 +45,22 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     engine's CPU per GiB from 0.39 to 0.17 s (bench/bench_host.py). Other buffers go through
     waitress unchanged.
 
-    Bandwidth limits are applied here too: a file body sends no more than its buckets allow, then
-    the channel pauses (not writable) for ``PACE_TICK``. So a throttled transfer holds no worker
-    thread, and a limit set while a transfer runs applies to it at once.
+    A file body gets one round here; what does not leave in it (the socket is full, or the
+    bandwidth buckets are empty) goes on in the listener's ``Pump`` and comes back when it has
+    ended. So a throttled or slow transfer holds no worker thread and costs waitress's loop
+    nothing, and a limit set while a transfer runs applies to it at once.
     """
 
-    paused_until = 0.0  # a throttled file body waits for its bucket until then
+    _body: FileBody | None = None  # the file body being sent, here or in the pump
 
     def writable(self) -> bool:
-        if self.paused_until:
-            if time.monotonic() < self.paused_until:
-                return False
-            self.paused_until = 0.0
+        body = self._body
+        if body is not None and body.in_pump:
+            return body.returned  # the pump has ended it: handle_write takes it back
         return bool(super().writable())
 
     def _flush_some(self, do_close: bool = True) -> bool:
-        # waitress's loop over the out buffers, with sendfile and pacing for file buffers.
+        # waitress's loop over the out buffers, with the file body part for file buffers.
         sent = 0
         while True:
             outbuf = self.outbufs[0]
@@ -99,82 +96,47 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
         return False
 
     def _send_file(self, outbuf: Any, do_close: bool) -> tuple[int, bool]:
-        """Send a file body as far as the socket and the bandwidth limits allow.
+        """Send a file body: one round here, the rest in the pump.
 
         Returns:
-            (bytes sent, blocked): blocked when the socket is full or the limit is reached.
+            (bytes sent, blocked): blocked while the body is not finished.
         """
-        fh = outbuf.file
-        fd = -1
-        if _SENDFILE is not None:
-            try:
-                fd = fh.fileno()
-            except (AttributeError, OSError, ValueError):
-                fd = -1
-        allowance = getattr(fh, "allowance", None)
-        sent = 0
-        # sendfile takes the offset: the file position is read once and written back once.
-        offset = fh.tell() if fd >= 0 else 0
-        try:
-            while outbuf.remain > 0:
-                want = min(outbuf.remain, tunables.SENDFILE_CHUNK)
-                now = time.monotonic()
-                if allowance is not None:
-                    room = allowance(now)
-                    if room is not None:
-                        if room < 1:
-                            self.paused_until = now + tunables.PACE_TICK
-                            return sent, True
-                        want = min(want, int(room))
-                if fd >= 0:
-                    n, blocked = self._sendfile_part(outbuf, fd, offset, want, do_close)
-                    offset += n
-                else:
-                    n, blocked = self._send_read_part(outbuf, want, do_close)
-                if n and allowance is not None:
-                    fh.consumed(n, now)
-                sent += n
-                # A short send means the socket buffer is full: wait for the next writable
-                # event instead of asking again for an EAGAIN (as nginx does).
-                if blocked or 0 < n < want:
-                    return sent, True
+        body = self._body
+        if body is not None and body.outbuf is not outbuf:
+            body = None  # left over from a body that ended while this thread was not looking
+        if body is None:
+            body = self._body = FileBody(self, outbuf)
+            step = body.send()
+        elif body.in_pump:
+            if not body.returned:
+                return 0, True  # the pump has it (a worker flushing towards its high watermark)
+            body.in_pump = body.returned = False
+            step = DONE
+        else:
+            step = body.send()
+        sent = body.settle()
+        if sent:
+            outbuf.remain -= sent
+            self.total_outbufs_len -= sent
+        if step != DONE:
+            self.server.pump.add(body)
+            return sent, True
+        self._body = None
+        outcome = body.outcome
+        if outcome == SENT:
             return sent, False
-        finally:
-            if fd >= 0 and not fh.closed:
-                fh.seek(offset)
-
-    def _send_read_part(self, outbuf: Any, want: int, do_close: bool) -> tuple[int, bool]:
-        """No sendfile (Windows) or not a real file: waitress's read-and-send."""
-        n = self.send(outbuf.get(min(want, self.sendbuf_len)), do_close=do_close)
-        if n:
-            outbuf.skip(n, True)
-            self.total_outbufs_len -= n
-        return n, not n
-
-    def _sendfile_part(
-        self, outbuf: Any, fd: int, offset: int, want: int, do_close: bool
-    ) -> tuple[int, bool]:
-        """One sendfile of up to ``want`` bytes from ``offset``; returns (bytes sent, blocked)."""
-        assert _SENDFILE is not None
-        try:
-            n = _SENDFILE(self.socket.fileno(), fd, offset, want)
-        except BlockingIOError:
-            return 0, True
-        except OSError as exc:
-            if exc.errno in _DISCONNECTED:
-                if do_close:
-                    outbuf.file.seek(offset)  # the transfer's byte count is read from the position
-                    self.handle_close()
-                return 0, True
-            raise
-        if n == 0:  # the file shrank under us: end the response short, as waitress would
+        if outcome in (SHRANK, STALLED):
+            # End the response short (as waitress would) or give up on a client that reads nothing.
             self.total_outbufs_len -= outbuf.remain
             outbuf.remain = 0
             self.will_close = True
-            return 0, False
-        outbuf.remain -= n
-        self.total_outbufs_len -= n
-        return n, False
+            return sent, outcome == STALLED
+        if outcome == DISCONNECTED:
+            if do_close:
+                self.handle_close()
+            return sent, True
+        assert body.error is not None
+        raise body.error
 
 
 def send_buffer_size() -> int:
@@ -274,6 +236,7 @@ class WaitressListener(Listener):
         self._map: dict[int, Any] = {}
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._pump: Pump | None = None
         self._run = True
 
     def start(self) -> None:
@@ -291,31 +254,22 @@ class WaitressListener(Listener):
             expose_tracebacks=False,
         )
         self._server.channel_class = SendfileChannel
+        self._server.pump = self._pump = Pump(f"bcs-body-{self.port}")
+        self._pump.start()
         self._sock = None  # owned by the server now
         self._thread = threading.Thread(target=self._loop, name=f"bcs-http-{self.port}", daemon=True)
         self._thread.start()
         log.info("listening on http port %d (%d threads)", self.port, self.threads)
 
     def _loop(self) -> None:
-        idle = self._server.adj.cleanup_interval  # waitress closes timed-out channels this often
+        # Every event wakes the loop itself (sockets, waitress's trigger; throttled bodies wait in
+        # the pump), so an idle listener sleeps waitress's cleanup interval instead of ticking.
+        idle = self._server.adj.cleanup_interval
         while self._run:
             try:
-                loop(timeout=self._timeout(idle), map=self._map, use_poll=True, count=1)
+                loop(timeout=idle, map=self._map, use_poll=True, count=1)
             except Exception:
                 log.exception("http listener on port %d: I/O loop error", self.port)
-
-    def _timeout(self, idle: float) -> float:
-        """How long the I/O loop may sleep: until the first paused (throttled) body may go on.
-
-        Everything else wakes the loop itself (sockets, waitress's trigger), so an idle listener
-        sleeps ``idle`` seconds instead of ticking.
-        """
-        wake = 0.0
-        for channel in list(self._map.values()):
-            until = getattr(channel, "paused_until", 0.0)
-            if until and (not wake or until < wake):
-                wake = until
-        return max(0.0, wake - time.monotonic()) if wake else idle
 
     def set_threads(self, threads: int) -> None:
         if threads != self.threads and self._server is not None:
@@ -336,6 +290,9 @@ class WaitressListener(Listener):
             server.trigger.pull_trigger()
         if self._thread is not None:
             self._thread.join(tunables.STOP_TIMEOUT)
+        if self._pump is not None:
+            # Before the connections close: the pump must not send on a socket number reused.
+            self._pump.stop()
         # Connections first: a worker thread still writing a body then gets waitress's
         # ClientDisconnected (logged at INFO) instead of an error on a closed trigger.
         trigger = server.trigger
@@ -345,7 +302,7 @@ class WaitressListener(Listener):
                     obj.handle_close()  # closes its buffers: file bodies end their transfers
                 elif obj is not trigger:
                     obj.close()
-        self.stopping.set()  # wakes paced bodies sleeping for their next chunk
+        self.stopping.set()  # wakes iterated bodies sleeping for their next chunk
         server.task_dispatcher.shutdown(timeout=tunables.STOP_TIMEOUT)
         with contextlib.suppress(Exception):
             trigger.close()
