@@ -51,9 +51,13 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     b.close()
 
 
-@pytest.fixture
-def pump() -> Iterator[pumping.Pump]:
-    p = pumping.Pump("test-pump", stall_timeout=0.4)
+@pytest.fixture(
+    params=sorted({pumping.Poller, pumping.SelectorPoller}, key=lambda c: c.__name__),
+    ids=lambda c: c.__name__,
+)
+def pump(request: pytest.FixtureRequest) -> Iterator[pumping.Pump]:
+    """A pump on this system's poller and, where that is epoll, on the portable one too."""
+    p = pumping.Pump("test-pump", stall_timeout=0.4, poller=request.param)
     p.start()
     yield p
     p.stop()
