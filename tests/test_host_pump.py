@@ -70,6 +70,18 @@ def make_body(sock: socket.socket, path: Path, fh: Any = None) -> pumping.FileBo
     return pumping.FileBody(_Channel(sock), outbuf)
 
 
+def hand_over(pump: pumping.Pump, sock: socket.socket, path: Path, shrink_to: int = 0) -> pumping.FileBody:
+    """A body of a new 2 MB file (cut to ``shrink_to`` once sending began) whose first round filled
+    the socket, now in ``pump``."""
+    path.write_bytes(os.urandom(2 * MB))
+    body = make_body(sock, path)
+    if shrink_to:
+        os.truncate(path, shrink_to)
+    assert body.send() == pumping.WAIT
+    pump.add(body)
+    return body
+
+
 def read_all(sock: socket.socket, size: int, pause: float = 0.0) -> bytes:
     got = bytearray()
     while len(got) < size:
@@ -109,13 +121,8 @@ def test_a_body_goes_on_in_the_pump_and_comes_back_sent(
 def test_a_client_that_reads_nothing_ends_stalled(
     pair: tuple[socket.socket, socket.socket], pump: pumping.Pump, tmp_path: Path
 ) -> None:
-    path = tmp_path / "f.bin"
-    path.write_bytes(os.urandom(2 * MB))
-    server, _ = pair
-    body = make_body(server, path)
-    assert body.send() == pumping.WAIT
-    pump.add(body)
     started = time.monotonic()
+    body = hand_over(pump, pair[0], tmp_path / "f.bin")
     assert body.channel.server.pulled.wait(5)
     assert body.outcome == pumping.STALLED
     assert 0.3 < time.monotonic() - started < 3
@@ -127,12 +134,8 @@ def test_a_client_that_reads_nothing_ends_stalled(
 def test_a_client_that_goes_away_ends_disconnected(
     pair: tuple[socket.socket, socket.socket], pump: pumping.Pump, tmp_path: Path
 ) -> None:
-    path = tmp_path / "f.bin"
-    path.write_bytes(os.urandom(2 * MB))
     server, client = pair
-    body = make_body(server, path)
-    assert body.send() == pumping.WAIT
-    pump.add(body)
+    body = hand_over(pump, server, tmp_path / "f.bin")
     client.recv(1000)
     client.close()
     assert body.channel.server.pulled.wait(5)
@@ -143,13 +146,8 @@ def test_a_client_that_goes_away_ends_disconnected(
 def test_a_file_that_shrinks_ends_the_body_short(
     pair: tuple[socket.socket, socket.socket], pump: pumping.Pump, tmp_path: Path
 ) -> None:
-    path = tmp_path / "f.bin"
-    path.write_bytes(os.urandom(2 * MB))
     server, client = pair
-    body = make_body(server, path)
-    os.truncate(path, 300_000)
-    assert body.send() == pumping.WAIT
-    pump.add(body)
+    body = hand_over(pump, server, tmp_path / "f.bin", shrink_to=300_000)
     got = read_all(client, 300_000)
     assert len(got) == 300_000
     assert body.channel.server.pulled.wait(5)
