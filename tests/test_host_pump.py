@@ -22,21 +22,16 @@ from conftest import EngineProcess, free_port
 MB = 1_000_000
 
 
-class _Server:
-    def __init__(self) -> None:
-        self.pulled = threading.Event()
-
-    def pull_trigger(self) -> None:
-        self.pulled.set()
-
-
 class _Channel:
-    """What a ``FileBody`` uses of waitress's channel."""
+    """What a ``FileBody`` and the pump use of the channel (``SendfileChannel``)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.socket = sock
-        self.server = _Server()
         self.last_activity = 0.0
+        self.returned = threading.Event()
+
+    def pump_returned(self) -> None:
+        self.returned.set()
 
 
 @pytest.fixture
@@ -110,7 +105,7 @@ def test_a_body_goes_on_in_the_pump_and_comes_back_sent(
     assert 0 < first < len(data) and body.fh.tell() == first
     pump.add(body)
     got = read_all(client, len(data), pause=0.001)  # a slow reader: many writable events
-    assert body.channel.server.pulled.wait(5)
+    assert body.channel.returned.wait(5)
     assert body.returned and body.outcome == pumping.SENT
     assert got == data
     assert first + body.settle() == len(data) and body.fh.tell() == len(data)
@@ -123,7 +118,7 @@ def test_a_client_that_reads_nothing_ends_stalled(
 ) -> None:
     started = time.monotonic()
     body = hand_over(pump, pair[0], tmp_path / "f.bin")
-    assert body.channel.server.pulled.wait(5)
+    assert body.channel.returned.wait(5)
     assert body.outcome == pumping.STALLED
     assert 0.3 < time.monotonic() - started < 3
     sent = body.settle()
@@ -138,7 +133,7 @@ def test_a_client_that_goes_away_ends_disconnected(
     body = hand_over(pump, server, tmp_path / "f.bin")
     client.recv(1000)
     client.close()
-    assert body.channel.server.pulled.wait(5)
+    assert body.channel.returned.wait(5)
     assert body.outcome == pumping.DISCONNECTED and body.error is not None
     body.fh.close()
 
@@ -150,7 +145,7 @@ def test_a_file_that_shrinks_ends_the_body_short(
     body = hand_over(pump, server, tmp_path / "f.bin", shrink_to=300_000)
     got = read_all(client, 300_000)
     assert len(got) == 300_000
-    assert body.channel.server.pulled.wait(5)
+    assert body.channel.returned.wait(5)
     assert body.outcome == pumping.SHRANK
     body.fh.close()
 
@@ -169,7 +164,7 @@ def test_a_throttled_body_waits_in_the_pump_at_its_rate(
     assert body.send() in (pumping.WAIT, pumping.PAUSED)  # the burst went
     pump.add(body)
     got = read_all(client, len(data))
-    assert body.channel.server.pulled.wait(5)
+    assert body.channel.returned.wait(5)
     took = time.monotonic() - started
     assert got == data and body.outcome == pumping.SENT
     assert 0.4 < took < 1.0  # 1 MB at 2 MB/s, less the 0.05 s burst
@@ -276,3 +271,32 @@ def test_a_client_leaving_mid_body_frees_its_transfer_slot_and_logs_its_bytes(
         time.sleep(0.05)
     first = log.read_text().splitlines()[0].split()
     assert first[4] == "200" and 1_000_000 <= int(first[5]) < 32 * MB
+
+
+def test_a_client_that_stops_reading_is_disconnected_and_frees_its_slot(
+    engine_factory: Any, tmp_path: Path
+) -> None:
+    engine = engine_factory().start(env={"BCS_TEST_CHANNEL_TIMEOUT": "2"})
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(32 * MB))
+    port = free_port()
+    prefix = publish(engine, port, source, connectionLimit=1)
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(b"GET /Pump/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(100_000)
+        started = time.monotonic()  # and reads nothing more
+        deadline = started + 15
+        while engine.call("urlgroup.get", urlGroup=prefix)["activeTransfers"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert engine.call("urlgroup.get", urlGroup=prefix)["activeTransfers"] == 0
+        assert 1.5 < time.monotonic() - started < 10
+        got = 0
+        while chunk := sock.recv(1 << 20):  # what was in the socket buffers, then the close
+            got += len(chunk)
+        assert got < 32 * MB
+    again = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    try:
+        again.request("GET", "/Pump/big.bin", headers={"Range": "bytes=0-9"})
+        assert again.getresponse().status == 206
+    finally:
+        again.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import socket
 import sys
 import threading
@@ -58,6 +59,18 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
         if body is not None and body.in_pump:
             return body.returned  # the pump has ended it: handle_write takes it back
         return bool(super().writable())
+
+    def pump_returned(self) -> None:
+        """The pump has ended this channel's body (called from the pump's thread).
+
+        waitress's loop takes it back in a trigger thunk rather than on the next writable event:
+        the socket of a client that stopped reading never becomes writable again.
+        """
+        self.server.trigger.pull_trigger(self._take_back)
+
+    def _take_back(self) -> None:
+        if self.connected:
+            self.handle_write()
 
     def _flush_some(self, do_close: bool = True) -> bool:
         # waitress's loop over the out buffers, with the file body part for file buffers.
@@ -137,6 +150,12 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
             return sent, True
         assert body.error is not None
         raise body.error
+
+
+def channel_timeout() -> float:
+    """CHANNEL_TIMEOUT; the test-only variable BCS_TEST_CHANNEL_TIMEOUT shortens it for timeout tests."""
+    override = os.environ.get("BCS_TEST_CHANNEL_TIMEOUT")
+    return float(override) if override else tunables.CHANNEL_TIMEOUT
 
 
 def send_buffer_size() -> int:
@@ -249,12 +268,12 @@ class WaitressListener(Listener):
             threads=self.threads,
             ident="BITS-Compact-Server",
             connection_limit=tunables.MAX_CONNECTIONS,
-            channel_timeout=tunables.CHANNEL_TIMEOUT,
+            channel_timeout=channel_timeout(),
             asyncore_use_poll=True,
             expose_tracebacks=False,
         )
         self._server.channel_class = SendfileChannel
-        self._server.pump = self._pump = Pump(f"bcs-body-{self.port}")
+        self._server.pump = self._pump = Pump(f"bcs-body-{self.port}", stall_timeout=channel_timeout())
         self._pump.start()
         self._sock = None  # owned by the server now
         self._thread = threading.Thread(target=self._loop, name=f"bcs-http-{self.port}", daemon=True)

@@ -10,8 +10,9 @@ bandwidth buckets, and back to waitress's channel when it is done.
 
 Ownership is simple: a ``FileBody`` belongs either to its channel (waitress's I/O thread, or a
 worker holding the channel's ``outbuf_lock``) or to the pump, never both. The pump touches only
-the body and the channel's ``last_activity``; when the body ends it sets ``returned`` last and
-wakes waitress's loop, which then settles the counts in the channel (``SendfileChannel``).
+the body and the channel's ``last_activity``; when the body ends it sets ``returned`` last and calls
+the channel's ``pump_returned``, which has waitress's loop settle the counts in the channel
+(``SendfileChannel``).
 """
 
 from __future__ import annotations
@@ -397,5 +398,7 @@ class Pump:
                 self._poller.remove(body.sockfd)
         self._bodies.discard(body)
         body.returned = True  # last: the channel reads the body only after this
-        with contextlib.suppress(Exception):
-            body.channel.server.pull_trigger()
+        try:
+            body.channel.pump_returned()
+        except Exception:
+            log.exception("%s: handing a body back failed", self.name)
