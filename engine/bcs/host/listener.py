@@ -57,7 +57,7 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     def writable(self) -> bool:
         body = self._body
         if body is not None and body.in_pump:
-            return body.returned  # the pump has ended it: handle_write takes it back
+            return body.returned  # ended by the pump and not yet taken back (see pump_returned)
         return bool(super().writable())
 
     def pump_returned(self) -> None:
@@ -115,17 +115,13 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
             (bytes sent, blocked): blocked while the body is not finished.
         """
         body = self._body
-        if body is not None and body.outbuf is not outbuf:
-            body = None  # left over from a body that ended while this thread was not looking
-        if body is None:
-            body = self._body = FileBody(self, outbuf)
-            step = body.send()
-        elif body.in_pump:
+        if body is not None and body.in_pump and body.outbuf is outbuf:
             if not body.returned:
                 return 0, True  # the pump has it (a worker flushing towards its high watermark)
             body.in_pump = body.returned = False
             step = DONE
         else:
+            body = self._body = FileBody(self, outbuf)
             step = body.send()
         sent = body.settle()
         if sent:
