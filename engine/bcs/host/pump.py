@@ -18,7 +18,6 @@ the channel's ``pump_returned``, which has waitress's loop settle the counts in 
 from __future__ import annotations
 
 import contextlib
-import errno
 import heapq
 import logging
 import os
@@ -29,6 +28,8 @@ import threading
 import time
 from typing import Any
 
+from waitress.wasyncore import _DISCONNECTED
+
 from bcs.host import tunables
 
 __all__ = ["DONE", "PAUSED", "WAIT", "EpollPoller", "FileBody", "Poller", "Pump", "SelectorPoller"]
@@ -36,10 +37,6 @@ __all__ = ["DONE", "PAUSED", "WAIT", "EpollPoller", "FileBody", "Poller", "Pump"
 log = logging.getLogger("bcs.host")
 
 _SENDFILE = getattr(os, "sendfile", None)
-# The peer is gone (waitress's list): the body ends and the connection closes.
-_DISCONNECTED = frozenset(
-    {errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN, errno.ECONNABORTED, errno.EPIPE, errno.EBADF}
-)
 
 # What one sending round ended with.
 WAIT = 0  # the socket buffer is full: go on when it is writable
@@ -128,7 +125,7 @@ class FileBody:
                     n = self._read_and_send(want)
             except (BlockingIOError, InterruptedError):
                 return WAIT
-            except OSError as exc:
+            except OSError as exc:  # the peer gone (waitress's own list) or another error
                 self.outcome = DISCONNECTED if exc.errno in _DISCONNECTED else FAILED
                 self.error = exc
                 return DONE
@@ -306,7 +303,7 @@ class Pump:
                     if body is None:
                         self._take_incoming()
                     else:
-                        self._step(body)
+                        self._go_on(body, watched=True)
                 if self._paused:
                     self._resume_due()
                 if next_sweep and time.monotonic() >= next_sweep:
@@ -352,11 +349,18 @@ class Pump:
             body.error = exc
             return DONE
 
-    def _step(self, body: FileBody) -> None:
+    def _go_on(self, body: FileBody, watched: bool) -> None:
+        """One sending round, then where ``body`` waits next: its socket, its buckets or its channel.
+
+        ``watched``: the body's socket is in the poller (it was writable), else it was paused.
+        """
         step = self._send(body)
         if step == WAIT:
+            if not watched:
+                self._watch(body)
             return
-        self._poller.remove(body.sockfd)
+        if watched:
+            self._poller.remove(body.sockfd)
         if step == PAUSED:
             self._pause(body)
         else:
@@ -367,14 +371,8 @@ class Pump:
         paused = self._paused
         while paused and paused[0][0] <= now:
             body = heapq.heappop(paused)[2]
-            body.paused_until = 0.0
-            step = self._send(body)
-            if step == WAIT:
-                self._watch(body)
-            elif step == PAUSED:
-                self._pause(body)
-            else:
-                self._return(body, registered=False)
+            body.paused_until = 0.0  # non-zero exactly while the body is in the heap
+            self._go_on(body, watched=False)
 
     def _sweep(self) -> None:
         """End bodies whose client has read nothing for ``stall_timeout`` seconds."""
@@ -383,7 +381,7 @@ class Pump:
         for body in list(self._bodies):
             if body.progress_at < cutoff:
                 body.outcome = STALLED
-                paused = any(entry[2] is body for entry in self._paused)
+                paused = bool(body.paused_until)
                 if paused:
                     self._paused = [entry for entry in self._paused if entry[2] is not body]
                     heapq.heapify(self._paused)
