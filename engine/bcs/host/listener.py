@@ -257,6 +257,7 @@ class WaitressListener(Listener):
     def start(self) -> None:
         sock = self._sock
         assert sock is not None
+        timeout = channel_timeout()
         self._server = create_server(
             self.app,
             map=self._map,
@@ -264,12 +265,12 @@ class WaitressListener(Listener):
             threads=self.threads,
             ident="BITS-Compact-Server",
             connection_limit=tunables.MAX_CONNECTIONS,
-            channel_timeout=channel_timeout(),
+            channel_timeout=timeout,
             asyncore_use_poll=True,
             expose_tracebacks=False,
         )
         self._server.channel_class = SendfileChannel
-        self._server.pump = self._pump = Pump(f"bcs-body-{self.port}", stall_timeout=channel_timeout())
+        self._server.pump = self._pump = Pump(f"bcs-body-{self.port}", stall_timeout=timeout)
         self._pump.start()
         self._sock = None  # owned by the server now
         self._thread = threading.Thread(target=self._loop, name=f"bcs-http-{self.port}", daemon=True)
