@@ -420,6 +420,7 @@ class Job:
     def _build_json(self) -> dict[str, Any]:
         s = self.settings
         err = self.error
+        registered = err.registry_error() if err else None  # category and errorId of its HRESULT
         retry_in = None
         if self.state is JobState.TransientError and self.retry_at is not None:
             retry_in = max(0.0, round(self.retry_at - time.monotonic(), 3))
@@ -447,8 +448,8 @@ class Job:
             "errorName": err.name if err else None,
             "errorDescription": err.description if err else None,
             # From the HRESULT registry, so a cmdlet can build a proper ErrorRecord for a failed job.
-            "errorCategory": err.registry_error().category if err else None,
-            "errorId": err.registry_error().error_id if err else None,
+            "errorCategory": registered.category if registered else None,
+            "errorId": registered.error_id if registered else None,
             "errorFileIndex": err.file_index if err else None,
             "transientErrorCount": self.transient_error_count,
             "retryInSeconds": retry_in,
