@@ -62,6 +62,7 @@ def test_urlgroup_lifecycle_opens_and_closes_its_port(engine: EngineProcess, hel
         "sourcePath": str(hello),
         "sddl": "",
         "isDirectory": False,
+        "enforced": True,
     }
     assert get(port, "/Demo/hello.txt") == (200, b"hello\n")
     listed = engine.call("urlgroup.list")
@@ -253,7 +254,8 @@ def test_groups_urls_settings_and_listeners_survive_a_restart(engine: EngineProc
         assert after[key] == before[key], key
     status = engine.call("server.status")
     assert status["bandwidthLimit"] == 1_000_000 and status["accessLog"] is False
-    assert get(port, "/Keep/hello.txt") == (200, b"hello\n")
+    assert after["urls"][0]["sddl"] == "D:P"
+    assert get(port, "/Keep/hello.txt")[0] == 403  # the SDDL is kept, and still fails closed
 
 
 def test_engine_starts_even_when_a_configured_port_is_taken(engine_factory: object, tmp_path: Path) -> None:

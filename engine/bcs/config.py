@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from bcs import tunables
+from bcs.auth.sddl import parse_sddl
 from bcs.errors import InvalidArgumentError
 
 __all__ = [
@@ -202,6 +203,11 @@ class Config:
                 url.url_suffix = suffix
                 if not url.source_path or "\x00" in url.source_path or not os.path.isabs(url.source_path):
                     raise ConfigError("must be an absolute path", (*uwhere, "sourcePath"))
+                if url.sddl:
+                    try:
+                        parse_sddl(url.sddl)
+                    except InvalidArgumentError as exc:
+                        raise ConfigError(exc.message, (*uwhere, "sddl")) from None
 
 
 def _check_range(value: int, low: int, high: int, path: tuple[str | int, ...]) -> None:

@@ -3,7 +3,10 @@
 Line format (space-separated, never containing spaces itself)::
 
     2026-11-21T08:30:00.123Z 127.0.0.1 GET /Demo/hello.txt 200 1234 0.003 -
-    time (UTC)               client    method URL (as sent) status bytes seconds user
+    time (UTC)               client    method URL (as sent) status bytes seconds user [why]
+
+``why`` is there only when the engine refused a request for a reason the status alone does not
+say, e.g. ``refused:authentication-not-enforced`` (fail closed, see ``bcs.host.app``).
 
 A request only appends a tuple to a deque (about a microsecond); a writer thread formats and
 writes what has accumulated every ``FLUSH_INTERVAL`` seconds with one ``write``, and sleeps
@@ -28,8 +31,8 @@ FLUSH_INTERVAL = 0.25  # seconds between two writes of the access log
 logger = logging.getLogger("bcs.access")
 logger.propagate = False
 
-# time (epoch s), client, method, raw URI, status, bytes, seconds, user
-Entry = tuple[float, str, str, str, int, int, float, str]
+# time (epoch s), client, method, raw URI, status, bytes, seconds, user, why ("" for most requests)
+Entry = tuple[float, str, str, str, int, int, float, str, str]
 
 
 class AccessLog:
@@ -88,7 +91,7 @@ class AccessLog:
                 return
 
     def _format(self, entry: Entry) -> str:
-        when, client, method, uri, status, nbytes, seconds, user = entry
+        when, client, method, uri, status, nbytes, seconds, user, why = entry
         second = int(when)
         if second != self._second:
             self._second = second
@@ -98,5 +101,5 @@ class AccessLog:
         return (
             f"{self._stamp}.{int(when * 1000) % 1000:03d}Z {client or '-'} {method} "
             f"{quote(uri, safe='/%?=&;:@!$()*+,~[]')} {status} {nbytes} {seconds:.3f} "
-            f"{quote(user, safe='@.-_') if user else '-'}\n"
+            f"{quote(user, safe='@.-_') if user else '-'}{' ' + why if why else ''}\n"
         )

@@ -10,6 +10,7 @@ import stat
 from typing import Any
 
 from bcs import tunables
+from bcs.auth.sddl import parse_sddl
 from bcs.config import AUTH_SCHEMES, Config, UrlConfig, UrlGroupConfig
 from bcs.errors import (
     AccessDeniedError,
@@ -102,7 +103,7 @@ def _apply_settings(group: UrlGroupConfig, settings: dict[str, Any]) -> None:
             setattr(group, key, list(value) if isinstance(value, list) else value)
 
 
-def _url_dict(prefix: UrlPrefix, url: UrlConfig) -> dict[str, Any]:
+def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig) -> dict[str, Any]:
     is_dir = os.path.isdir(url.source_path)
     return {
         "urlGroup": str(prefix),
@@ -111,6 +112,8 @@ def _url_dict(prefix: UrlPrefix, url: UrlConfig) -> dict[str, Any]:
         "sourcePath": url.source_path,
         "sddl": url.sddl,
         "isDirectory": is_dir,
+        # False: an SDDL or the group's authentication is set but not enforced yet, so the URL answers 403
+        "enforced": not (url.sddl or group.authentication),
     }
 
 
@@ -130,13 +133,16 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
         "directoryListing": group.directory_listing,
         "urlCount": len(group.urls),
         "listening": host.is_listening(prefix.port),
+        "listenError": host.listen_error(prefix.port),
+        # False: authentication or a URL's SDDL is set but not enforced yet (those requests get 403)
+        "enforced": not (group.authentication or any(url.sddl for url in group.urls)),
     }
     runtime = host.runtime(prefix.key)
     counters = runtime.snapshot() if runtime is not None else {}
     for key in ("requests", "bytesSent", "activeTransfers", "rejectedTransfers"):
         out[key] = counters.get(key, 0)
     if with_urls:
-        out["urls"] = [_url_dict(prefix, url) for url in group.urls]
+        out["urls"] = [_url_dict(prefix, url, group) for url in group.urls]
     return out
 
 
@@ -321,8 +327,8 @@ def url_create(
 ) -> dict[str, Any]:
     prefix = parse_prefix(url_group)
     suffix = _check_suffix(prefix, url_suffix)
-    if "\x00" in sddl or len(sddl) > 65536:
-        raise InvalidArgumentError("sddl must be an SDDL string of at most 65536 characters", noun="Url")
+    if sddl:
+        parse_sddl(sddl)  # E_INVALIDARG naming the position of the first error
     _find(ctx.engine.config.current, prefix)  # a missing group is reported before a bad source
     source = _check_source(source_path)
     url = UrlConfig(url_suffix=suffix, source_path=source, sddl=sddl)
@@ -335,8 +341,8 @@ def url_create(
             )
         group.urls.append(url)
 
-    ctx.engine.config.update(change)
-    return _url_dict(prefix, url)
+    config = ctx.engine.config.update(change)
+    return _url_dict(prefix, url, _find(config, prefix))
 
 
 @rpc_method(
@@ -345,7 +351,7 @@ def url_create(
 def url_list(ctx: CallContext, url_group: str) -> list[dict[str, Any]]:
     prefix = parse_prefix(url_group)
     group = _find(ctx.engine.config.current, prefix)
-    return [_url_dict(prefix, url) for url in group.urls]
+    return [_url_dict(prefix, url, group) for url in group.urls]
 
 
 @rpc_method(

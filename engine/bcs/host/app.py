@@ -12,6 +12,11 @@ Responses:
 * Unthrottled single bodies go through ``wsgi.file_wrapper`` (waitress sends them from its I/O
   thread without holding a worker thread); throttled bodies and multi-range bodies are iterators.
 
+Fail closed: a group with an ``authentication`` list or a URL with an SDDL is answered 403 with
+``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) and a ``refused:...`` note in the access log,
+because this engine cannot enforce them yet; serving such a URL anonymously would be the worst
+outcome. The settings stay accepted and persisted, and ``enforced: false`` says so in the API.
+
 Path safety: the path is percent-decoded by the server, must be UTF-8 without NUL or control
 characters, has no ``.``/``..`` segment and no backslash, fits ``MAX_PATH_BYTES``, and the file it
 names below a directory URL must resolve (symlinks included) inside that directory.
@@ -34,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from bcs.errors import HttpStatusError
+from bcs.errors import AccessDeniedError, HttpStatusError
 from bcs.host import tunables
 from bcs.host.ranges import (
     ByteRange,
@@ -106,7 +111,7 @@ def _content_type(path: str) -> str:
 class _Transfer:
     """Book-keeping of one request: counters, the connection-limit slot and the access-log line."""
 
-    __slots__ = ("_done", "app", "environ", "gated", "group", "started", "status")
+    __slots__ = ("_done", "app", "environ", "gated", "group", "started", "status", "why")
 
     def __init__(self, app: HostApp, environ: dict[str, Any], started: float) -> None:
         self.app = app
@@ -115,6 +120,7 @@ class _Transfer:
         self.group: GroupRuntime | None = None
         self.gated = False
         self.status = 0
+        self.why = ""  # why a request was refused, for the access log (only where the status is not enough)
         self._done = False
 
     def finish(self, nbytes: int) -> None:
@@ -141,6 +147,7 @@ class _Transfer:
                     nbytes,
                     time.monotonic() - self.started,
                     env.get("REMOTE_USER", ""),
+                    self.why,
                 )
             )
 
@@ -244,11 +251,28 @@ class _Body:
 class _Answer(Exception):
     """A finished error answer raised from deep inside the request handling."""
 
-    def __init__(self, status: int, message: str, headers: Headers | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, headers: Headers | None = None, *, why: str = "", code: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or []
+        self.why = why  # access-log note
+        self.code = code  # BITS-Error-Code when it is not 0x80190000 | status
+
+
+_NOT_ENFORCED = AccessDeniedError().header_value()
+
+
+def _not_enforced(what: str, why: str) -> _Answer:
+    return _Answer(
+        403,
+        f"access denied: {what}, which this engine cannot enforce yet; it refuses the request "
+        "instead of serving it without that protection",
+        why=f"refused:{why}",
+        code=_NOT_ENFORCED,
+    )
 
 
 def _safe_parts(rest: str) -> list[str]:
@@ -281,13 +305,14 @@ class HostApp:
         status: int,
         message: str,
         extra: Headers | None = None,
+        code: str = "",
     ) -> list[bytes]:
         body = (message + "\n").encode("utf-8") if transfer.environ["REQUEST_METHOD"] != "HEAD" else b""
         length = len(message) + 1
         headers: Headers = [
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Content-Length", str(length)),
-            ("BITS-Error-Code", HttpStatusError(status).header_value()),
+            ("BITS-Error-Code", code or HttpStatusError(status).header_value()),
             ("BITS-Error-Context", "0x5"),
         ]
         if extra:
@@ -303,7 +328,10 @@ class HostApp:
         try:
             return self._handle(environ, start_response, transfer)
         except _Answer as answer:
-            return self._error(start_response, transfer, answer.status, answer.message, answer.headers)
+            transfer.why = answer.why
+            return self._error(
+                start_response, transfer, answer.status, answer.message, answer.headers, answer.code
+            )
         except Exception:
             log.exception("request %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             if transfer.gated and transfer.group is not None:
@@ -336,6 +364,11 @@ class HostApp:
         counters = runtime.counters
         with counters.lock:
             counters.requests += 1
+        if runtime.config.authentication:
+            raise _not_enforced(
+                f"this URL group requires {'/'.join(runtime.config.authentication)} authentication",
+                "authentication-not-enforced",
+            )
         method = environ["REQUEST_METHOD"]
         if method not in ("GET", "HEAD"):
             raise _Answer(405, "method not allowed", [("Allow", "GET, HEAD")])
@@ -344,6 +377,8 @@ class HostApp:
         entry, below = RoutingTable.find_url(group, rest)
         if entry is None:
             raise _Answer(404, "not found")
+        if entry.sddl:
+            raise _not_enforced("this URL is restricted by an SDDL", "sddl-not-enforced")
         if entry.is_directory:
             return self._serve_below(environ, start_response, transfer, entry, below, rest)
         if below:

@@ -1,0 +1,164 @@
+"""Fail closed: security settings the engine accepts but cannot enforce yet refuse service.
+
+A URL group with an ``authentication`` list, or a URL with an SDDL, answers 403 with
+``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) to everyone, logs why, and says
+``enforced: false``; the settings stay accepted and persisted. SDDL strings are parsed at
+``url.create`` and ``config.import``, and a bad one is refused naming the position.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bcs.auth.sddl import parse_sddl
+from bcs.errors import InvalidArgumentError
+from bcs.rpc.client import RpcError
+from conftest import EngineProcess, free_port
+from test_host_http import access_lines, fetch
+
+
+def curl_status(port: int, path: str) -> tuple[int, str]:
+    """Status and BITS-Error-Code of an anonymous curl request."""
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-D", "-", f"http://127.0.0.1:{port}{path}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    status = int(out.split()[1])
+    code = ""
+    for line in out.splitlines():
+        if line.lower().startswith("bits-error-code:"):
+            code = line.split(":", 1)[1].strip()
+    return status, code
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    path = tmp_path / "a"
+    path.write_bytes(b"top secret\n")
+    return path
+
+
+def test_a_group_that_requires_authentication_refuses_anonymous_curl_with_403(
+    engine: EngineProcess, secret: Path
+) -> None:
+    port = free_port()
+    group = f"http://+:{port}/Sec/"
+    created = engine.call("urlgroup.create", urlGroup=group, authentication=["NTLM"])
+    engine.call("url.create", urlGroup=group, urlSuffix="a", sourcePath=str(secret))
+    assert created["enforced"] is False
+    assert curl_status(port, "/Sec/a") == (403, "0x80070005")
+    status, headers, body = fetch(port, "/Sec/a")
+    assert status == 403 and b"top secret" not in body
+    assert headers["bits-error-code"] == "0x80070005"
+    assert fetch(port, "/Sec/missing")[0] == 403, "no hint which URLs exist either"
+    lines = access_lines(engine, 3)
+    assert all(line.endswith(" refused:authentication-not-enforced") for line in lines[-3:]), lines
+    host = engine.call("server.status")["services"]["host"]
+    assert host["securityEnforced"] is False
+    assert {"urlGroup": group, "urlSuffix": None, "setting": "authentication"} in host["unenforcedSettings"]
+    assert engine.call("urlgroup.get", urlGroup=group)["urls"][0]["enforced"] is False
+
+
+def test_a_url_with_an_sddl_answers_403_while_its_neighbours_serve(
+    engine: EngineProcess, secret: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    group = f"http://+:{port}/Mixed/"
+    public = tmp_path / "public.txt"
+    public.write_text("hello\n")
+    engine.call("urlgroup.create", urlGroup=group)
+    engine.call("url.create", urlGroup=group, urlSuffix="public.txt", sourcePath=str(public))
+    made = engine.call(
+        "url.create", urlGroup=group, urlSuffix="admins/a", sourcePath=str(secret), sddl="D:(A;;GA;;;BA)"
+    )
+    assert made["enforced"] is False and made["sddl"] == "D:(A;;GA;;;BA)"
+    assert curl_status(port, "/Mixed/admins/a") == (403, "0x80070005")
+    assert fetch(port, "/Mixed/public.txt")[:1] == (200,)
+    got = engine.call("urlgroup.get", urlGroup=group)
+    assert got["enforced"] is False
+    assert {u["urlSuffix"]: u["enforced"] for u in got["urls"]} == {"public.txt": True, "admins/a": False}
+    assert access_lines(engine, 2)[0].endswith(" refused:sddl-not-enforced")
+
+
+def test_unenforced_settings_stay_persisted_and_refused_after_a_restart(
+    engine: EngineProcess, secret: Path
+) -> None:
+    port = free_port()
+    group = f"http://+:{port}/Sec/"
+    engine.call("urlgroup.create", urlGroup=group, authentication=["Negotiate", "NTLM"])
+    engine.call("url.create", urlGroup=group, urlSuffix="a", sourcePath=str(secret))
+    engine.restart()
+    assert engine.call("urlgroup.get", urlGroup=group)["authentication"] == ["Negotiate", "NTLM"]
+    assert curl_status(port, "/Sec/a")[0] == 403
+    engine.call("urlgroup.set", urlGroup=group, authentication=[])
+    assert curl_status(port, "/Sec/a") == (200, "")
+    assert engine.call("server.status")["services"]["host"]["securityEnforced"] is True
+
+
+@pytest.mark.parametrize(
+    ("sddl", "position"),
+    [
+        ("X:(A;;GA;;;BA)", 1),
+        ("D:(A;;GQ;;;BA)", 7),
+        ("D:(A;;GA;;;ZZ)", 12),
+        ("D:(A;;GA;;;BA", 14),
+        ("O:BA", 1),
+    ],
+)
+def test_url_create_refuses_an_sddl_that_does_not_parse_naming_the_position(
+    engine: EngineProcess, secret: Path, sddl: str, position: int
+) -> None:
+    group = f"http://+:{free_port()}/Bad/"
+    engine.call("urlgroup.create", urlGroup=group)
+    with pytest.raises(RpcError) as info:
+        engine.call("url.create", urlGroup=group, urlSuffix="a", sourcePath=str(secret), sddl=sddl)
+    assert info.value.data["name"] == "E_INVALIDARG"
+    assert f"at character {position}" in info.value.message
+    assert engine.call("url.list", urlGroup=group) == []
+
+
+def test_config_import_refuses_a_bad_sddl_naming_the_setting(engine: EngineProcess, secret: Path) -> None:
+    yaml = (
+        f"version: 1\nurlGroups:\n- urlGroup: http://+:{free_port()}/Imp/\n  urls:\n"
+        f"  - urlSuffix: a\n    sourcePath: {secret}\n    sddl: 'D:(A;;GA;;;BA'\n"
+    )
+    with pytest.raises(RpcError) as info:
+        engine.call("config.import", yaml=yaml)
+    assert info.value.data["name"] == "E_INVALIDARG"
+    assert "urlGroups[0].urls[0].sddl" in info.value.message
+    assert "at character 14" in info.value.message
+
+
+def test_sddl_parser_reads_owner_group_flags_hex_masks_and_sids() -> None:
+    sd = parse_sddl("O:BAG:SYD:PAI(A;OICI;FA;;;S-1-5-21-1-2-3-500)(D;;0x120089;;;WD)(A;;GRGX;;;AU)")
+    assert sd.owner == "BA" and sd.group == "SY" and sd.dacl_flags == {"P", "AI"}
+    assert sd.dacl is not None
+    assert [(a.type, a.mask, a.sid) for a in sd.dacl] == [
+        ("A", 0x1F01FF, "S-1-5-21-1-2-3-500"),
+        ("D", 0x120089, "WD"),
+        ("A", 0x80000000 | 0x20000000, "AU"),
+    ]
+    assert parse_sddl("D:").dacl == ()  # an empty DACL: nobody
+    assert parse_sddl("D:NO_ACCESS_CONTROL").dacl is None  # a NULL DACL: everybody
+
+
+@pytest.mark.parametrize(
+    "sddl",
+    [
+        "",
+        "D:D:",
+        "D:(XA;;GA;;;BA;(x))",
+        "D:(A;;GA;;;BA;attr)",
+        "D:NO_ACCESS_CONTROL(A;;GA;;;BA)",
+        "D:(A;;0x1FFFFFFFF;;;BA)",
+    ],
+)
+def test_sddl_parser_refuses_what_it_cannot_evaluate(sddl: str) -> None:
+    with pytest.raises(InvalidArgumentError):
+        parse_sddl(sddl)
