@@ -3,14 +3,19 @@
 ``FileHost`` follows the configuration live: it subscribes to the config store, and on every
 change (before it is persisted) binds the ports of new groups (a port in use vetoes the change
 with a clear error), swaps in a new routing table, applies the limits to the running transfers,
-resizes the listeners' thread pools and closes the ports no group uses any more. At engine start
-it restores every listener of config.yaml; a port that cannot be opened then is reported in
-``server.status`` and the log, and the engine runs on.
+resizes the listeners' thread pools and closes the ports no group uses any more.
+
+A port that cannot be opened is isolated: at engine start, or for a group that already existed,
+it is reported (``failedListeners`` in ``server.status``, ``listening: false`` and ``listenError``
+on its groups) and retried every ``LISTEN_RETRY_SECONDS`` while its failure is transient (port
+in use), logging once per state change; every other change goes through. Only a change that adds
+a group needing that port is refused (ERROR_BUSY), as before.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -49,6 +54,34 @@ def _ports_of(config: Config) -> dict[int, str]:
     return ports
 
 
+def _new_group_ports(old: Config, new: Config) -> set[int]:
+    """Ports of the groups that ``new`` adds: these must open, or the change is refused."""
+    before = {parse_prefix(group.url_group).key for group in old.url_groups}
+    return {
+        prefix.port
+        for prefix in (parse_prefix(group.url_group) for group in new.url_groups)
+        if prefix.key not in before
+    }
+
+
+def _retry_seconds() -> float:
+    """LISTEN_RETRY_SECONDS; the test-only variable BCS_TEST_LISTEN_RETRY shortens it."""
+    override = os.environ.get("BCS_TEST_LISTEN_RETRY")
+    return float(override) if override else tunables.LISTEN_RETRY_SECONDS
+
+
+def unenforced(config: Config) -> list[dict[str, Any]]:
+    """Security settings this engine accepts but cannot enforce yet (their URLs answer 403)."""
+    found: list[dict[str, Any]] = []
+    for group in config.url_groups:
+        if group.authentication:
+            found.append({"urlGroup": group.url_group, "urlSuffix": None, "setting": "authentication"})
+        for url in group.urls:
+            if url.sddl:
+                found.append({"urlGroup": group.url_group, "urlSuffix": url.url_suffix, "setting": "sddl"})
+    return found
+
+
 def _threads_for(table: RoutingTable, port: int) -> int:
     """Worker threads of a listener: enough for every throttled transfer its groups allow."""
     wanted = tunables.BASE_THREADS
@@ -68,7 +101,11 @@ class FileHost:
         self._lock = threading.RLock()
         self.state = HostState(RoutingTable.build(Config()), TokenBucket())
         self.listeners: dict[int, Listener] = {}
-        self.failed: dict[int, str] = {}  # port -> why it is not listening (engine start only)
+        self.failed: dict[int, str] = {}  # port -> why it is not listening
+        self._retry_ports: set[int] = set()  # failed ports whose failure may pass (port in use)
+        self._retry_timer: threading.Timer | None = None
+        self._stopped = False
+        self._unenforced: list[dict[str, Any]] = []
         self._access: AccessLog | None = None
 
     # --- lifecycle ---
@@ -78,11 +115,15 @@ class FileHost:
             self._access = AccessLog(state_dir / "access.log")
         config = self.engine.config.current
         with self._lock:
-            self._apply(config, strict=False)
+            self._apply(config, required=set())
         self.engine.config.subscribe(self._on_change)
 
     def stop(self) -> None:
         with self._lock:
+            self._stopped = True
+            if self._retry_timer is not None:
+                self._retry_timer.cancel()
+                self._retry_timer = None
             for port in list(self.listeners):
                 self._close(port)
         self.state.access_log = None
@@ -93,8 +134,17 @@ class FileHost:
     def status(self) -> dict[str, Any]:
         with self._lock:
             listeners = [listener.status() for _, listener in sorted(self.listeners.items())]
-            failed = [{"port": port, "error": why} for port, why in sorted(self.failed.items())]
-        return {"listeners": listeners, "failedListeners": failed}
+            failed = [
+                {"port": port, "error": why, "retrying": port in self._retry_ports}
+                for port, why in sorted(self.failed.items())
+            ]
+            unenforced = list(self._unenforced)
+        return {
+            "listeners": listeners,
+            "failedListeners": failed,
+            "securityEnforced": not unenforced,
+            "unenforcedSettings": unenforced,
+        }
 
     # --- queries for the RPC layer ---
     def runtime(self, prefix_key: str) -> GroupRuntime | None:
@@ -103,16 +153,24 @@ class FileHost:
     def is_listening(self, port: int) -> bool:
         return port in self.listeners
 
+    def listen_error(self, port: int) -> str | None:
+        """Why ``port`` is not listening (None while it listens or was never tried)."""
+        return self.failed.get(port)
+
     # --- configuration changes ---
     def _on_change(self, old: Config, new: Config) -> None:
         with self._lock:
-            self._apply(new, strict=True)
+            self._apply(new, required=_new_group_ports(old, new))
 
-    def _apply(self, config: Config, strict: bool) -> None:
+    def _apply(self, config: Config, required: set[int]) -> None:
+        """Make the listeners match ``config``; a port in ``required`` that cannot open raises.
+
+        Raises:
+            BcsError: a required port cannot be opened (nothing changes).
+        """
         ports = _ports_of(config)
         opened: dict[int, Listener] = {}
-        if strict:
-            self.failed = {p: why for p, why in self.failed.items() if p in ports}
+        failures: dict[int, BcsError] = {}
         try:
             for port, scheme in sorted(ports.items()):
                 current = self.listeners.get(port)
@@ -123,20 +181,27 @@ class FileHost:
                 try:
                     opened[port] = make_listener(scheme, port, self.state, tunables.BASE_THREADS)
                 except BcsError as exc:
-                    if strict:
+                    if port in required:
                         raise
-                    log.error("cannot serve port %d: %s", port, exc.message)
-                    self.failed[port] = exc.message
+                    failures[port] = exc
         except BaseException:
             for listener in opened.values():
                 listener.stop()
             raise
+        for port in [p for p in self.failed if p not in ports]:
+            log.info("port %d: no URL group needs it any more; not retrying", port)
+            self._clear_failure(port)
+        for port, failure in failures.items():
+            self._record_failure(port, failure)
+        self._note_unenforced(config)
         table = RoutingTable.build(config, self.state.table.runtimes)
         self.state.table = table
         self.state.server_bucket.set_rate(config.server.bandwidth_limit)
         self.state.access_log = self._access if config.server.access_log else None
         for port, listener in opened.items():
-            self.failed.pop(port, None)
+            if port in self.failed:
+                log.info("port %d: listening again", port)
+                self._clear_failure(port)
             listener.set_threads(_threads_for(table, port))
             listener.start()
             self.listeners[port] = listener
@@ -145,6 +210,55 @@ class FileHost:
                 self._close(port)
             else:
                 self.listeners[port].set_threads(_threads_for(table, port))
+        self._schedule_retry()
+
+    # --- ports that failed ---
+    def _record_failure(self, port: int, exc: BcsError) -> None:
+        if self.failed.get(port) != exc.message:  # log once per state change, not per retry
+            again = f"; retrying every {_retry_seconds():g} s" if exc.transient else ""
+            log.error("cannot serve port %d: %s%s", port, exc.message, again)
+        self.failed[port] = exc.message
+        if exc.transient:
+            self._retry_ports.add(port)
+        else:
+            self._retry_ports.discard(port)
+
+    def _clear_failure(self, port: int) -> None:
+        self.failed.pop(port, None)
+        self._retry_ports.discard(port)
+
+    def _schedule_retry(self) -> None:
+        """Arm the retry timer while a port waits to be retried (an engine without one sleeps)."""
+        if self._stopped or not self._retry_ports or self._retry_timer is not None:
+            return
+        timer = threading.Timer(_retry_seconds(), self._retry)
+        timer.name = "bcs-listen-retry"
+        timer.daemon = True
+        self._retry_timer = timer
+        timer.start()
+
+    def _retry(self) -> None:
+        with self._lock:
+            self._retry_timer = None
+            if self._stopped:
+                return
+            try:
+                self._apply(self.engine.config.current, required=set())
+            except Exception:
+                log.exception("retrying the failed listeners failed")
+                self._schedule_retry()
+
+    def _note_unenforced(self, config: Config) -> None:
+        found = unenforced(config)
+        for item in found:
+            if item not in self._unenforced:
+                where = item["urlGroup"] + (item["urlSuffix"] or "")
+                log.warning(
+                    "%s: %s is set but not enforced by this engine yet: its requests get 403",
+                    where,
+                    item["setting"],
+                )
+        self._unenforced = found
 
     def _close(self, port: int) -> None:
         listener = self.listeners.pop(port)

@@ -28,4 +28,5 @@ UNLIMITED_GROUP_THREADS: Final = 8  # threads counted for a group whose connecti
 MAX_THREADS: Final = 256  # worker threads of one listener at most
 MAX_CONNECTIONS: Final = 1000  # open connections per listener (waitress default 100)
 CHANNEL_TIMEOUT: Final = 300  # seconds an idle connection stays open (waitress 120; BITS waits 5 min)
+LISTEN_RETRY_SECONDS: Final = 10.0  # a port that was in use is tried again this often (HTTP.SYS: no retry)
 STOP_TIMEOUT: Final = 5.0  # seconds to wait for a listener's threads when it stops
