@@ -289,8 +289,8 @@ def test_import_configuration_json_with_a_bad_setting_gives_an_error_record_sour
 def test_stop_server_json_stops_the_engine(engine: EngineProcess) -> None:
     (call,) = ps.module_functions()["Stop-BcsServer"].rpc_calls()
     assert call.method == "server.stop" and not call.keys
-    assert engine.call("server.stop") == {"stopping": True}
     assert engine.proc is not None
+    assert engine.call("server.stop") == {"stopping": True, "pid": engine.proc.pid}
     assert engine.proc.wait(20) == 0
 
 

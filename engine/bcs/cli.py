@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bcs import __version__
-from bcs.errors import BcsError
+from bcs.errors import BcsError, OperationTimeoutError
 from bcs.methods import load_registry
 from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError
 from bcs.rpc.registry import Method, Param
@@ -208,6 +208,29 @@ def _config_import(client: RpcClient, args: argparse.Namespace) -> Any:
     return result if args.json else {"imported": args.file, "urlGroups": len(result["config"]["urlGroups"])}
 
 
+def _stop_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the engine process to exit (default 30)",
+    )
+
+
+@command("server.stop", _stop_args)
+def _server_stop(client: RpcClient, args: argparse.Namespace) -> Any:
+    """Stop the engine and return once its process has exited (listeners, jobs.db, locks closed)."""
+    from bcs.detach import wait_for_exit
+
+    result = client.call("server.stop")
+    pid = result.get("pid")
+    if isinstance(pid, int) and not wait_for_exit(pid, args.timeout):
+        raise OperationTimeoutError(
+            f"the engine (process {pid}) still runs {args.timeout:g} s after server.stop", target=pid
+        )
+    return result
+
+
 # --- parser ------------------------------------------------------------------------------------------
 
 
@@ -232,6 +255,29 @@ def _add_serve(sub: Any, common: argparse.ArgumentParser) -> None:
         "--config", type=Path, help="config file to load and keep (default: STATE_DIR/config.yaml)"
     )
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.add_argument(
+        "--no-demo",
+        action="store_true",
+        help="on a first start (no config file yet) begin with an empty configuration, "
+        "not the demo URL group http://+:8080/Demo/",
+    )
+    serve.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the engine in the background in a session of its own, wait until it answers, "
+        "print one JSON line ({status} or {error}) and exit",
+    )
+    serve.add_argument(
+        "--log-dir",
+        type=Path,
+        help="with --detach: where engine-<pipe>.out/.err go (default: the state directory)",
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="with --detach: seconds to wait for the engine (default 30)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -262,6 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
         if load_registry().get(f"{noun}.{verb}") is not None:
             p = sub.add_parser(alias, help=f"same as `bcs {noun} {verb}`", parents=[common])
             p.set_defaults(method=f"{noun}.{verb}")
+            custom = CUSTOM.get(f"{noun}.{verb}")
+            if custom is not None:
+                custom.add_arguments(p)
     return parser
 
 
@@ -302,6 +351,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from bcs.engine import EngineOptions, default_state_dir, run_engine
+    from bcs.rpc.transport import resolve_pipe_name
+
+    if args.detach:
+        from bcs.detach import start_detached
+
+        pipe_name = resolve_pipe_name(args.pipe_name)
+        state_dir = (args.state_dir or default_state_dir()).absolute()
+        command = [
+            sys.executable,
+            "-m",
+            "bcs",
+            "--pipe-name",
+            pipe_name,
+            "serve",
+            "--state-dir",
+            str(state_dir),
+        ]
+        command += ["--log-level", args.log_level]
+        if args.config is not None:
+            command += ["--config", str(args.config.absolute())]
+        if args.no_demo:
+            command.append("--no-demo")
+        code, line = start_detached(command, pipe_name, (args.log_dir or state_dir).absolute(), args.timeout)
+        print(line, flush=True)
+        return code
 
     logging.basicConfig(
         level=getattr(logging, args.log_level),
@@ -312,5 +386,6 @@ def _serve(args: argparse.Namespace) -> int:
         state_dir=args.state_dir or default_state_dir(),
         pipe_name=args.pipe_name,
         config_path=args.config,
+        demo=not args.no_demo,
     )
     return run_engine(options)

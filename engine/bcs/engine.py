@@ -70,6 +70,7 @@ class EngineOptions:
     state_dir: Path
     pipe_name: str
     config_path: Path | None = None
+    demo: bool = True  # a first start writes the demo URL group (False: an empty configuration)
 
 
 def demo_config(state_dir: Path) -> Config:
@@ -119,7 +120,7 @@ class Engine:
             self._prepare_state_dir()
             self._open_log_file()
             log.info("engine %s starting: state dir %s, pipe %s", __version__, self.state_dir, self.pipe.path)
-            self.config.load(default=lambda: demo_config(self.state_dir))
+            self.config.load(default=(lambda: demo_config(self.state_dir)) if self.options.demo else None)
             self._start_services()
             if install_signals:
                 self._install_signals()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Any
 
@@ -25,13 +26,13 @@ def server_status(ctx: CallContext) -> dict[str, Any]:
 @rpc_method(
     "server.stop",
     "Stop the engine cleanly: the answer is sent first, then listeners, jobs and the pipe stop.",
-    result="object {stopping: true}",
+    result="object {stopping: true, pid}",
     cmdlet="Stop-BcsServer",
 )
 def server_stop(ctx: CallContext) -> dict[str, Any]:
     # A short delay lets this answer leave before the pipe's connections are closed.
     threading.Timer(0.2, ctx.engine.request_stop).start()
-    return {"stopping": True}
+    return {"stopping": True, "pid": os.getpid()}
 
 
 def _export(ctx: CallContext) -> dict[str, Any]:
