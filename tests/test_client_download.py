@@ -121,6 +121,28 @@ def test_503_is_a_transient_error_retried_after_the_minimum_retry_delay(
     engine.call("job.cancel", jobId=job["jobId"])
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
+def test_retry_timer_of_a_transient_error_survives_an_engine_restart(
+    engine: Any, nginx: Nginx, dest: Path, how: str
+) -> None:
+    job = create(engine, [(nginx.url("status503/x.bin"), dest / "x.bin")], minimumRetryDelay=60)
+    first = wait_job(engine, job["jobId"], ("TransientError",), timeout=20)
+    assert first["transientErrorCount"] == 1 and 55 <= first["retryInSeconds"] <= 60
+    requests = len(nginx.log())
+    if how == "kill":
+        engine.kill()  # the record saved with the transient error is all there is
+        engine.start()
+    else:
+        engine.restart()
+    time.sleep(1.5)  # a retry at once (the old behaviour) would have happened by now
+    again = engine.call("job.get", jobId=job["jobId"])
+    assert again["jobState"] == "TransientError"
+    assert again["transientErrorCount"] == 1
+    assert 50 <= again["retryInSeconds"] <= 59, again["retryInSeconds"]
+    assert len(nginx.log()) == requests, "the job retried at once after the restart"
+    engine.call("job.cancel", jobId=job["jobId"])
+
+
 def test_server_stopped_mid_transfer_gives_transient_error_then_resumes_without_refetching(
     engine: Any, nginx: Nginx, www: Path, dest: Path
 ) -> None:
@@ -299,6 +321,28 @@ def test_unknown_job_id_is_bg_e_not_found(engine: Any) -> None:
     with pytest.raises(RpcError) as info:
         engine.call("job.get", jobId="{00000000-0000-0000-0000-000000000001}")
     assert info.value.data["name"] == "BG_E_NOT_FOUND"
+
+
+@pytest.mark.parametrize("op", ["job.cancel", "job.complete"])
+def test_a_cancelled_or_acknowledged_job_has_left_the_queue_as_in_bits(
+    engine: Any, nginx: Nginx, dest: Path, op: str
+) -> None:
+    job = create(engine, [(nginx.url("status503/y.bin"), dest / "y.bin")], suspended=True)
+    final = engine.call(op, jobId=job["jobId"])
+    assert final["jobState"] in ("Cancelled", "Acknowledged")
+    with pytest.raises(RpcError) as info:
+        engine.call("job.get", jobId=job["jobId"])
+    assert info.value.data["name"] == "BG_E_NOT_FOUND"
+    assert info.value.data["errorId"] == "Bcs.Job.NotFound"
+    assert info.value.data["category"] == "ObjectNotFound"
+    assert job["jobId"] not in [j["jobId"] for j in engine.call("job.list")]
+    # A waiter still learns the final state, and a late operation says why it cannot run.
+    assert (
+        engine.call("job.wait", jobId=job["jobId"], changeCount=0, timeout=0)["jobState"] == final["jobState"]
+    )
+    with pytest.raises(RpcError) as late:
+        engine.call("job.cancel", jobId=job["jobId"])
+    assert late.value.data["name"] == "BG_E_INVALID_STATE"
 
 
 def test_engine_stopped_gracefully_mid_transfer_resumes_exactly_where_it_stopped(

@@ -194,7 +194,7 @@ def test_suspend_resume_cancel_complete_in_every_state(world: dict[str, Any], st
 def test_set_and_add_file_on_a_final_job_are_bg_e_invalid_state(world: dict[str, Any]) -> None:
     engine: EngineProcess = world["engine"]
     job = job_in(world, "Cancelled")
-    assert engine.call("job.get", jobId=job["jobId"])["jobState"] == "Cancelled"
+    assert engine.call("job.wait", jobId=job["jobId"], changeCount=0, timeout=0)["jobState"] == "Cancelled"
     assert (
         rpc_error(lambda: engine.call("job.set", jobId=job["jobId"], priority="Low"))["name"]
         == "BG_E_INVALID_STATE"

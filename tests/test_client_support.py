@@ -202,7 +202,7 @@ def wait_job(
 ) -> dict[str, Any]:
     """Long-poll job.wait until the job is in one of ``states``."""
     deadline = time.monotonic() + timeout
-    job: dict[str, Any] = engine.call("job.get", jobId=job_id)
+    job: dict[str, Any] = engine.call("job.wait", jobId=job_id, changeCount=0, timeout=0)
     with engine.client() as c:
         while job["jobState"] not in states:
             left = deadline - time.monotonic()

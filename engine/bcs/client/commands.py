@@ -75,7 +75,8 @@ def _job_wait(client: RpcClient, args: argparse.Namespace) -> Any:
 def _wait(client: RpcClient, job_id: str, timeout: float | None, complete: bool, progress: bool) -> Any:
     """Long-poll until the job is Transferred/Error/final; raise the job's error when it failed."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    job = client.call("job.get", jobId=job_id)
+    # job.wait with changeCount 0 answers at once, also for a job that has just left the queue
+    job = client.call("job.wait", jobId=job_id, changeCount=0, timeout=0)
     bar = ProgressBar() if progress else None
     while True:
         if bar is not None:

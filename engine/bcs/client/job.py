@@ -377,13 +377,19 @@ class Job:
             "modificationTime": self.modification_time,
             "transferCompletionTime": self.transfer_completion_time,
             "activeSeconds": self.active_time(),
+            # Monotonic deadlines are stored as wall-clock times so that they survive a restart.
+            "retryAt": _to_wall(self.retry_at),
+            "noProgressSince": _to_wall(self.no_progress_since),
         }
 
     @classmethod
     def from_record(cls, data: dict[str, Any], seq: int) -> Job:
         settings = dict(SETTABLE_DEFAULTS)
         settings.update(data.get("settings", {}))
-        return cls(
+        now, wall = time.monotonic(), time.time()
+        retry_at = data.get("retryAt")
+        since = data.get("noProgressSince")
+        job = cls(
             job_id=data["jobId"],
             owner=data["owner"],
             transfer_type=JobType[data["transferType"]],
@@ -402,6 +408,13 @@ class Job:
             active_seconds=data.get("activeSeconds", 0.0),
             seq=seq,
         )
+        if retry_at is not None:
+            # What was left of the delay; a wall clock set back cannot stretch it past the job's delay.
+            left = min(max(0.0, retry_at - wall), float(settings["minimumRetryDelay"]))
+            job.retry_at = now + left
+        if since is not None:
+            job.no_progress_since = now - max(0.0, wall - since)
+        return job
 
     # --- the RPC object ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -469,3 +482,10 @@ class Job:
             "files": [{k: v for k, v in f.to_dict().items() if k != "lastModified"} for f in self.files],
             "changeCount": self.change_count,
         }
+
+
+def _to_wall(deadline: float | None) -> float | None:
+    """A monotonic time as epoch seconds (None stays None)."""
+    if deadline is None:
+        return None
+    return time.time() + (deadline - time.monotonic())

@@ -186,8 +186,8 @@ class JobService:
                     self._truncate(f.temporary_name, f.bytes_transferred)  # bytes after the checkpoint
         if job.state in RUNNING:
             job.move("yield")
-        elif job.state is JobState.TransientError:
-            job.retry_at = time.monotonic()  # monotonic deadlines do not survive a restart
+        elif job.state is JobState.TransientError and job.retry_at is None:
+            job.retry_at = time.monotonic()  # a record of an older engine, without its retry time
         if job.state in ACTION_STATES:
             job.active_since = time.monotonic()
         assert self.store is not None
@@ -512,8 +512,20 @@ class JobService:
             return [j.to_json() for j in jobs]
 
     def get(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        """A job in the queue; a completed or cancelled one has left it (BG_E_NOT_FOUND), as in BITS.
+
+        ``job.wait`` and the operations still see a final job for a while (tombstones), so a waiter
+        learns the final state and a late ``job.cancel`` answers BG_E_INVALID_STATE.
+        """
         with self.lock:
-            return self._find(job_id, caller).to_json()
+            job = self._find(job_id, caller)
+            if job.state in FINAL_STATES:
+                raise JobNotFoundError(
+                    f"job {job.job_id} was {job.state.name.lower()} and has left the queue",
+                    noun="Job",
+                    target=job.job_id,
+                )
+            return job.to_json()
 
     def set(self, caller: Caller, job_id: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
