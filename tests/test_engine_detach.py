@@ -41,6 +41,14 @@ def pipe_name() -> Iterator[str]:
         raise AssertionError(stopped.stderr)
 
 
+def started(pipe_name: str, state: Path) -> dict[str, Any]:
+    """The status of a detached engine that must have started."""
+    code, answer = detach(pipe_name, state)
+    assert code == 0, answer
+    status: dict[str, Any] = answer["status"]
+    return status
+
+
 def detach(pipe_name: str, state: Path, *extra: str, new_group: bool = False) -> tuple[int, dict[str, Any]]:
     """Run the launcher (optionally in a process group of its own, as pwsh would be); its JSON line."""
     command = [sys.executable, "-m", "bcs", "--pipe-name", pipe_name, "serve", "--state-dir", str(state)]
@@ -61,9 +69,7 @@ def test_detached_engine_has_its_own_session_and_writes_its_own_log_files(
     pipe_name: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    code, answer = detach(pipe_name, state)
-    assert code == 0, answer
-    status = answer["status"]
+    status = started(pipe_name, state)
     pid = status["pid"]
     assert status["pipeName"] == pipe_name and status["urlGroupCount"] == 0
     assert os.getsid(pid) == pid, "the engine leads a session of its own"
@@ -114,22 +120,19 @@ def test_stop_returns_once_the_process_has_exited_and_the_state_dir_is_free(
     pipe_name: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "state"
-    code, answer = detach(pipe_name, state)
-    assert code == 0, answer
-    pid = answer["status"]["pid"]
+    pid = started(pipe_name, state)["pid"]
     stopped = bcs("--pipe-name", pipe_name, "--json", "stop")
     assert stopped.returncode == 0, stopped.stderr
     assert json.loads(stopped.stdout) == {"stopping": True, "pid": pid}
     assert not process_exists(pid)
     # Listeners, jobs.db and the lock are closed: a new engine takes the same state directory at once.
-    code, again = detach(pipe_name, state)
-    assert code == 0, again
+    assert started(pipe_name, state)["pid"] != pid
 
 
 def test_a_second_detached_engine_on_the_same_pipe_is_reported_as_already_running(
     pipe_name: str, tmp_path: Path
 ) -> None:
-    assert detach(pipe_name, tmp_path / "one")[0] == 0
+    started(pipe_name, tmp_path / "one")
     code, answer = detach(pipe_name, tmp_path / "two")
     assert code == 1
     assert answer["error"]["errorId"] == "Bcs.Server.AlreadyRunning"

@@ -18,6 +18,7 @@ import pytest
 
 from bcs.rpc.client import RpcError
 from conftest import EngineProcess, free_port
+from test_client_support import wait_until
 from test_host_http import fetch
 
 RETRY = {"BCS_TEST_LISTEN_RETRY": "0.3"}
@@ -53,14 +54,10 @@ def config_with(*groups: str, source: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached")
+def start_with_group(engine_factory: Any, group: str, source: Path) -> EngineProcess:
+    """An engine whose config.yaml already has ``group`` (as after a restart), retrying fast."""
+    engine: EngineProcess = engine_factory(config=config_with(group, source=source))
+    return engine.start(env=RETRY)
 
 
 @pytest.fixture
@@ -74,8 +71,7 @@ def test_a_busy_port_at_start_leaves_every_other_change_working_and_is_retried(
     engine_factory: Any, held: HeldPort, source: Path
 ) -> None:
     busy_group = f"http://+:{held.port}/Busy/"
-    engine: EngineProcess = engine_factory(config=config_with(busy_group, source=source))
-    engine.start(env=RETRY)
+    engine = start_with_group(engine_factory, busy_group, source)
 
     got = engine.call("urlgroup.get", urlGroup=busy_group)
     assert got["listening"] is False
@@ -92,7 +88,7 @@ def test_a_busy_port_at_start_leaves_every_other_change_working_and_is_retried(
 
     # The port frees up: the engine serves it on its next retry, without any call.
     held.release()
-    wait_for(lambda: engine.call("urlgroup.get", urlGroup=busy_group)["listening"])
+    wait_until(lambda: engine.call("urlgroup.get", urlGroup=busy_group)["listening"])
     assert engine.call("urlgroup.get", urlGroup=busy_group)["listenError"] is None
     assert engine.call("server.status")["services"]["host"]["failedListeners"] == []
     assert fetch(held.port, "/Busy/f.txt")[0] == 200
@@ -116,8 +112,7 @@ def test_a_group_removed_while_its_port_is_busy_stops_the_retries(
     engine_factory: Any, held: HeldPort, source: Path
 ) -> None:
     group = f"http://+:{held.port}/Busy/"
-    engine: EngineProcess = engine_factory(config=config_with(group, source=source))
-    engine.start(env=RETRY)
+    engine = start_with_group(engine_factory, group, source)
     engine.call("urlgroup.delete", urlGroup=group)
     assert engine.call("server.status")["services"]["host"]["failedListeners"] == []
     held.release()
@@ -163,10 +158,9 @@ def test_curl_reaches_a_group_whose_port_was_freed_after_start(
     engine_factory: Any, held: HeldPort, source: Path
 ) -> None:
     group = f"http://+:{held.port}/Late/"
-    engine: EngineProcess = engine_factory(config=config_with(group, source=source))
-    engine.start(env=RETRY)
+    engine = start_with_group(engine_factory, group, source)
     held.release()
-    wait_for(lambda: engine.call("urlgroup.get", urlGroup=group)["listening"])
+    wait_until(lambda: engine.call("urlgroup.get", urlGroup=group)["listening"])
     out = subprocess.run(
         ["curl", "-sf", f"http://127.0.0.1:{held.port}/Late/f.txt"],
         capture_output=True,
