@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bcs.client.job import TRANSITIONS, JobState, transition
+from bcs.client.job import TRANSITIONS, JobEvent, JobState, transition
 from bcs.errors import InvalidStateError
 from bcs.rpc.client import RpcError
 from conftest import EngineProcess
@@ -56,10 +56,10 @@ def test_final_states_accept_no_event_and_raise_bg_e_invalid_state() -> None:
 
 def test_scheduler_events_are_illegal_outside_the_action_states() -> None:
     with pytest.raises(InvalidStateError):
-        transition(JobState.Suspended, "connect")
+        transition(JobState.Suspended, JobEvent.CONNECT)
     with pytest.raises(InvalidStateError):
-        transition(JobState.Error, "finish")
-    assert transition(JobState.TransientError, "retry") is JobState.Queued
+        transition(JobState.Error, JobEvent.FINISH)
+    assert transition(JobState.TransientError, JobEvent.RETRY) is JobState.Queued
 
 
 # --- a module engine and the servers that put jobs into each state ---------------------------------

@@ -14,6 +14,18 @@ Rules of the state machine (bits-protocol.md 3.2), written once as data in ``TRA
   ``cancel`` -> CANCELLED. ACKNOWLEDGED and CANCELLED are final: every event there is illegal.
 
 Anything not in the table raises ``InvalidStateError`` (``BG_E_INVALID_STATE``, noun "Job").
+
+The fields that travel with a state change (the error object, the retry time, the start of the
+no-progress period, the transient-error count, the completion time) change inside ``Job.move``
+and nowhere else, by the rules of ``_COMPANIONS``:
+
+* the error object exists only in ERROR and TRANSIENT_ERROR (bits-protocol.md 3.2);
+* ``transient_error`` takes the error and the retry time and counts one more transient error;
+* ``fatal_error`` takes the error (a transient one counts once more and becomes fatal) or, given
+  none, makes the last transient error fatal (no-progress timeout);
+* ``resume`` from a stopped state starts afresh: no retry time, no no-progress period;
+* ``suspend``, ``retry`` and ``fatal_error`` drop the retry time; ``finish`` ends the no-progress
+  period and stamps the completion time.
 """
 
 from __future__ import annotations
@@ -24,7 +36,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bcs import tunables
+from bcs.client.settings import Credential, JobSettings
 from bcs.errors import BcsError, InvalidArgumentError, InvalidStateError, error_from_hresult, format_hresult
 
 __all__ = [
@@ -34,6 +46,7 @@ __all__ = [
     "ErrorContext",
     "Job",
     "JobError",
+    "JobEvent",
     "JobFile",
     "JobState",
     "JobType",
@@ -92,45 +105,64 @@ class ErrorContext(enum.IntEnum):
         return self.name.rstrip("_")
 
 
+class JobEvent(str, enum.Enum):
+    """What moves a job: calls (suspend ... add_file), the scheduler and the transfer loop."""
+
+    SUSPEND = "suspend"
+    COMPLETE = "complete"
+    CANCEL = "cancel"
+    SET = "set"
+    ADD_FILE = "add_file"
+    RESUME = "resume"
+    CONNECT = "connect"  # the scheduler gives the job a turn
+    RECEIVE = "receive"  # the first response of a turn
+    YIELD = "yield"  # the turn ends without a verdict (slice over, preempted, stopped)
+    FINISH = "finish"  # every file is transferred
+    TRANSIENT_ERROR = "transient_error"
+    FATAL_ERROR = "fatal_error"
+    RETRY = "retry"  # the retry time of a transient error came
+
+
 S = JobState
+E = JobEvent
 ACTION_STATES = frozenset({S.Queued, S.Connecting, S.Transferring, S.TransientError})
 FINAL_STATES = frozenset({S.Acknowledged, S.Cancelled})
 _NON_FINAL = tuple(s for s in S if s not in FINAL_STATES)
 
 # (state, event) -> next state. The whole state machine; nothing else moves a job.
-TRANSITIONS: dict[tuple[JobState, str], JobState] = {
-    **{(s, "suspend"): S.Suspended for s in _NON_FINAL},
-    **{(s, "complete"): S.Acknowledged for s in _NON_FINAL},
-    **{(s, "cancel"): S.Cancelled for s in _NON_FINAL},
-    **{(s, "set"): s for s in _NON_FINAL},
-    **{(s, "add_file"): s for s in _NON_FINAL},
+TRANSITIONS: dict[tuple[JobState, JobEvent], JobState] = {
+    **{(s, E.SUSPEND): S.Suspended for s in _NON_FINAL},
+    **{(s, E.COMPLETE): S.Acknowledged for s in _NON_FINAL},
+    **{(s, E.CANCEL): S.Cancelled for s in _NON_FINAL},
+    **{(s, E.SET): s for s in _NON_FINAL},
+    **{(s, E.ADD_FILE): s for s in _NON_FINAL},
     # Resume: queue a stopped job; in the action states it changes nothing.
-    (S.Suspended, "resume"): S.Queued,
-    (S.Error, "resume"): S.Queued,
-    (S.TransientError, "resume"): S.Queued,
-    (S.Transferred, "resume"): S.Queued,  # only when files were added after the transfer
-    (S.Queued, "resume"): S.Queued,
-    (S.Connecting, "resume"): S.Connecting,
-    (S.Transferring, "resume"): S.Transferring,
+    (S.Suspended, E.RESUME): S.Queued,
+    (S.Error, E.RESUME): S.Queued,
+    (S.TransientError, E.RESUME): S.Queued,
+    (S.Transferred, E.RESUME): S.Queued,  # only when files were added after the transfer
+    (S.Queued, E.RESUME): S.Queued,
+    (S.Connecting, E.RESUME): S.Connecting,
+    (S.Transferring, E.RESUME): S.Transferring,
     # Scheduler and transfer loop.
-    (S.Queued, "connect"): S.Connecting,
-    (S.Connecting, "receive"): S.Transferring,
-    (S.Transferring, "receive"): S.Transferring,
-    (S.Connecting, "yield"): S.Queued,
-    (S.Transferring, "yield"): S.Queued,
-    (S.Connecting, "finish"): S.Transferred,
-    (S.Transferring, "finish"): S.Transferred,
-    (S.Connecting, "transient_error"): S.TransientError,
-    (S.Transferring, "transient_error"): S.TransientError,
-    (S.Queued, "fatal_error"): S.Error,
-    (S.Connecting, "fatal_error"): S.Error,
-    (S.Transferring, "fatal_error"): S.Error,
-    (S.TransientError, "fatal_error"): S.Error,  # no-progress timeout, maxDownloadTime
-    (S.TransientError, "retry"): S.Queued,
+    (S.Queued, E.CONNECT): S.Connecting,
+    (S.Connecting, E.RECEIVE): S.Transferring,
+    (S.Transferring, E.RECEIVE): S.Transferring,
+    (S.Connecting, E.YIELD): S.Queued,
+    (S.Transferring, E.YIELD): S.Queued,
+    (S.Connecting, E.FINISH): S.Transferred,
+    (S.Transferring, E.FINISH): S.Transferred,
+    (S.Connecting, E.TRANSIENT_ERROR): S.TransientError,
+    (S.Transferring, E.TRANSIENT_ERROR): S.TransientError,
+    (S.Queued, E.FATAL_ERROR): S.Error,
+    (S.Connecting, E.FATAL_ERROR): S.Error,
+    (S.Transferring, E.FATAL_ERROR): S.Error,
+    (S.TransientError, E.FATAL_ERROR): S.Error,  # no-progress timeout, maxDownloadTime
+    (S.TransientError, E.RETRY): S.Queued,
 }
 
 
-def transition(state: JobState, event: str, job_id: str | None = None) -> JobState:
+def transition(state: JobState, event: JobEvent, job_id: str | None = None) -> JobState:
     """The state after ``event`` in ``state``.
 
     Raises:
@@ -140,7 +172,7 @@ def transition(state: JobState, event: str, job_id: str | None = None) -> JobSta
         return TRANSITIONS[(state, event)]
     except KeyError:
         raise InvalidStateError(
-            f"{event.replace('_', ' ')} is not allowed while the job is {state.name}",
+            f"{event.value.replace('_', ' ')} is not allowed while the job is {state.name}",
             noun="Job",
             target=job_id,
         ) from None
@@ -250,39 +282,6 @@ class JobFile:
 
 
 @dataclass
-class Credential:
-    """Credentials for one (target, scheme); the password never leaves the engine."""
-
-    target: str
-    scheme: str
-    user_name: str
-    password: str
-
-    def public(self) -> dict[str, Any]:
-        return {"target": self.target, "scheme": self.scheme, "userName": self.user_name}
-
-
-# Settable properties: JSON name -> (attribute, default). Persisted as they are.
-SETTABLE_DEFAULTS: dict[str, Any] = {
-    "displayName": "BITS Transfer",
-    "description": "",
-    "priority": "Normal",
-    "minimumRetryDelay": tunables.MINIMUM_RETRY_DELAY,
-    "noProgressTimeout": tunables.NO_PROGRESS_TIMEOUT,
-    "maxDownloadTime": tunables.MAX_DOWNLOAD_TIME,
-    "customHeaders": [],
-    "proxyUsage": "SystemDefault",
-    "proxyList": [],
-    "proxyBypass": [],
-    "securityFlags": 0,
-    "caBundle": None,
-    "clientCertificate": None,
-    "bandwidthLimit": 0,
-    "dynamic": False,
-}
-
-
-@dataclass
 class Job:
     """One BITS job: settings, files, state, error and counters. Mutated only by ``JobService``."""
 
@@ -290,7 +289,7 @@ class Job:
     owner: str
     transfer_type: JobType
     state: JobState = JobState.Suspended
-    settings: dict[str, Any] = field(default_factory=lambda: dict(SETTABLE_DEFAULTS))
+    settings: JobSettings = field(default_factory=JobSettings)
     credentials: list[Credential] = field(default_factory=list)
     files: list[JobFile] = field(default_factory=list)
     error: JobError | None = None
@@ -312,7 +311,7 @@ class Job:
 
     @property
     def priority(self) -> Priority:
-        return Priority[self.settings["priority"]]
+        return Priority[self.settings.priority]
 
     @property
     def bytes_total(self) -> int:
@@ -328,11 +327,18 @@ class Job:
     def files_transferred(self) -> int:
         return sum(1 for f in self.files if f.completed)
 
-    def move(self, event: str) -> JobState:
-        """Apply ``event`` through the transition table; keeps the action-time clock.
+    def move(
+        self, event: JobEvent, *, error: JobError | None = None, retry_at: float | None = None
+    ) -> JobState:
+        """Apply ``event`` through the transition table, with the fields that go with it.
+
+        Args:
+            event: what happened.
+            error: the error of ``transient_error``/``fatal_error``.
+            retry_at: the monotonic retry time of ``transient_error``.
 
         Raises:
-            InvalidStateError: the event is illegal in the current state.
+            InvalidStateError: the event is illegal in the current state (nothing changes).
         """
         new = transition(self.state, event, self.job_id)
         now = time.monotonic()
@@ -343,8 +349,26 @@ class Job:
             self.active_since = now
         if new in FINAL_STATES:
             self.final_at = now
-        if new not in (JobState.Error, JobState.TransientError):
+        if event is E.TRANSIENT_ERROR:
+            assert error is not None and retry_at is not None
+            self.error = error
+            self.transient_error_count += 1
+        elif event is E.FATAL_ERROR:
+            if error is None:
+                error = self.error  # the last transient error, now final (no-progress timeout)
+            elif error.transient:
+                self.transient_error_count += 1
+            if error is not None:
+                error.transient = False
+            self.error = error
+        elif new not in (JobState.Error, JobState.TransientError):
             self.error = None  # the error object exists only in ERROR/TRANSIENT_ERROR (bits-protocol.md 3.2)
+        if event in _CLEARS_RETRY:
+            self.retry_at = retry_at if event is E.TRANSIENT_ERROR else None
+        if event in _ENDS_NO_PROGRESS:
+            self.no_progress_since = None
+        if event is E.FINISH:
+            self.transfer_completion_time = time.time()
         self.state = new
         self.touch()
         return new
@@ -365,7 +389,7 @@ class Job:
             "owner": self.owner,
             "transferType": self.transfer_type.name,
             "state": self.state.name,
-            "settings": self.settings,
+            "settings": self.settings.to_record(),
             "credentials": [
                 {"target": c.target, "scheme": c.scheme, "userName": c.user_name, "password": c.password}
                 for c in self.credentials
@@ -384,8 +408,7 @@ class Job:
 
     @classmethod
     def from_record(cls, data: dict[str, Any], seq: int) -> Job:
-        settings = dict(SETTABLE_DEFAULTS)
-        settings.update(data.get("settings", {}))
+        settings = JobSettings.from_record(data.get("settings", {}))
         now, wall = time.monotonic(), time.time()
         retry_at = data.get("retryAt")
         since = data.get("noProgressSince")
@@ -410,7 +433,7 @@ class Job:
         )
         if retry_at is not None:
             # What was left of the delay; a wall clock set back cannot stretch it past the job's delay.
-            left = min(max(0.0, retry_at - wall), float(settings["minimumRetryDelay"]))
+            left = min(max(0.0, retry_at - wall), float(settings.minimum_retry_delay))
             job.retry_at = now + left
         if since is not None:
             job.no_progress_since = now - max(0.0, wall - since)
@@ -431,7 +454,7 @@ class Job:
         return dict(self._json)
 
     def _build_json(self) -> dict[str, Any]:
-        s = self.settings
+        s = self.settings.to_record()
         err = self.error
         registered = err.registry_error() if err else None  # category and errorId of its HRESULT
         retry_in = None
@@ -469,11 +492,11 @@ class Job:
             "minimumRetryDelay": s["minimumRetryDelay"],
             "noProgressTimeout": s["noProgressTimeout"],
             "maxDownloadTime": s["maxDownloadTime"],
-            "customHeaders": list(s["customHeaders"]),
+            "customHeaders": s["customHeaders"],
             "credentials": [c.public() for c in self.credentials],
             "proxyUsage": s["proxyUsage"],
-            "proxyList": list(s["proxyList"]),
-            "proxyBypass": list(s["proxyBypass"]),
+            "proxyList": s["proxyList"],
+            "proxyBypass": s["proxyBypass"],
             "securityFlags": s["securityFlags"],
             "caBundle": s["caBundle"],
             "clientCertificate": s["clientCertificate"],
@@ -482,6 +505,11 @@ class Job:
             "files": [{k: v for k, v in f.to_dict().items() if k != "lastModified"} for f in self.files],
             "changeCount": self.change_count,
         }
+
+
+# Events that set or drop the retry time, and events that end the no-progress period.
+_CLEARS_RETRY = frozenset({E.TRANSIENT_ERROR, E.FATAL_ERROR, E.RETRY, E.SUSPEND, E.RESUME})
+_ENDS_NO_PROGRESS = frozenset({E.RESUME, E.FINISH})
 
 
 def _to_wall(deadline: float | None) -> float | None:

@@ -4,16 +4,16 @@ One lock (``JobService.lock``) guards every job; one condition on it wakes the s
 ``job.wait`` long-polls. State changes go through ``Job.move`` (the transition table in
 ``bcs.client.job``) and are persisted before the caller is answered.
 
-Scheduling (bits-protocol.md 3.3): foreground jobs all run at once; background jobs (High,
-Normal, Low) share ``client.backgroundSlots`` slots, higher priority first (a higher-priority job
-preempts a lower one at once), round-robin inside a priority by time slices of
-``CLIENT_TIME_SLICE`` seconds. A global token bucket (``client.bandwidthLimit``) and one per job
-(``bandwidthLimit``) cap the rate.
+What runs when is decided by the pure functions of ``bcs.client.scheduler`` (``due``, ``plan``);
+this module applies their answers. A turn of a job runs in a ``Transfer`` thread, which reports
+its events to ``on_transfer``, the one place where a turn changes its job. A global token bucket
+(``client.bandwidthLimit``) and one per job (``bandwidthLimit``) cap the rate.
 
-Crash safety: data only ever goes to hidden temporary files beside the destinations; ``Complete``
-fsyncs and renames them, so a destination is either untouched or complete. Progress is
-checkpointed every ``CLIENT_CHECKPOINT_BYTES`` and on every state change; on start, jobs that
-were active resume from the persisted offset once the temporary file's size confirms it.
+Crash safety: data only ever goes to hidden temporary files beside the destinations
+(``bcs.client.staging``); ``Complete`` fsyncs and renames them, so a destination is either
+untouched or complete. Progress is checkpointed every ``CLIENT_CHECKPOINT_BYTES`` and on every
+state change; on start, jobs that were active resume from the persisted offset once the
+temporary file's size confirms it.
 """
 
 from __future__ import annotations
@@ -25,46 +25,55 @@ import os
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from bcs import tunables
+from bcs.client import scheduler, staging
 from bcs.client.job import (
     ACTION_STATES,
     FINAL_STATES,
-    SETTABLE_DEFAULTS,
-    Credential,
     ErrorContext,
     Job,
     JobError,
+    JobEvent,
     JobFile,
     JobState,
     JobType,
-    Priority,
     new_job_id,
     normalize_job_id,
     transition,
 )
-from bcs.client.session import parse_proxy
+from bcs.client.scheduler import RUNNING, SCHEDULABLE, Due
+from bcs.client.settings import changed_credentials
 from bcs.client.store import JobStore
 from bcs.client.throttle import TokenBucket
-from bcs.client.transfer import Transfer, local_error
+from bcs.client.transfer import (
+    Exited,
+    Failed,
+    FileDone,
+    FileInfo,
+    FileRestarted,
+    Finished,
+    Opened,
+    Progress,
+    Receiving,
+    Redirected,
+    Transfer,
+    TransferEvent,
+    local_error,
+)
 from bcs.errors import (
     AccessDeniedError,
-    BcsError,
     EmptyJobError,
     InvalidArgumentError,
-    InvalidProxyInfoError,
     InvalidStateError,
     JobNotFoundError,
     MaxDownloadTimeoutError,
     NotImplError,
     PathNotFoundError,
-    ProxyBypassListTooLargeError,
-    ProxyListTooLargeError,
     TooManyFilesError,
     TooManyFilesInJobError,
 )
@@ -73,9 +82,7 @@ __all__ = ["JobService"]
 
 log = logging.getLogger("bcs.client")
 
-RUNNING = (JobState.Connecting, JobState.Transferring)
-SCHEDULABLE = (JobState.Queued, JobState.Connecting, JobState.Transferring)
-PROXY_LIST_MAX = 32767
+E = JobEvent
 
 
 def owner_name(uid: int | None, name: str | None) -> str:
@@ -169,34 +176,15 @@ class JobService:
     def _recover(self, job: Job) -> None:
         """Bring a job loaded from jobs.db back to a consistent state after a stop or a crash."""
         for f in job.files:
-            if f.committed:
-                continue
-            try:
-                size = os.stat(f.temporary_name).st_size
-            except OSError:
-                size = -1
-            if f.completed and size != f.bytes_transferred:
-                f.completed = False  # the finished temp file is gone or damaged: fetch it again
-            if not f.completed:
-                if size < f.bytes_transferred:
-                    f.bytes_transferred = 0  # shorter than the checkpoint: the prefix is not trusted
-                    if size > 0:
-                        self._truncate(f.temporary_name, 0)
-                elif size > f.bytes_transferred:
-                    self._truncate(f.temporary_name, f.bytes_transferred)  # bytes after the checkpoint
+            staging.recover(f)
         if job.state in RUNNING:
-            job.move("yield")
+            job.move(E.YIELD)
         elif job.state is JobState.TransientError and job.retry_at is None:
             job.retry_at = time.monotonic()  # a record of an older engine, without its retry time
         if job.state in ACTION_STATES:
             job.active_since = time.monotonic()
         assert self.store is not None
         self.store.save(job)
-
-    @staticmethod
-    def _truncate(path: str, size: int) -> None:
-        with contextlib.suppress(OSError):
-            os.truncate(path, size)
 
     # --- scheduler ----------------------------------------------------------------------------------
     def _schedule_loop(self) -> None:
@@ -226,56 +214,29 @@ class JobService:
         for job_id, job in list(self.tombstones.items()):
             if job.final_at is not None and now - job.final_at > tunables.CLIENT_TOMBSTONE_SECONDS:
                 del self.tombstones[job_id]
-        for job in list(self.jobs.values()):
-            if job.job_id in self.busy:
-                continue
-            if job.state is JobState.TransientError:
-                timeout = job.settings["noProgressTimeout"]
-                since = job.no_progress_since
-                if since is not None and now - since >= timeout:
-                    self._to_error(job, None)  # keeps the last transient error
-                elif job.retry_at is not None and now >= job.retry_at:
-                    job.move("retry")
-                    job.retry_at = None
-                    self._save(job)
-            if job.state in ACTION_STATES and job.active_time() > job.settings["maxDownloadTime"]:
-                self._to_error(
-                    job,
-                    JobError.from_exception(
-                        MaxDownloadTimeoutError(noun="Job"), ErrorContext.GeneralQueueManager, None
-                    ),
-                )
-        candidates = [
-            j
-            for j in self.jobs.values()
-            if j.state in SCHEDULABLE and j.job_id not in self.busy and j.transfer_type is JobType.Download
-        ]
-        chosen = [j for j in candidates if j.priority is Priority.Foreground]
-        background = [j for j in candidates if j.priority is not Priority.Foreground]
-
-        slice_seconds = _time_slice()
-
-        def turn_key(j: Job) -> tuple[int, int, float]:
-            in_slice = j.state in RUNNING and now - j.last_started < slice_seconds
-            return (int(j.priority), 0 if in_slice else 1, j.last_started)
-
-        background.sort(key=turn_key)
-        chosen += background[: self.slots]
-        for j in background[self.slots :]:
-            if j.state in RUNNING:
-                self._stop_transfer(j)
-                j.move("yield")
-                self._save(j)
-        for j in chosen:
-            if j.state is JobState.Queued and j.job_id not in self.transfers:
-                j.move("connect")
-                j.last_started = now
-                self._save(j)
-                transfer = Transfer(self, j, self.global_bucket)
-                self.transfers[j.job_id] = transfer
-                transfer.start()
-            elif j.state in RUNNING and now - j.last_started >= slice_seconds:
-                j.last_started = now  # nobody else wants the slot: a new slice
+        for job, timer in scheduler.due(self.jobs.values(), now, self.busy):
+            if timer is Due.NO_PROGRESS:
+                self._to_error(job, None)  # keeps the last transient error
+            elif timer is Due.RETRY:
+                job.move(E.RETRY)
+                self._save(job)
+            else:
+                error = MaxDownloadTimeoutError(noun="Job")
+                self._to_error(job, JobError.from_exception(error, ErrorContext.GeneralQueueManager, None))
+        plan = scheduler.plan(self.jobs.values(), now, self.slots, _time_slice(), self.busy, self.transfers)
+        for j in plan.preempt:
+            self._stop_transfer(j)
+            j.move(E.YIELD)
+            self._save(j)
+        for j in plan.start:
+            j.move(E.CONNECT)
+            j.last_started = now
+            self._save(j)
+            transfer = Transfer(j, self.lock, self.on_transfer, self.global_bucket)
+            self.transfers[j.job_id] = transfer
+            transfer.start()
+        for j in plan.renew:
+            j.last_started = now  # nobody else wants the slot: a new slice
 
     def _stop_transfer(self, job: Job) -> Transfer | None:
         transfer = self.transfers.get(job.job_id)
@@ -286,12 +247,7 @@ class JobService:
 
     def _to_error(self, job: Job, error: JobError | None) -> None:
         self._stop_transfer(job)
-        job.move("fatal_error")
-        if error is not None:
-            job.error = error
-        elif job.error is not None:
-            job.error.transient = False
-        job.retry_at = None
+        job.move(E.FATAL_ERROR, error=error)
         self._save(job)
 
     def _notify(self) -> None:
@@ -304,156 +260,99 @@ class JobService:
             self.store.save(job)
         self._notify()
 
-    # --- callbacks of Transfer (each ignores a transfer that was stopped) ----------------------------
-    def transfer_open(self, t: Transfer, index: int) -> tuple[int, int] | None:
-        """Open the temp file of a file (created under the lock, so Cancel cannot miss it).
-
-        Raises:
-            OSError: the temp file cannot be opened (folder gone, access denied, ...).
-        """
+    # --- the events of the transfers ----------------------------------------------------------------
+    def on_transfer(self, t: Transfer, event: TransferEvent) -> None:
+        """Apply an event of a turn to its job (ignored once the turn was stopped), then save."""
         with self.lock:
-            if not t.valid:
-                return None
-            f = t.job.files[index]
-            fd = os.open(f.temporary_name, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
-            _hide(f.temporary_name)
-            size = os.fstat(fd).st_size
-            offset = f.bytes_transferred
-            if size < offset:
-                offset = 0
-            if size != offset:
-                os.ftruncate(fd, offset)
-            if offset != f.bytes_transferred:
-                f.bytes_transferred = offset
-                self._save(t.job)
-            return fd, offset
-
-    def transfer_receive(self, t: Transfer) -> None:
-        with self.lock:
-            if t.valid and t.job.state is JobState.Connecting:
-                t.job.move("receive")
-                t.job.error = None  # the error object lives until the transfer restarts
-                self._save(t.job)
-
-    def transfer_file_info(
-        self, t: Transfer, index: int, total: int | None, last_modified: str | None
-    ) -> None:
-        with self.lock:
-            if not t.valid:
+            if isinstance(event, Exited):
+                self._transfer_exited(t)
                 return
-            f = t.job.files[index]
-            changed = False
-            if total is not None and f.bytes_total < 0:
-                f.bytes_total, changed = total, True
-            if last_modified is not None and f.last_modified is None:
-                f.last_modified, changed = last_modified, True
-            if changed:
-                t.job.touch()
-                self._save(t.job)
-
-    def transfer_restart_file(
-        self, t: Transfer, index: int, total: int | None, last_modified: str | None
-    ) -> None:
-        with self.lock:
-            if not t.valid:
-                return
-            f = t.job.files[index]
-            f.bytes_transferred = 0
-            f.bytes_total = total if total is not None else -1
-            f.last_modified = last_modified
-            t.job.touch()
-            self._save(t.job)
-
-    def transfer_redirected(self, t: Transfer, index: int, url: str) -> None:
-        with self.lock:
-            if t.valid:
-                t.job.files[index].remote_url = url
-                t.job.touch()
-                self._save(t.job)
-
-    def transfer_progress(self, t: Transfer, index: int, offset: int, persist: bool) -> None:
-        with self.lock:
             if not t.valid:
                 return
             job = t.job
-            job.files[index].bytes_transferred = offset
-            job.no_progress_since = None
-            now = time.monotonic()
-            if persist and self.store is not None:
-                self.store.save(job)
-            if now - self._last_notify.get(job.job_id, 0.0) >= tunables.CLIENT_PROGRESS_INTERVAL:
-                self._last_notify[job.job_id] = now
-                job.change_count += 1
-                self.changed.notify_all()  # progress does not concern the scheduler
-
-    def transfer_file_done(self, t: Transfer, index: int, size: int, dynamic: bool) -> None:
-        with self.lock:
-            if not t.valid:
-                return
-            f = t.job.files[index]
-            f.bytes_transferred = size
-            if dynamic or f.bytes_total < 0:
-                f.bytes_total = size
-            f.completed = True
-            t.job.touch()
-            self._save(t.job)
-
-    def transfer_finished(self, t: Transfer) -> None:
-        with self.lock:
-            if not t.valid:
-                return
-            job = t.job
-            if any(not f.completed for f in job.files):
-                return  # a file was added at the last moment: the next turn takes it
-            job.move("finish")
-            job.error = None
-            job.no_progress_since = None
-            job.transfer_completion_time = time.time()
+            match event:
+                case Progress(index, offset, persist):
+                    self._progress(job, index, offset, persist)
+                    return  # saved at checkpoints only; waiters are woken by _progress
+                case Opened(index, offset):
+                    f = job.files[index]
+                    if f.bytes_transferred == offset:
+                        return
+                    f.bytes_transferred = offset  # the temp file was shorter than the checkpoint
+                case Receiving():
+                    if job.state is not JobState.Connecting:
+                        return
+                    job.move(E.RECEIVE)
+                case FileInfo(index, total, last_modified):
+                    f = job.files[index]
+                    changed = False
+                    if total is not None and f.bytes_total < 0:
+                        f.bytes_total, changed = total, True
+                    if last_modified is not None and f.last_modified is None:
+                        f.last_modified, changed = last_modified, True
+                    if not changed:
+                        return
+                    job.touch()
+                case FileRestarted(index, total, last_modified):
+                    f = job.files[index]
+                    f.bytes_transferred = 0
+                    f.bytes_total = total if total is not None else -1
+                    f.last_modified = last_modified
+                    job.touch()
+                case Redirected(index, url):
+                    job.files[index].remote_url = url
+                    job.touch()
+                case FileDone(index, size, dynamic):
+                    f = job.files[index]
+                    f.bytes_transferred = size
+                    if dynamic or f.bytes_total < 0:
+                        f.bytes_total = size
+                    f.completed = True
+                    job.touch()
+                case Finished():
+                    if any(not f.completed for f in job.files):
+                        return  # a file was added at the last moment: the next turn takes it
+                    job.move(E.FINISH)
+                case Failed(error, context, index):
+                    self._failed(job, JobError.from_exception(error, context, index))
             self._save(job)
 
-    def transfer_failed(self, t: Transfer, exc: BcsError, context: ErrorContext, index: int | None) -> None:
-        with self.lock:
-            if not t.valid:
-                return
-            job = t.job
-            error = JobError.from_exception(exc, context, index)
-            log.info(
-                "job %s: %s error %s: %s",
-                job.job_id,
-                "transient" if error.transient else "fatal",
-                error.name,
-                error.description,
-            )
-            now = time.monotonic()
-            delay = job.settings["minimumRetryDelay"]
-            timeout = job.settings["noProgressTimeout"]
-            if job.no_progress_since is None:
-                job.no_progress_since = now
-            if error.transient and timeout > 0 and delay <= timeout and now - job.no_progress_since < timeout:
-                job.move("transient_error")
-                job.error = error
-                job.transient_error_count += 1
-                job.retry_at = now + delay
-                self._save(job)
-            else:
-                if error.transient:
-                    job.transient_error_count += 1
-                error.transient = False
-                job.move("fatal_error")
-                job.error = error
-                self._save(job)
+    def _progress(self, job: Job, index: int, offset: int, persist: bool) -> None:
+        job.files[index].bytes_transferred = offset
+        job.no_progress_since = None
+        if persist and self.store is not None:
+            self.store.save(job)
+        now = time.monotonic()
+        if now - self._last_notify.get(job.job_id, 0.0) >= tunables.CLIENT_PROGRESS_INTERVAL:
+            self._last_notify[job.job_id] = now
+            job.change_count += 1
+            self.changed.notify_all()  # progress does not concern the scheduler
 
-    def transfer_exited(self, t: Transfer) -> None:
-        with self.lock:
-            if self.transfers.get(t.job.job_id) is t:
-                del self.transfers[t.job.job_id]
-            if (
-                t.job.state in RUNNING
-                and t.job.job_id not in self.busy
-                and t.job.job_id not in self.transfers
-            ):
-                t.job.move("yield")  # the turn ended without a verdict: queue the job again
-            self._save(t.job)
+    def _failed(self, job: Job, error: JobError) -> None:
+        """A transient error is retried after minimumRetryDelay while noProgressTimeout allows."""
+        log.info(
+            "job %s: %s error %s: %s",
+            job.job_id,
+            "transient" if error.transient else "fatal",
+            error.name,
+            error.description,
+        )
+        now = time.monotonic()
+        delay = job.settings.minimum_retry_delay
+        timeout = job.settings.no_progress_timeout
+        if job.no_progress_since is None:
+            job.no_progress_since = now
+        if error.transient and timeout > 0 and delay <= timeout and now - job.no_progress_since < timeout:
+            job.move(E.TRANSIENT_ERROR, error=error, retry_at=now + delay)
+        else:
+            job.move(E.FATAL_ERROR, error=error)
+
+    def _transfer_exited(self, t: Transfer) -> None:
+        if self.transfers.get(t.job.job_id) is t:
+            del self.transfers[t.job.job_id]
+        if t.job.state in RUNNING and t.job.job_id not in self.busy and t.job.job_id not in self.transfers:
+            t.job.move(E.YIELD)  # the turn ended without a verdict: queue the job again
+        self._save(t.job)
 
     # --- operations (RPC) ---------------------------------------------------------------------------
     def _find(self, job_id: str, caller: Caller) -> Job:
@@ -483,18 +382,18 @@ class JobService:
             self.store.insert(job)
             self.jobs[job.job_id] = job
             if not suspended:
-                job.move("resume")
+                job.move(E.RESUME)
             self._save(job)
             return job.to_json()
 
     def add_file(self, caller: Caller, job_id: str, remote_url: str, local_path: str) -> dict[str, Any]:
         with self.lock:
             job = self._find(job_id, caller)
-            transition(job.state, "add_file", job.job_id)
+            transition(job.state, E.ADD_FILE, job.job_id)
             if job.transfer_type is not JobType.Download and job.files:
                 raise TooManyFilesError("an upload job has exactly one file", noun="Job", target=job.job_id)
             job.files.append(_new_file(job, remote_url, local_path))
-            job.move("add_file")
+            job.move(E.ADD_FILE)
             self._save(job)
             return job.to_json()
 
@@ -506,7 +405,7 @@ class JobService:
                 j
                 for j in self.jobs.values()
                 if (all_users or j.owner == caller.owner)
-                and (name is None or fnmatch.fnmatchcase(j.settings["displayName"], name))
+                and (name is None or fnmatch.fnmatchcase(j.settings.display_name, name))
             ]
             jobs.sort(key=lambda j: j.seq)
             return [j.to_json() for j in jobs]
@@ -530,11 +429,11 @@ class JobService:
     def set(self, caller: Caller, job_id: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             job = self._find(job_id, caller)
-            transition(job.state, "set", job.job_id)
+            transition(job.state, E.SET, job.job_id)
             _apply_settings(job, params)
             transfer = self.transfers.get(job.job_id)
             if transfer is not None:
-                transfer.bucket.set_rate(job.settings["bandwidthLimit"])
+                transfer.bucket.set_rate(job.settings.bandwidth_limit)
             job.touch()
             self._save(job)
             return job.to_json()
@@ -542,17 +441,16 @@ class JobService:
     def suspend(self, caller: Caller, job_id: str) -> dict[str, Any]:
         with self.lock:
             job = self._find(job_id, caller)
-            transition(job.state, "suspend", job.job_id)
+            transition(job.state, E.SUSPEND, job.job_id)
             self._stop_transfer(job)
-            job.move("suspend")
-            job.retry_at = None
+            job.move(E.SUSPEND)
             self._save(job)
             return job.to_json()
 
     def resume(self, caller: Caller, job_id: str) -> dict[str, Any]:
         with self.lock:
             job = self._find(job_id, caller)
-            transition(job.state, "resume", job.job_id)
+            transition(job.state, E.RESUME, job.job_id)
             if not job.files:
                 raise EmptyJobError(noun="Job", target=job.job_id)
             if job.transfer_type is not JobType.Download:
@@ -560,15 +458,12 @@ class JobService:
             if job.state is JobState.Transferred and all(f.completed for f in job.files):
                 return job.to_json()  # nothing left to transfer
             if job.state not in SCHEDULABLE:
-                job.move("resume")
-                job.error = None
-                job.retry_at = None
-                job.no_progress_since = None
+                job.move(E.RESUME)
                 self._save(job)
             return job.to_json()
 
     def complete(self, caller: Caller, job_id: str) -> dict[str, Any]:
-        with self._exclusive(caller, job_id, "complete") as job:
+        with self._exclusive(caller, job_id, E.COMPLETE) as job:
             if job.transfer_type is not JobType.Download and job.state is not JobState.Transferred:
                 raise InvalidStateError(
                     "an upload job can be completed only when Transferred", noun="Job", target=job.job_id
@@ -579,7 +474,7 @@ class JobService:
                     continue
                 if f.completed:
                     try:
-                        _commit(f)
+                        staging.commit(f)
                     except OSError as exc:
                         job.touch()
                         self._save(job)  # the files renamed so far stay committed
@@ -588,31 +483,23 @@ class JobService:
                         raise err from None
                 else:
                     partial = True
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(f.temporary_name)
-            job.move("complete")
+                    staging.discard(f)
+            job.move(E.COMPLETE)
             return self._retire(job, partial)
 
     def cancel(self, caller: Caller, job_id: str) -> dict[str, Any]:
-        with self._exclusive(caller, job_id, "cancel") as job:
+        with self._exclusive(caller, job_id, E.CANCEL) as job:
             unable = False
             for f in job.files:
-                if f.committed:
-                    continue
-                try:
-                    os.unlink(f.temporary_name)
-                except FileNotFoundError:
-                    pass
-                except OSError:
-                    unable = True
-            job.move("cancel")
+                unable = not staging.discard(f) or unable
+            job.move(E.CANCEL)
             result = self._retire(job, False)
             if unable:
                 result["completeResult"] = "BG_S_UNABLE_TO_DELETE_FILES"
             return result
 
     @contextlib.contextmanager
-    def _exclusive(self, caller: Caller, job_id: str, event: str) -> Iterator[Job]:
+    def _exclusive(self, caller: Caller, job_id: str, event: JobEvent) -> Iterator[Job]:
         """Stop the job's transfer and wait for its thread, then run the body under the lock."""
         with self.lock:
             job = self._find(job_id, caller)
@@ -632,7 +519,7 @@ class JobService:
             with self.lock:
                 self.busy.discard(job.job_id)
                 if job.state in RUNNING and job.job_id not in self.transfers:
-                    job.move("yield")  # Complete failed after its transfer was stopped: queue it again
+                    job.move(E.YIELD)  # Complete failed after its transfer was stopped: queue it again
                     self._save(job)
                 self._notify()
 
@@ -680,70 +567,15 @@ def _time_slice() -> float:
     return float(override) if override else tunables.CLIENT_TIME_SLICE
 
 
-_SNAKE_TO_SETTING = {
-    "display_name": "displayName",
-    "description": "description",
-    "priority": "priority",
-    "minimum_retry_delay": "minimumRetryDelay",
-    "no_progress_timeout": "noProgressTimeout",
-    "max_download_time": "maxDownloadTime",
-    "custom_headers": "customHeaders",
-    "proxy_usage": "proxyUsage",
-    "proxy_list": "proxyList",
-    "proxy_bypass": "proxyBypass",
-    "security_flags": "securityFlags",
-    "ca_bundle": "caBundle",
-    "client_certificate": "clientCertificate",
-    "bandwidth_limit": "bandwidthLimit",
-    "dynamic": "dynamic",
-}
-
-
 def _apply_settings(job: Job, params: dict[str, Any]) -> None:
-    """Validate and apply settable properties given as handler keywords (None = unchanged).
+    """Validate and apply settable properties and credentials given as handler keywords.
 
     Raises:
-        BcsError: the value is not acceptable (nothing is changed then).
+        BcsError: a value is not acceptable (nothing is changed then).
     """
-    new = dict(job.settings)
-    for key, name in _SNAKE_TO_SETTING.items():
-        value = params.get(key)
-        if value is not None:
-            new[name] = value
-    if new["minimumRetryDelay"] < tunables.MINIMUM_RETRY_DELAY_FLOOR:
-        raise InvalidArgumentError(
-            f"minimumRetryDelay must be at least {tunables.MINIMUM_RETRY_DELAY_FLOOR} s", noun="Job"
-        )
-    for header in new["customHeaders"]:
-        name, sep, _ = header.partition(":")
-        if not sep or not name.strip() or any(c in header for c in "\r\n"):
-            raise InvalidArgumentError(f"custom header must be 'Name: value', got {header!r}", noun="Job")
-    if len(" ".join(new["proxyList"])) > PROXY_LIST_MAX:
-        raise ProxyListTooLargeError(noun="Job")
-    if len(" ".join(new["proxyBypass"])) > PROXY_LIST_MAX:
-        raise ProxyBypassListTooLargeError(noun="Job")
-    for entry in new["proxyList"]:
-        parse_proxy(entry)
-    if new["proxyUsage"] == "Override" and not new["proxyList"]:
-        raise InvalidProxyInfoError("proxyUsage Override needs a proxyList", noun="Job")
-    for key in ("caBundle", "clientCertificate"):
-        path = new[key]
-        if path and not os.path.isfile(path):
-            raise InvalidArgumentError(f"{key}: no such file: {path}", noun="Job", target=path)
-    creds = params.get("credentials")
-    credentials = list(job.credentials)
-    for c in creds or []:
-        scheme, target = c["scheme"], c["target"] or "Server"
-        if scheme == "Digest":
-            raise NotImplError("Digest authentication is not supported", noun="Job")
-        if scheme == "Basic" and not (c["userName"] and c["password"]):
-            raise InvalidArgumentError("Basic credentials need a user name and a password", noun="Job")
-        if target == "Proxy" and scheme != "Basic":
-            raise NotImplError("proxy authentication supports Basic only", noun="Job")
-        credentials = [x for x in credentials if (x.target, x.scheme) != (target, scheme)]
-        credentials.append(Credential(target, scheme, c["userName"] or "", c["password"] or ""))
-    for key in SETTABLE_DEFAULTS:
-        job.settings[key] = new[key]
+    settings = job.settings.changed(params)
+    credentials = changed_credentials(job.credentials, params.get("credentials"))
+    job.settings = settings
     job.credentials = credentials
 
 
@@ -770,38 +602,4 @@ def _new_file(job: Job, remote_url: str, local_path: str) -> JobFile:
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise PathNotFoundError(f"the folder of {path} does not exist", noun="Job", target=path)
-    temp = os.path.join(folder, f".BIT{uuid.uuid4().hex[:8].upper()}.tmp")
-    return JobFile(remote_url=remote_url, local_path=path, temporary_name=temp)
-
-
-def _commit(f: JobFile) -> None:
-    """fsync the finished temp file, rename it over the destination, fsync the folder."""
-    fd = os.open(f.temporary_name, os.O_RDONLY | getattr(os, "O_BINARY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(f.temporary_name, f.local_path)
-    _unhide(f.local_path)
-    if sys.platform != "win32":
-        dfd = os.open(os.path.dirname(f.local_path), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    f.committed = True
-
-
-def _hide(path: str) -> None:
-    """Windows: the hidden attribute (the dot prefix hides it on Unix)."""
-    if sys.platform == "win32":
-        import ctypes
-
-        ctypes.windll.kernel32.SetFileAttributesW(path, 0x2)  # type: ignore[attr-defined]
-
-
-def _unhide(path: str) -> None:
-    if sys.platform == "win32":
-        import ctypes
-
-        ctypes.windll.kernel32.SetFileAttributesW(path, 0x80)  # type: ignore[attr-defined]
+    return JobFile(remote_url=remote_url, local_path=path, temporary_name=staging.temp_name(path))

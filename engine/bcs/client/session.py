@@ -38,12 +38,11 @@ from urllib3.exceptions import (
 )
 
 from bcs import __version__, tunables
-from bcs.client.job import Credential
+from bcs.client.settings import Credential, JobSettings, parse_proxy
 from bcs.errors import (
     BcsError,
     CannotConnectError,
     ConnectionTerminatedError,
-    InvalidProxyInfoError,
     InvalidServerResponseTransportError,
     NameNotResolvedError,
     RedirectFailedError,
@@ -52,7 +51,7 @@ from bcs.errors import (
     error_from_hresult,
 )
 
-__all__ = ["HttpSession", "parse_proxy", "transport_error"]
+__all__ = ["HttpSession", "transport_error"]
 
 USER_AGENT = f"Microsoft BITS/7.8 (bcs {__version__})"
 
@@ -67,29 +66,6 @@ REDIRECT_DISALLOW = 0x0200
 ALLOW_HTTPS_TO_HTTP = 0x0800
 
 _REDIRECTS = (301, 302, 303, 307, 308)
-
-
-def parse_proxy(entry: str) -> str:
-    """A proxy list entry (``host:port``, ``http://host:port``, ``https=host:port``) as a URL.
-
-    Raises:
-        InvalidProxyInfoError: the entry is not a usable proxy address.
-    """
-    text = entry.strip()
-    if "=" in text and "://" not in text.split("=", 1)[0]:
-        text = text.split("=", 1)[1]
-    if "://" not in text:
-        text = "http://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidProxyInfoError(f"not a proxy address: {entry!r}", noun="Job", target=entry)
-    try:
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise InvalidProxyInfoError(
-            f"bad port in proxy address: {entry!r}", noun="Job", target=entry
-        ) from None
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _bypassed(host: str, bypass: list[str]) -> bool:
@@ -177,9 +153,9 @@ def _challenges(resp: urllib3.BaseHTTPResponse, header: str) -> list[str]:
 class HttpSession:
     """Requests for one job; ``close`` releases every connection."""
 
-    def __init__(self, settings: Mapping[str, Any], credentials: list[Credential]) -> None:
+    def __init__(self, settings: JobSettings, credentials: list[Credential]) -> None:
         self.settings = settings
-        self.flags: int = settings.get("securityFlags") or 0
+        self.flags: int = settings.security_flags
         self.auth = _Auth(credentials)
         proxy_basic = next((c for c in credentials if c.target == "Proxy" and c.scheme == "Basic"), None)
         self._proxy_headers = (
@@ -203,28 +179,28 @@ class HttpSession:
             kw["cert_reqs"] = "CERT_REQUIRED"
             if self.flags & IGNORE_CERT_CN_INVALID:
                 kw["assert_hostname"] = False
-        ca = self.settings.get("caBundle")
+        ca = self.settings.ca_bundle
         if ca:
             kw["ca_certs"] = ca
-        cert = self.settings.get("clientCertificate")
+        cert = self.settings.client_certificate
         if cert:
             kw["cert_file"] = cert
         return kw
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy URL for ``url`` under the job's proxy usage, or None for a direct connection."""
-        usage = self.settings.get("proxyUsage", "SystemDefault")
+        usage = self.settings.proxy_usage
         parts = urlsplit(url)
         host = parts.hostname or ""
         if usage == "NoProxy":
             return None
         if usage == "Override":
-            if _bypassed(host, list(self.settings.get("proxyBypass") or [])):
+            if _bypassed(host, list(self.settings.proxy_bypass)):
                 return None
-            entries = list(self.settings.get("proxyList") or [])
+            entries = list(self.settings.proxy_list)
             scheme_entries = [e for e in entries if e.strip().lower().startswith(parts.scheme + "=")]
             plain = [e for e in entries if "=" not in e.split("://", 1)[0]]
-            chosen = (scheme_entries or plain or [None])[0]
+            chosen = next(iter(scheme_entries or plain), None)
             return parse_proxy(chosen) if chosen else None
         # SystemDefault / AutoDetect: the environment (http_proxy, https_proxy, no_proxy) or,
         # on Windows, the registry settings that urllib reads. No WPAD discovery.

@@ -16,8 +16,11 @@ Every response is checked against what the job knows about the file:
 * no Content-Length -> ``BG_E_MISSING_FILE_SIZE`` unless the job is dynamic;
 * any other status -> ``0x80190000 | status`` with the transient/fatal class of bits-protocol.md 1.3.
 
-The loop never changes the job itself: it reports to ``JobService`` through the ``transfer_*``
-methods, which ignore a transfer that was stopped (suspended, cancelled, preempted) meanwhile.
+The loop never changes the job itself. It reads the job under the service's lock and reports
+what happens as events (``Opened``, ``Receiving``, ``FileInfo``, ``Progress``, ``FileDone``,
+``Finished``, ``Failed``, ...) to one callback, ``JobService.on_transfer``, which applies them to
+the job, saves it, and ignores the events of a transfer that was stopped (suspended, cancelled,
+preempted) meanwhile; ``Exited`` always comes last. The temporary files are ``staging``'s.
 """
 
 from __future__ import annotations
@@ -26,18 +29,19 @@ import errno
 import http.client
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
 import urllib3
 from urllib3.exceptions import HTTPError
 
 from bcs import tunables
+from bcs.client import staging
 from bcs.client.job import ErrorContext, Job
 from bcs.client.session import HttpSession, release_response, transport_error
+from bcs.client.settings import JobSettings
 from bcs.client.throttle import TokenBucket
 from bcs.errors import (
     AccessDeniedError,
@@ -53,15 +57,117 @@ from bcs.errors import (
     PathNotFoundError,
     RedirectFailedError,
 )
+from bcs.http.ranges import parse_content_range
 
-if TYPE_CHECKING:
-    from bcs.client.service import JobService
-
-__all__ = ["Transfer", "local_error"]
+__all__ = [
+    "Exited",
+    "Failed",
+    "FileDone",
+    "FileInfo",
+    "FileRestarted",
+    "Finished",
+    "Opened",
+    "Progress",
+    "Receiving",
+    "Redirected",
+    "Transfer",
+    "TransferEvent",
+    "local_error",
+]
 
 log = logging.getLogger("bcs.client.transfer")
 
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+
+# --- the events a turn reports --------------------------------------------------------------------
+@dataclass(frozen=True)
+class Opened:
+    """The temporary file of file ``index`` is open; the turn resumes it at ``offset``."""
+
+    index: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Receiving:
+    """A response arrived (the job is transferring)."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A response told the size and Last-Modified of file ``index`` (None: not said)."""
+
+    index: int
+    total: int | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class FileRestarted:
+    """The remote file changed: file ``index`` starts again from 0 with these validators."""
+
+    index: int
+    total: int | None
+    last_modified: str | None
+
+
+@dataclass(frozen=True)
+class Redirected:
+    """File ``index`` was redirected, and the job reports final URLs."""
+
+    index: int
+    url: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """File ``index`` holds ``offset`` valid bytes; ``persist``: a checkpoint to save."""
+
+    index: int
+    offset: int
+    persist: bool
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """File ``index`` is complete with ``size`` bytes and fsynced."""
+
+    index: int
+    size: int
+    dynamic: bool
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Every file of the turn is done."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The turn failed with ``error`` in ``context`` (``index``: the file, when one is concerned)."""
+
+    error: BcsError
+    context: ErrorContext
+    index: int | None
+
+
+@dataclass(frozen=True)
+class Exited:
+    """The turn's thread ends (always the last event, also of a stopped turn)."""
+
+
+TransferEvent = (
+    Opened
+    | Receiving
+    | FileInfo
+    | FileRestarted
+    | Redirected
+    | Progress
+    | FileDone
+    | Finished
+    | Failed
+    | Exited
+)
+Report = Callable[["Transfer", TransferEvent], None]
 
 
 class _Stopped(Exception):
@@ -102,14 +208,22 @@ def _int_header(resp: urllib3.BaseHTTPResponse, name: str) -> int | None:
 
 
 class Transfer:
-    """One turn of a job: runs until all files are done, an error, or ``stop``."""
+    """One turn of a job: runs until all files are done, an error, or ``stop``.
 
-    def __init__(self, service: JobService, job: Job, global_bucket: TokenBucket) -> None:
-        self.service = service
+    Args:
+        job: the job; read only under ``lock``, changed only by ``report``'s receiver.
+        lock: the job service's lock.
+        report: receives every event of the turn (``JobService.on_transfer``).
+        global_bucket: the bandwidth cap shared by all jobs.
+    """
+
+    def __init__(self, job: Job, lock: threading.RLock, report: Report, global_bucket: TokenBucket) -> None:
         self.job = job
+        self.lock = lock
+        self.report = report
         self.valid = True  # cleared (under the service lock) when the job no longer wants this turn
         self.stopping = threading.Event()
-        self.bucket = TokenBucket(job.settings["bandwidthLimit"])
+        self.bucket = TokenBucket(job.settings.bandwidth_limit)
         self.global_bucket = global_bucket
         self._resp: urllib3.BaseHTTPResponse | None = None
         self._buffer: memoryview | None = None
@@ -135,9 +249,8 @@ class Transfer:
 
     # --- the turn ----------------------------------------------------------------------------------
     def _run(self) -> None:
-        svc = self.service
-        with svc.lock:
-            settings = dict(self.job.settings)
+        with self.lock:
+            settings = self.job.settings
             credentials = list(self.job.credentials)
         session = HttpSession(settings, credentials)
         try:
@@ -145,27 +258,26 @@ class Transfer:
         except _Stopped:
             pass
         except _Failure as failure:
-            svc.transfer_failed(self, failure.error, failure.context, failure.file_index)
+            self.report(self, Failed(failure.error, failure.context, failure.file_index))
         except Exception as exc:
             log.exception("job %s: transfer failed unexpectedly", self.job.job_id)
-            svc.transfer_failed(
-                self, FailError(f"internal error: {exc}", noun="Job"), ErrorContext.Unknown, None
+            self.report(
+                self, Failed(FailError(f"internal error: {exc}", noun="Job"), ErrorContext.Unknown, None)
             )
         else:
-            svc.transfer_finished(self)
+            self.report(self, Finished())
         finally:
             self._resp = None
             session.close()
-            svc.transfer_exited(self)
+            self.report(self, Exited())
 
     def _check(self) -> None:
         if self.stopping.is_set() or not self.valid:
             raise _Stopped
 
-    def _download(self, session: HttpSession, settings: dict[str, Any]) -> None:
-        svc = self.service
-        dynamic = bool(settings["dynamic"])
-        with svc.lock:
+    def _download(self, session: HttpSession, settings: JobSettings) -> None:
+        dynamic = settings.dynamic
+        with self.lock:
             self._check()
             unknown = [i for i, f in enumerate(self.job.files) if not f.completed and f.bytes_total < 0]
             many = len(self.job.files) > 1
@@ -173,16 +285,16 @@ class Transfer:
             for index in unknown:
                 self._head(session, settings, index)
         while True:
-            with svc.lock:
+            with self.lock:
                 self._check()
                 pending = next((i for i, f in enumerate(self.job.files) if not f.completed), None)
             if pending is None:
                 return
             self._download_file(session, settings, pending)
 
-    def _headers(self, settings: dict[str, Any]) -> dict[str, str]:
+    def _headers(self, settings: JobSettings) -> dict[str, str]:
         headers: dict[str, str] = {}
-        for line in settings["customHeaders"]:
+        for line in settings.custom_headers:
             name, _, value = line.partition(":")
             headers[name.strip()] = value.strip()
         return headers
@@ -204,11 +316,11 @@ class Transfer:
             context = ErrorContext.RemoteFile if remote else ErrorContext.GeneralTransport
             raise _Failure(exc, context, index) from None
         if final != url and session.reports_redirects:
-            self.service.transfer_redirected(self, index, final)
+            self.report(self, Redirected(index, final))
         return resp, final
 
-    def _head(self, session: HttpSession, settings: dict[str, Any], index: int) -> None:
-        with self.service.lock:
+    def _head(self, session: HttpSession, settings: JobSettings, index: int) -> None:
+        with self.lock:
             self._check()
             url = self.job.files[index].remote_url
         resp, _ = self._request(session, "HEAD", url, self._headers(settings), index)
@@ -219,27 +331,26 @@ class Transfer:
                 raise _Failure(
                     HttpStatusError(resp.status, noun="Job", target=url), ErrorContext.RemoteFile, index
                 )
-            self.service.transfer_file_info(
-                self, index, _int_header(resp, "Content-Length"), resp.headers.get("Last-Modified")
+            self.report(
+                self, FileInfo(index, _int_header(resp, "Content-Length"), resp.headers.get("Last-Modified"))
             )
-            self.service.transfer_receive(self)
+            self.report(self, Receiving())
         finally:
             release_response(resp)
 
-    def _download_file(self, session: HttpSession, settings: dict[str, Any], index: int) -> None:
-        svc = self.service
-        dynamic = bool(settings["dynamic"])
+    def _download_file(self, session: HttpSession, settings: JobSettings, index: int) -> None:
+        dynamic = settings.dynamic
+        with self.lock:  # created under the lock and only while valid, so a Cancel cannot miss it
+            self._check()
+            try:
+                fd, offset = staging.open_temp(self.job.files[index])
+            except OSError as exc:
+                raise self._local(exc, index) from None
         try:
-            opened = svc.transfer_open(self, index)  # the validated temp file and its offset
-        except OSError as exc:
-            raise self._local(exc, index) from None
-        if opened is None:
-            raise _Stopped
-        fd, offset = opened
-        try:
+            self.report(self, Opened(index, offset))
             restarts = 0
             while True:
-                with svc.lock:
+                with self.lock:
                     self._check()
                     file = self.job.files[index]
                     url, known_total, known_lm = file.remote_url, file.bytes_total, file.last_modified
@@ -263,11 +374,10 @@ class Transfer:
                             HttpStatusError(status, noun="Job", target=url), ErrorContext.RemoteFile, index
                         )
                     if status == 206:
-                        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                        if match is None:
+                        content_range = parse_content_range(resp.headers.get("Content-Range", ""))
+                        if content_range is None:
                             raise self._bad(f"206 without a valid Content-Range from {url}", index)
-                        start, end = int(match.group(1)), int(match.group(2))
-                        total = None if match.group(3) == "*" else int(match.group(3))
+                        start, end, total = content_range
                         length: int | None = end - start + 1
                     else:
                         if ranged:
@@ -308,10 +418,10 @@ class Transfer:
                                 index,
                             )
                         else:
-                            svc.transfer_file_info(self, index, total, last_modified)
+                            self.report(self, FileInfo(index, total, last_modified))
                     if start != offset:
                         raise self._bad(f"the server sent bytes from {start}, expected {offset}", index)
-                    svc.transfer_receive(self)
+                    self.report(self, Receiving())
                     offset = self._stream(resp, fd, index, offset, length)
                 finally:
                     release_response(resp, self._body_read)
@@ -325,14 +435,13 @@ class Transfer:
                 os.fsync(fd)
             except OSError as exc:
                 raise self._local(exc, index) from None
-            svc.transfer_file_done(self, index, offset, dynamic)
+            self.report(self, FileDone(index, offset, dynamic))
         finally:
             os.close(fd)
 
     def _stream(
         self, resp: urllib3.BaseHTTPResponse, fd: int, index: int, offset: int, length: int | None
     ) -> int:
-        svc = self.service
         block = tunables.CLIENT_READ_BLOCK
         size = block if length is None else max(1, min(block, length))
         if self._buffer is None or len(self._buffer) < size:
@@ -371,7 +480,7 @@ class Transfer:
             if persist:
                 checkpoint, checkpoint_at = offset, time.monotonic()
                 self._check_linked(fd, index)
-            svc.transfer_progress(self, index, offset, persist)
+            self.report(self, Progress(index, offset, persist))
         self._body_read = length is None or received == length
         if length is not None and received < length:
             raise _Failure(
@@ -385,20 +494,20 @@ class Transfer:
 
     def _restart(self, fd: int, index: int, total: int | None, last_modified: str | None) -> int:
         try:
-            os.ftruncate(fd, 0)
+            staging.restart(fd)
         except OSError as exc:
             raise self._local(exc, index) from None
-        self.service.transfer_restart_file(self, index, total, last_modified)
+        self.report(self, FileRestarted(index, total, last_modified))
         return 0
 
     def _check_linked(self, fd: int, index: int) -> None:
         """Fail when the temp file (or its whole folder) was deleted under the transfer."""
         try:
-            linked = os.fstat(fd).st_nlink > 0
+            linked = staging.is_linked(fd)
         except OSError as exc:
             raise self._local(exc, index) from None
         if not linked:
-            with self.service.lock:
+            with self.lock:
                 path = self.job.files[index].temporary_name
             code = errno.ENOENT if os.path.isdir(os.path.dirname(path)) else errno.ENOTDIR
             gone = FileNotFoundError(
@@ -414,7 +523,7 @@ class Transfer:
         return _Failure(InvalidServerResponseError(message, noun="Job"), ErrorContext.RemoteFile, index)
 
     def _local(self, exc: OSError, index: int) -> _Failure:
-        with self.service.lock:
+        with self.lock:
             path = self.job.files[index].temporary_name
         return _Failure(local_error(exc, path), ErrorContext.LocalFile, index)
 
