@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bcs.cli import render
+from bcs.cli.render import render
 from conftest import EngineProcess
 
 
@@ -104,7 +104,7 @@ def test_render_lists_as_tables() -> None:
 
 
 def test_relative_local_paths_are_resolved_against_the_callers_directory(tmp_path: Path) -> None:
-    from bcs.cli import absolute_paths
+    from bcs.cli.parser import absolute_paths
 
     cwd = os.getcwd()
     os.chdir(tmp_path)

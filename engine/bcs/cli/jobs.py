@@ -9,7 +9,7 @@ import sys
 import time
 from typing import Any
 
-from bcs.cli import _add_param, _params_from_args, absolute_paths, command
+from bcs.cli.parser import absolute_paths, add_param, command, params_from_args
 from bcs.errors import InvalidArgumentError, error_from_hresult, parse_hresult
 from bcs.methods import load_registry
 from bcs.rpc.client import RpcClient
@@ -28,7 +28,7 @@ def _generated(method: str) -> Any:
 
 def _create_args(parser: argparse.ArgumentParser) -> None:
     for param in _generated("job.create").params:
-        _add_param(parser, param)
+        add_param(parser, param)
     parser.add_argument(
         "--remote-url", action="append", default=[], help="URL of a file (repeat; pairs with --local-path)"
     )
@@ -46,7 +46,7 @@ def _create_args(parser: argparse.ArgumentParser) -> None:
 
 @command("job.create", _create_args)
 def _job_create(client: RpcClient, args: argparse.Namespace) -> Any:
-    params = _params_from_args(_generated("job.create"), args)
+    params = params_from_args(_generated("job.create"), args)
     if len(args.remote_url) != len(args.local_path):
         raise InvalidArgumentError("--remote-url and --local-path must come in pairs", noun="Job")
     files = list(params.get("files") or [])
@@ -147,7 +147,7 @@ def _size(n: int) -> str:
 
 def _list_args(parser: argparse.ArgumentParser) -> None:
     for param in _generated("job.list").params:
-        _add_param(parser, param)
+        add_param(parser, param)
 
 
 LIST_COLUMNS = ("jobId", "displayName", "jobState", "priority", "owner", "bytesTransferred", "bytesTotal")
@@ -155,7 +155,7 @@ LIST_COLUMNS = ("jobId", "displayName", "jobState", "priority", "owner", "bytesT
 
 @command("job.list", _list_args)
 def _job_list(client: RpcClient, args: argparse.Namespace) -> Any:
-    jobs = client.call("job.list", _params_from_args(_generated("job.list"), args))
+    jobs = client.call("job.list", params_from_args(_generated("job.list"), args))
     if args.json:
         return jobs
     return [{k: j[k] for k in LIST_COLUMNS} for j in jobs]

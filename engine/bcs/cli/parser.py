@@ -1,35 +1,39 @@
-"""The ``bcs`` command line: ``bcs serve`` and one subcommand per RPC method.
+"""The ``bcs`` argument parser, generated from the method registry, and the custom command forms.
 
 Subcommands are generated from the method registry (``urlgroup.create`` -> ``bcs urlgroup create
 --url-group ...``), so the CLI and the cmdlets share one contract. A few commands have a custom
 form (``bcs config export/import`` read and write files, ``bcs job wait`` draws a progress bar);
 they register with ``command``. Short aliases: ``bcs status``, ``bcs stop``.
-
-Exit codes: 0 success, 1 the engine answered with an error, 2 bad usage, 3 no engine running.
-Errors go to stderr with their HRESULT; ``--json`` prints results as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bcs import __version__
-from bcs.errors import BcsError, OperationTimeoutError
 from bcs.methods import load_registry
-from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError
+from bcs.rpc.client import RpcClient
 from bcs.rpc.registry import Method, Param
 
-__all__ = ["CustomCommand", "command", "main"]
+__all__ = [
+    "ALIASES",
+    "CUSTOM",
+    "PATH_PARAMS",
+    "CustomCommand",
+    "absolute_paths",
+    "add_param",
+    "build_parser",
+    "command",
+    "kebab",
+    "params_from_args",
+]
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NOT_RUNNING = 0, 1, 2, 3
 ALIASES = {"status": ("server", "status"), "stop": ("server", "stop"), "describe": ("rpc", "describe")}
 
 
@@ -87,7 +91,7 @@ def _object_value(text: str, param: Param) -> Any:
     return out
 
 
-def _add_param(parser: argparse.ArgumentParser, param: Param) -> None:
+def add_param(parser: argparse.ArgumentParser, param: Param) -> None:
     flag = f"--{kebab(param.name)}"
     kw: dict[str, Any] = {"dest": param.name, "help": param.doc, "default": None}
     if param.type == "boolean":
@@ -129,7 +133,7 @@ def absolute_paths(value: Any, name: str = "") -> Any:
     return value
 
 
-def _params_from_args(method: Method, args: argparse.Namespace) -> dict[str, Any]:
+def params_from_args(method: Method, args: argparse.Namespace) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for p in method.params:
         value = getattr(args, p.name, None)
@@ -141,97 +145,7 @@ def _params_from_args(method: Method, args: argparse.Namespace) -> dict[str, Any
     return params
 
 
-# --- output ----------------------------------------------------------------------------------------
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def render(result: Any) -> str:
-    """Human form: a mapping as aligned lines, a list of mappings as a table."""
-    if result is None:
-        return ""
-    if isinstance(result, dict):
-        width = max((len(k) for k in result), default=0)
-        return "\n".join(f"{k.ljust(width)} : {_scalar(v)}" for k, v in result.items())
-    if isinstance(result, list):
-        if not result:
-            return "(none)"
-        if all(isinstance(r, dict) for r in result):
-            columns = [k for k, v in result[0].items() if not isinstance(v, (dict, list))][:7]
-            rows = [[_scalar(r.get(c))[:60] for c in columns] for r in result]
-            widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(columns)]
-            lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
-            lines.append("  ".join("-" * w for w in widths))
-            lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
-            return "\n".join(line.rstrip() for line in lines)
-        return "\n".join(_scalar(r) for r in result)
-    return _scalar(result)
-
-
-# --- custom forms of this module ---------------------------------------------------------------------
-
-
-def _export_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--output", "-o", help="write config.yaml text to this file (default: standard output)"
-    )
-
-
-@command("config.export", _export_args)
-def _config_export(client: RpcClient, args: argparse.Namespace) -> Any:
-    result = client.call("config.export")
-    if args.json:
-        return result
-    if args.output:
-        Path(args.output).write_text(result["yaml"], encoding="utf-8")
-        return None
-    sys.stdout.write(result["yaml"])
-    return None
-
-
-def _import_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="config.yaml file to import ('-' for standard input)")
-
-
-@command("config.import", _import_args)
-def _config_import(client: RpcClient, args: argparse.Namespace) -> Any:
-    text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-    result = client.call("config.import", yaml=text)
-    return result if args.json else {"imported": args.file, "urlGroups": len(result["config"]["urlGroups"])}
-
-
-def _stop_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        help="seconds to wait for the engine process to exit (default 30)",
-    )
-
-
-@command("server.stop", _stop_args)
-def _server_stop(client: RpcClient, args: argparse.Namespace) -> Any:
-    """Stop the engine and return once its process has exited (listeners, jobs.db, locks closed)."""
-    from bcs.detach import wait_for_exit
-
-    result = client.call("server.stop")
-    pid = result.get("pid")
-    if isinstance(pid, int) and not wait_for_exit(pid, args.timeout):
-        raise OperationTimeoutError(
-            f"the engine (process {pid}) still runs {args.timeout:g} s after server.stop", target=pid
-        )
-    return result
-
-
-# --- parser ------------------------------------------------------------------------------------------
+# --- the parser ------------------------------------------------------------------------------------------
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -303,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
             custom.add_arguments(p)
         else:
             for param in method.params:
-                _add_param(p, param)
+                add_param(p, param)
     for alias, (noun, verb) in ALIASES.items():
         if load_registry().get(f"{noun}.{verb}") is not None:
             p = sub.add_parser(alias, help=f"same as `bcs {noun} {verb}`", parents=[common])
@@ -312,80 +226,3 @@ def build_parser() -> argparse.ArgumentParser:
             if custom is not None:
                 custom.add_arguments(p)
     return parser
-
-
-def _load_commands() -> None:
-    """Import the modules that register custom command forms."""
-    import bcs.client.commands  # noqa: F401
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    _load_commands()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "serve":
-        return _serve(args)
-    method = load_registry().get(args.method)
-    assert method is not None
-    try:
-        with RpcClient(args.pipe_name) as client:
-            custom = CUSTOM.get(method.name)
-            if custom is not None:
-                result = custom.run(client, args)
-            else:
-                result = client.call(method.name, _params_from_args(method, args))
-    except EngineNotRunningError as exc:
-        print(f"bcs: {exc.message}", file=sys.stderr)
-        return EXIT_NOT_RUNNING
-    except BcsError as exc:
-        detail = f" ({exc.code_name} {exc.header_value()})" if isinstance(exc, RpcError) else ""
-        print(f"bcs: {exc.message}{detail}", file=sys.stderr)
-        return EXIT_ERROR
-    except (OSError, ValueError) as exc:
-        print(f"bcs: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    if result is not None:
-        print(json.dumps(result, indent=2, ensure_ascii=False) if args.json else render(result))
-    return EXIT_OK
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from bcs.engine import EngineOptions, default_state_dir, run_engine
-    from bcs.rpc.transport import resolve_pipe_name
-
-    if args.detach:
-        from bcs.detach import start_detached
-
-        pipe_name = resolve_pipe_name(args.pipe_name)
-        state_dir = (args.state_dir or default_state_dir()).absolute()
-        command = [
-            sys.executable,
-            "-m",
-            "bcs",
-            "--pipe-name",
-            pipe_name,
-            "serve",
-            "--state-dir",
-            str(state_dir),
-        ]
-        command += ["--log-level", args.log_level]
-        if args.config is not None:
-            command += ["--config", str(args.config.absolute())]
-        if args.no_demo:
-            command.append("--no-demo")
-        code, line = start_detached(command, pipe_name, (args.log_dir or state_dir).absolute(), args.timeout)
-        print(line, flush=True)
-        return code
-
-    logging.basicConfig(
-        level=getattr(logging, args.log_level),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    options = EngineOptions(
-        state_dir=args.state_dir or default_state_dir(),
-        pipe_name=args.pipe_name,
-        config_path=args.config,
-        demo=not args.no_demo,
-    )
-    return run_engine(options)
