@@ -52,7 +52,17 @@ function Stop-BcsServer {
         $process = Get-Process -Id $enginePid -ErrorAction SilentlyContinue
     }
     if ($null -ne $process) {
-        $exited = $process.WaitForExit($Timeout * 1000)
+        $stat = "/proc/$enginePid/stat"
+        $exited = $false
+        while (-not $exited -and [System.DateTime]::UtcNow -lt $deadline) {
+            $exited = $process.WaitForExit(200)
+            if (-not $exited -and (Test-Path -LiteralPath $stat)) {
+                # An exited engine whose parent has not reaped it yet (a zombie, state Z in
+                # Linux /proc) is done, but .NET, which polls kill(pid, 0) on Unix, still sees it.
+                $state = (Get-Content -LiteralPath $stat -Raw -ErrorAction SilentlyContinue) -replace '^.*\)\s+', ''
+                $exited = $state.StartsWith('Z')
+            }
+        }
         $process.Dispose()
         if (-not $exited) {
             $record = New-BcsErrorRecord -Message "The engine (process $enginePid, pipe '$pipeName') is still running after $Timeout s." -ErrorId 'Bcs.Server.StopTimeout' -Category 'OperationTimeout' -TargetObject $pipeName -HResult '0x800705B4'
