@@ -51,27 +51,40 @@ function Stop-BcsServer {
     if ($enginePid -gt 0) {
         $process = Get-Process -Id $enginePid -ErrorAction SilentlyContinue
     }
+    # $exited stays $null when the process cannot be waited for; then the pipe tells.
+    $exited = $null
     if ($null -ne $process) {
         $stat = "/proc/$enginePid/stat"
-        $exited = $false
-        while (-not $exited -and [System.DateTime]::UtcNow -lt $deadline) {
-            $exited = $process.WaitForExit(200)
-            if (-not $exited -and (Test-Path -LiteralPath $stat)) {
-                # An exited engine whose parent has not reaped it yet (a zombie, state Z in
-                # Linux /proc) is done, but .NET, which polls kill(pid, 0) on Unix, still sees it.
-                $state = (Get-Content -LiteralPath $stat -Raw -ErrorAction SilentlyContinue) -replace '^.*\)\s+', ''
-                $exited = $state.StartsWith('Z')
+        try {
+            $exited = $false
+            while (-not $exited -and [System.DateTime]::UtcNow -lt $deadline) {
+                $exited = $process.WaitForExit(200)
+                if (-not $exited -and (Test-Path -LiteralPath $stat)) {
+                    # An exited engine whose parent has not reaped it yet (a zombie, state Z in
+                    # Linux /proc) is done, but .NET, which polls kill(pid, 0) on Unix, still sees it.
+                    $state = (Get-Content -LiteralPath $stat -Raw -ErrorAction SilentlyContinue) -replace '^.*\)\s+', ''
+                    $exited = $state.StartsWith('Z')
+                }
             }
         }
-        $process.Dispose()
+        catch {
+            # No right to wait on the process (an engine of another user, on Windows).
+            Write-Verbose -Message "Cannot wait for process ${enginePid}: $($_.Exception.Message)"
+            $exited = $null
+        }
+        finally {
+            $process.Dispose()
+        }
+    }
+    if ($null -ne $exited) {
         if (-not $exited) {
             $record = New-BcsErrorRecord -Message "The engine (process $enginePid, pipe '$pipeName') is still running after $Timeout s." -ErrorId 'Bcs.Server.StopTimeout' -Category 'OperationTimeout' -TargetObject $pipeName -HResult '0x800705B4'
             $PSCmdlet.WriteError($record)
         }
         return
     }
-    # No process to wait for (already gone, or an engine that did not report its pid): wait
-    # for the pipe to close.
+    # No process to wait for (already gone, not ours to wait on, or an engine that did not
+    # report its pid): wait for the pipe to close.
     while (Test-BcsPipe -PipeName $pipeName -TimeoutMilliseconds 100) {
         if ([System.DateTime]::UtcNow -gt $deadline) {
             $record = New-BcsErrorRecord -Message "The engine on pipe '$pipeName' still answers after $Timeout s." -ErrorId 'Bcs.Server.StopTimeout' -Category 'OperationTimeout' -TargetObject $pipeName -HResult '0x800705B4'
