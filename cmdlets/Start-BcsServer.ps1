@@ -123,9 +123,11 @@ function Start-BcsServer {
         try {
             # Stderr is merged so that it can be reported; 'Continue' keeps Windows PowerShell 5.1
             # from turning the first stderr line into a terminating error when the caller asked
-            # for -ErrorAction Stop.
+            # for -ErrorAction Stop, and exit code 1 (a reported failure) must not become an
+            # error of its own in PowerShell 7.4+ ($PSNativeCommandUseErrorActionPreference).
             $engineOutput = @(& {
                     $ErrorActionPreference = 'Continue'
+                    $PSNativeCommandUseErrorActionPreference = $false
                     & $python.Path @arguments 2>&1
                 })
             $runError = $null
