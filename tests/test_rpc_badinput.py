@@ -110,10 +110,11 @@ def test_reply_that_cannot_be_encoded_is_an_internal_error_and_logged(
     registry = MethodRegistry()
     registry.add(Method("bad.reply", "x", (), "string", "", lambda ctx: {"text": "\ud800"}))
     registry.add(Method("deep.reply", "x", (), "object", "", lambda ctx: _deep(100_000)))
+    registry.add(Method("nan.reply", "x", (), "number", "", lambda ctx: float("nan")))
     dispatcher = Dispatcher(registry)
     ctx = CallContext(engine=None)
     with caplog.at_level(logging.ERROR, logger="bcs.rpc"):
-        for name in ("bad.reply", "deep.reply"):
+        for name in ("bad.reply", "deep.reply", "nan.reply"):
             answer = json.loads(
                 dispatcher.handle_line(f'{{"jsonrpc":"2.0","id":3,"method":"{name}"}}'.encode(), ctx) or b""
             )

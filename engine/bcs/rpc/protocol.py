@@ -50,8 +50,13 @@ log = logging.getLogger("bcs.rpc")
 
 
 def encode(message: Any) -> bytes:
-    """One JSON line, UTF-8, no BOM, ``\\n``-terminated."""
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    """One JSON line, UTF-8, no BOM, ``\\n``-terminated.
+
+    Raises:
+        ValueError: the message holds a lone surrogate or a non-finite number (NaN is not JSON).
+    """
+    text = json.dumps(message, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8") + b"\n"
 
 
 def _encode_answer(answer: dict[str, Any]) -> bytes:
