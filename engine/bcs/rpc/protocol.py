@@ -59,20 +59,6 @@ def encode(message: Any) -> bytes:
     return text.encode("utf-8") + b"\n"
 
 
-def _encode_answer(answer: dict[str, Any]) -> bytes:
-    """``encode`` without the newline, for an answer that may hold what JSON/UTF-8 cannot carry."""
-    try:
-        return encode(answer)[:-1]
-    except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
-        log.error("the answer to request id %s could not be encoded: %s", shown(answer.get("id")), shown(exc))
-        err = FailError("Internal error: the answer could not be encoded; see the engine log.", noun="Server")
-        request_id = answer.get("id")
-        try:
-            return encode(error_response(request_id, INTERNAL_ERROR, err))[:-1]
-        except ValueError:  # the id itself: handle_message refuses such ids, this is belt and braces
-            return encode(error_response(None, INTERNAL_ERROR, err))[:-1]
-
-
 def _plain(name: str) -> bool:
     """Whether a name can be quoted as it is (printable, short); else it is quoted with ``shown``."""
     return name.isprintable() and len(name) <= tunables.SHOWN_VALUE_CHARS
@@ -206,9 +192,28 @@ class Dispatcher:
             answers = [a for a in (self.handle_message(m, ctx) for m in message) if a is not None]
             if not answers:
                 return None
-            return b"[" + b",".join(_encode_answer(a) for a in answers) + b"]\n"
+            return b"[" + b",".join(self._encode_answer(a) for a in answers) + b"]\n"
         answer = self.handle_message(message, ctx)
-        return None if answer is None else _encode_answer(answer) + b"\n"
+        return None if answer is None else self._encode_answer(answer) + b"\n"
+
+    def _encode_answer(self, answer: dict[str, Any]) -> bytes:
+        """``encode`` without the newline; an answer JSON/UTF-8 cannot carry becomes a -32603."""
+        try:
+            return encode(answer)[:-1]
+        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+            request_id = answer.get("id")
+            self.rejections.log(
+                logging.ERROR,
+                "answer not encodable",
+                "the answer to request id %s could not be encoded: %s",
+                shown(request_id),
+                shown(exc),
+            )
+        err = FailError("Internal error: the answer could not be encoded; see the engine log.", noun="Server")
+        try:
+            return encode(error_response(request_id, INTERNAL_ERROR, err))[:-1]
+        except ValueError:  # the id itself: handle_message refuses such ids, this is belt and braces
+            return encode(error_response(None, INTERNAL_ERROR, err))[:-1]
 
     def _invalid(self, request_id: Any, why: str) -> dict[str, Any]:
         return error_response(
