@@ -7,6 +7,7 @@ setting, and the connection serves the next line as usual.
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import time
@@ -299,6 +300,12 @@ def test_engine_still_starts_when_a_published_source_was_deleted(engine_factory:
     )
     engine = engine_factory(config=config).start()
     assert engine.call("url.list", urlGroup=GROUP.format(port=port))[0]["sourcePath"] == str(source)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/Bad/gone.txt")
+        assert conn.getresponse().status == 404
+    finally:
+        conn.close()
 
 
 # --- logging ---------------------------------------------------------------------------------------
