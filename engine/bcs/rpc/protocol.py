@@ -24,7 +24,7 @@ from typing import Any
 
 from bcs import tunables
 from bcs.errors import BcsError, FailError, InvalidArgumentError, NotImplError, shown
-from bcs.rpc.registry import CallContext, MethodRegistry, ParamError
+from bcs.rpc.registry import CallContext, MethodRegistry, ParamError, parse_int
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -172,7 +172,7 @@ class Dispatcher:
             text = line.decode("utf-8")
             if text.startswith("\ufeff"):  # a BOM written by a careless client: tolerate it
                 text = text[1:]
-            message = json.loads(text)
+            message = json.loads(text, parse_int=parse_int)  # huge integers: -32602 naming the param
         except RecursionError:  # nesting beyond what the decoder's C stack allows
             return encode(self._invalid(None, f"arrays/objects nested deeper than {tunables.RPC_MAX_DEPTH}"))
         except (UnicodeDecodeError, ValueError) as exc:

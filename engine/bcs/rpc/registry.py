@@ -30,11 +30,13 @@ from bcs.errors import InvalidArgumentError, shown
 __all__ = [
     "REGISTRY",
     "CallContext",
+    "HugeInteger",
     "Method",
     "MethodRegistry",
     "Param",
     "ParamError",
     "check_values",
+    "parse_int",
     "rpc_method",
 ]
 
@@ -118,6 +120,23 @@ class Param:
         return value
 
 
+class HugeInteger:
+    """A JSON integer too long for any parameter, kept as its digit count instead of converted
+    (Python refuses to convert more than 4300 digits, and nothing in the contract needs 20)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def parse_int(text: str) -> int | HugeInteger:
+    """``json.loads(parse_int=...)``: an integer, or a HugeInteger that ``check_values`` refuses."""
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= 20 else HugeInteger(digits)
+
+
 def check_values(value: Any, where: str) -> None:
     """Refuse strings that are not valid Unicode, non-finite numbers and out-of-range integers,
     anywhere inside ``value`` (object keys included).
@@ -134,12 +153,12 @@ def check_values(value: Any, where: str) -> None:
             )
     elif isinstance(value, bool) or value is None:
         pass
-    elif isinstance(value, int):
-        if abs(value) > tunables.RPC_MAX_INTEGER:
-            raise ParamError(
-                f"parameter '{where}' is out of range (an integer of {len(str(abs(value)))} digits; "
-                f"at most {tunables.RPC_MAX_INTEGER})"
-            )
+    elif isinstance(value, HugeInteger) or (isinstance(value, int) and abs(value) > tunables.RPC_MAX_INTEGER):
+        digits = value.digits if isinstance(value, HugeInteger) else len(str(abs(value)))
+        raise ParamError(
+            f"parameter '{where}' is out of range (an integer of {digits} digits; "
+            f"at most {tunables.RPC_MAX_INTEGER})"
+        )
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise ParamError(f"parameter '{where}' must be a finite number, not {value}")
