@@ -10,10 +10,12 @@ function Get-BcsJob {
     for each one that does not exist.
 
     .PARAMETER JobId
-    GUIDs of the jobs to get.
+    GUIDs of the jobs to get. Position 0, so Get-BcsJob $job.JobId gets that job. A job that is
+    cancelled or acknowledged (completed) no longer exists for job.get: it is reported as
+    Bcs.Job.NotFound (BG_E_NOT_FOUND), as BITS does.
 
     .PARAMETER Name
-    Wildcard pattern on the display name.
+    Wildcard pattern on the display name (by name only: -Name 'Nightly*').
 
     .PARAMETER AllUsers
     Jobs of every user, not only the caller's.
@@ -27,16 +29,23 @@ function Get-BcsJob {
     .EXAMPLE
     Get-BcsJob -JobId 6f1c3c2e-5d8a-4a0c-9d2b-2f4b3d9b1c55 | Format-List -Property *
 
+    .EXAMPLE
+    Get-BcsJob $job.JobId
+
+    A positional argument is a job id.
+
     .OUTPUTS
     Bcs.Job
     #>
     [CmdletBinding(DefaultParameterSetName = 'List')]
     [OutputType('Bcs.Job')]
+    # Only -JobId is positional: both are strings, so when -Name also had position 0 in the
+    # default set 'List', PowerShell bound Get-BcsJob $id to -Name and found no job.
     param(
         [Parameter(Mandatory, Position = 0, ParameterSetName = 'JobId', ValueFromPipelineByPropertyName)]
         [string[]]$JobId,
 
-        [Parameter(Position = 0, ParameterSetName = 'List')]
+        [Parameter(ParameterSetName = 'List')]
         [SupportsWildcards()]
         [string]$Name,
 

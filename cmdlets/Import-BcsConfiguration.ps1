@@ -9,10 +9,12 @@ function Import-BcsConfiguration {
     persists it (config.import). Returns the imported configuration.
 
     .PARAMETER Path
-    The config.yaml file to import (as written by Export-BcsConfiguration).
+    The config.yaml file to import (as written by Export-BcsConfiguration). Binds by position 0
+    and by property name (FullName), so Get-Item ./bcs-config.yaml | Import-BcsConfiguration works.
 
     .PARAMETER Yaml
-    The configuration as YAML text.
+    The configuration as YAML text. Binds from the pipeline by value, so
+    Export-BcsConfiguration | Import-BcsConfiguration works.
 
     .EXAMPLE
     Import-BcsConfiguration -Path ./bcs-config.yaml
@@ -25,8 +27,12 @@ function Import-BcsConfiguration {
     .OUTPUTS
     Bcs.Configuration
     #>
-    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High', DefaultParameterSetName = 'Path')]
+    [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High', DefaultParameterSetName = 'Yaml')]
     [OutputType('Bcs.Configuration')]
+    # The by-value set is the default: with 'Path' as default, piped text never reached -Yaml,
+    # because PowerShell latches onto a default set whose mandatory parameter (-Path) takes
+    # pipeline input by property name when no other set has such a parameter, and a string has
+    # no Path or FullName property. -Path stays reachable by name, by position and by FullName.
     param(
         [Parameter(Mandatory, Position = 0, ParameterSetName = 'Path', ValueFromPipelineByPropertyName)]
         [Alias('FullName')]

@@ -4,13 +4,20 @@ function Start-BcsServer {
     Starts the BITS Compact Server engine in the background and waits until its pipe answers.
 
     .DESCRIPTION
-    Runs 'python -m bcs --pipe-name <PipeName> serve --state-dir <StateDirectory>' as a background
-    process (hidden on Windows) with its standard output and error in log files, then waits until
-    the engine answers server.status on its pipe and returns the engine's status.
+    Runs 'python -m bcs --pipe-name <PipeName> serve --state-dir <StateDirectory> --detach' and
+    returns the engine's status. With --detach the engine starts itself as a background process in
+    its own session (setsid on Unix; a detached process group without a console window on
+    Windows) with standard input from the null device and its standard output and error appended
+    to engine-<PipeName>.out and .err in the log directory, waits until it answers server.status
+    on its pipe, prints one JSON line and exits. So the engine does not belong to this terminal:
+    Ctrl+C on a synchronous Start-BcsJob and closing the terminal leave it running. Stop it with
+    Stop-BcsServer.
 
     With -PipeName the module remembers the name, so the cmdlets that follow talk to this engine.
-    An engine that already answers on the pipe is reported as an error (Bcs.Server.AlreadyRunning);
-    an engine that exits while starting is reported with the end of its error output.
+    An engine that already answers on the pipe is reported as an error (Bcs.Server.AlreadyRunning).
+    An engine that cannot start is a terminating error with the engine's error id
+    (Bcs.Server.StartFailed, Bcs.Server.AlreadyRunning when another engine holds the state
+    directory, Bcs.Server.StartTimeout); a Python that cannot be run is Bcs.Server.PythonNotFound.
 
     .PARAMETER PythonPath
     The Python interpreter that has the bcs package installed (pip install -e .).
@@ -26,11 +33,16 @@ function Start-BcsServer {
     BitsCompactServer).
 
     .PARAMETER LogDirectory
-    Where the engine's standard output and error go (engine-<PipeName>.out/.err).
-    Default: the state directory if given, else the temporary directory.
+    Where the engine appends its standard output and error (engine-<PipeName>.out/.err, with
+    characters that cannot be in a file name replaced). Default: the state directory.
 
     .PARAMETER Timeout
     Seconds to wait for the engine to answer (default 30).
+
+    .PARAMETER NoDemo
+    On a first start (no config.yaml in the state directory yet) start with an empty
+    configuration instead of the demo URL group http://+:8080/Demo/. Tests use it so that a new
+    state directory holds no URL group.
 
     .EXAMPLE
     Start-BcsServer
@@ -38,9 +50,10 @@ function Start-BcsServer {
     Starts the engine with its default state directory on the pipe BitsCompactServer.
 
     .EXAMPLE
-    Start-BcsServer -PythonPath C:\Python312\python.exe -StateDirectory D:\Bcs -PipeName BcsLab
+    Start-BcsServer -PythonPath C:\Python312\python.exe -StateDirectory D:\Bcs -PipeName BcsLab -NoDemo
 
-    Starts an engine on its own pipe and state directory; later cmdlets of this session use it.
+    Starts an engine on its own pipe and state directory, without the demo URL group; later
+    cmdlets of this session use it.
 
     .OUTPUTS
     Bcs.Server
@@ -58,7 +71,10 @@ function Start-BcsServer {
         [string]$LogDirectory,
 
         [ValidateRange(1, 3600)]
-        [int]$Timeout = 30
+        [int]$Timeout = 30,
+
+        [Parameter()]
+        [switch]$NoDemo
     )
 
     if (-not $PythonPath) {
@@ -73,10 +89,17 @@ function Start-BcsServer {
     if (-not $PipeName) {
         $PipeName = Get-BcsPipeName
     }
-    $arguments = @('-m', 'bcs', '--pipe-name', $PipeName, 'serve')
+    $arguments = @('-m', 'bcs', '--pipe-name', $PipeName, 'serve', '--detach', '--timeout', [string]$Timeout)
+    # Directories are passed as full paths without a trailing separator: see
+    # ConvertTo-BcsDirectoryArgument for the Windows PowerShell 5.1 quoting defect this avoids.
     if ($StateDirectory) {
-        $StateDirectory = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($StateDirectory)
-        $arguments += @('--state-dir', $StateDirectory)
+        $arguments += @('--state-dir', (ConvertTo-BcsDirectoryArgument -Cmdlet $PSCmdlet -Path $StateDirectory))
+    }
+    if ($LogDirectory) {
+        $arguments += @('--log-dir', (ConvertTo-BcsDirectoryArgument -Cmdlet $PSCmdlet -Path $LogDirectory))
+    }
+    if ($NoDemo) {
+        $arguments += '--no-demo'
     }
     if (-not $PSCmdlet.ShouldProcess($PipeName, "Start the BITS Compact Server engine ($PythonPath)")) {
         return
@@ -87,59 +110,74 @@ function Start-BcsServer {
         $PSCmdlet.WriteError($record)
         return
     }
-    if (-not $LogDirectory) {
-        $LogDirectory = $StateDirectory
-    }
-    if (-not $LogDirectory) {
-        $LogDirectory = [System.IO.Path]::GetTempPath()
-    }
-    $LogDirectory = $PSCmdlet.GetUnresolvedProviderPathFromPSPath($LogDirectory)
-    if (-not (Test-Path -LiteralPath $LogDirectory)) {
-        $null = New-Item -ItemType Directory -Path $LogDirectory -Force
-    }
-    $safeName = $PipeName -replace '[\\/:*?"<>|]', '_'
-    $outLog = Join-Path -Path $LogDirectory -ChildPath "engine-$safeName.out"
-    $errLog = Join-Path -Path $LogDirectory -ChildPath "engine-$safeName.err"
-    $quoted = foreach ($argument in $arguments) {
-        if ($argument -match '[\s"]') {
-            '"' + ($argument -replace '"', '\"') + '"'
+
+    # The engine detaches itself (its own session, output in its log files) and this call returns
+    # when it answers or has failed, so there is no Start-Process: no child left in this
+    # terminal's process group, no output piped through PowerShell, and no need to read
+    # $process.Handle to get an ExitCode on Windows (PowerShell issue 5421). A native call is
+    # synchronous and sets $LASTEXITCODE in every edition.
+    $python = Get-Command -Name $PythonPath -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    $runError = "no such program"
+    $engineOutput = @()
+    if ($null -ne $python) {
+        try {
+            # Stderr is merged so that it can be reported; 'Continue' keeps Windows PowerShell 5.1
+            # from turning the first stderr line into a terminating error when the caller asked
+            # for -ErrorAction Stop, and exit code 1 (a reported failure) must not become an
+            # error of its own in PowerShell 7.4+ ($PSNativeCommandUseErrorActionPreference).
+            $engineOutput = @(& {
+                    $ErrorActionPreference = 'Continue'
+                    $PSNativeCommandUseErrorActionPreference = $false
+                    & $python.Path @arguments 2>&1
+                })
+            $runError = $null
         }
-        else {
-            $argument
+        catch {
+            $runError = $_.Exception.Message
         }
     }
-    $startArguments = @{
-        FilePath               = $PythonPath
-        ArgumentList           = ($quoted -join ' ')
-        RedirectStandardOutput = $outLog
-        RedirectStandardError  = $errLog
-        PassThru               = $true
-    }
-    if (Test-BcsWindows) {
-        $startArguments['WindowStyle'] = 'Hidden'
-    }
-    try {
-        $process = Start-Process @startArguments -ErrorAction Stop
-    }
-    catch {
-        $record = New-BcsErrorRecord -Message "Cannot run '$PythonPath': $($_.Exception.Message). Give the Python that has the bcs package with -PythonPath or `$env:BCS_PYTHON." -ErrorId 'Bcs.Server.PythonNotFound' -Category 'ObjectNotFound' -TargetObject $PythonPath -HResult '0x80070002'
+    if ($null -ne $runError) {
+        $record = New-BcsErrorRecord -Message "Cannot run '$PythonPath': $runError. Give the Python that has the bcs package with -PythonPath or `$env:BCS_PYTHON." -ErrorId 'Bcs.Server.PythonNotFound' -Category 'ObjectNotFound' -TargetObject $PythonPath -HResult '0x80070002'
         $PSCmdlet.ThrowTerminatingError($record)
     }
-    $deadline = [System.DateTime]::UtcNow.AddSeconds($Timeout)
-    while (-not (Test-BcsPipe -PipeName $PipeName -TimeoutMilliseconds 200)) {
-        if ($process.HasExited) {
-            $detail = ''
-            if (Test-Path -LiteralPath $errLog) {
-                $detail = (Get-Content -LiteralPath $errLog -Tail 5) -join [System.Environment]::NewLine
-            }
-            $record = New-BcsErrorRecord -Message "The engine exited with code $($process.ExitCode) while starting: $detail" -ErrorId 'Bcs.Server.StartFailed' -Category 'OpenError' -TargetObject $PipeName
-            $PSCmdlet.ThrowTerminatingError($record)
+    $exitCode = $LASTEXITCODE
+    $stdout = @($engineOutput | Where-Object -FilterScript { $_ -is [string] })
+    $stderr = @($engineOutput | Where-Object -FilterScript { $_ -is [System.Management.Automation.ErrorRecord] } | ForEach-Object -Process { $_.ToString() })
+    $reply = $null
+    $jsonLine = $stdout | Where-Object -FilterScript { $_.TrimStart().StartsWith('{') } | Select-Object -Last 1
+    if ($jsonLine) {
+        try {
+            $reply = ConvertFrom-Json -InputObject $jsonLine
         }
-        if ([System.DateTime]::UtcNow -gt $deadline) {
-            $record = New-BcsErrorRecord -Message "The engine (process $($process.Id)) did not answer on pipe '$PipeName' within $Timeout s; see $errLog." -ErrorId 'Bcs.Server.StartTimeout' -Category 'OperationTimeout' -TargetObject $PipeName -HResult '0x800705B4'
-            $PSCmdlet.ThrowTerminatingError($record)
+        catch {
+            $reply = $null
         }
-        Start-Sleep -Milliseconds 100
     }
-    Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'server.status' | ConvertTo-BcsObject -TypeName 'Bcs.Server'
+    if ($exitCode -eq 0 -and $null -ne $reply -and $null -ne $reply.status) {
+        $reply.status | ConvertTo-BcsObject -TypeName 'Bcs.Server'
+        return
+    }
+    $errorId = 'Bcs.Server.StartFailed'
+    $category = 'OpenError'
+    $hresult = '0x80004005'
+    $detail = ($stderr | Select-Object -Last 5) -join [System.Environment]::NewLine
+    $message = "The engine did not start (exit code $exitCode): $detail"
+    if ($null -ne $reply -and $null -ne $reply.error) {
+        $engineError = $reply.error
+        $message = [string]$engineError.message
+        if ($engineError.errorId) {
+            $errorId = [string]$engineError.errorId
+        }
+        if ($engineError.category) {
+            $category = [string]$engineError.category
+        }
+        if ($engineError.hresult) {
+            $hresult = [string]$engineError.hresult
+        }
+        if ($engineError.name) {
+            $message = '{0} ({1} {2})' -f $message, $engineError.name, $hresult
+        }
+    }
+    $record = New-BcsErrorRecord -Message $message -ErrorId $errorId -Category $category -TargetObject $PipeName -HResult $hresult
+    $PSCmdlet.ThrowTerminatingError($record)
 }

@@ -10,6 +10,10 @@ object that sums up what happened.
 Runs unchanged in Windows PowerShell 5.1 and PowerShell 7 on Windows and Linux; the Pester
 end-to-end test (pester/EndToEnd.Tests.ps1) runs it against a real engine.
 
+Every step that the next one depends on runs with -ErrorAction Stop: $ErrorActionPreference
+set in a script does not reach the errors the module's functions write (they see the
+preference of the module's scope), so only an explicit -ErrorAction makes them stop the script.
+
 .PARAMETER Port
 TCP port of the URL group (default 8080).
 
@@ -24,6 +28,10 @@ The engine's pipe name (default BcsHelloWorld, so an engine already running is n
 
 .PARAMETER KeepServer
 Leave the engine, the URL group and the files in place at the end.
+
+.PARAMETER NoDemo
+Start a new state directory without the demo URL group http://+:8080/Demo/
+(Start-BcsServer -NoDemo).
 
 .EXAMPLE
 ./examples/HelloWorld.ps1
@@ -49,12 +57,15 @@ param(
     [string]$PipeName = 'BcsHelloWorld',
 
     [Parameter()]
-    [switch]$KeepServer
+    [switch]$KeepServer,
+
+    [Parameter()]
+    [switch]$NoDemo
 )
 
 $ErrorActionPreference = 'Stop'
 $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
-Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
+Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force -ErrorAction Stop
 
 # 1. Start the engine on its own pipe and state directory.
 $serverParameters = @{
@@ -64,34 +75,37 @@ $serverParameters = @{
 if ($PythonPath) {
     $serverParameters['PythonPath'] = $PythonPath
 }
-$server = Start-BcsServer @serverParameters
+if ($NoDemo) {
+    $serverParameters['NoDemo'] = $true
+}
+$server = Start-BcsServer @serverParameters -ErrorAction Stop
 Write-Verbose -Message "Engine $($server.Version) running as process $($server.Pid) on pipe $($server.PipeName)."
 
 $urlGroup = "http://+:$Port/HelloWorld/"
 try {
     # 2. The file to host.
     $contentDirectory = Join-Path -Path $StateDirectory -ChildPath 'content'
-    $null = New-Item -ItemType Directory -Path $contentDirectory -Force
+    $null = New-Item -ItemType Directory -Path $contentDirectory -Force -ErrorAction Stop
     $sourceFile = Join-Path -Path $contentDirectory -ChildPath 'hello.txt'
     $text = 'Hello, World! Greetings from BITS Compact Server.'
     [System.IO.File]::WriteAllText($sourceFile, $text)
 
     # 3. A URL group, and the file published in it.
-    $group = New-BcsUrlGroup -UrlGroup $urlGroup -ConnectionLimit 3
-    $url = Add-BcsUrl -UrlGroup $group.UrlGroup -UrlSuffix 'hello.txt' -SourcePath $sourceFile
+    $group = New-BcsUrlGroup -UrlGroup $urlGroup -ConnectionLimit 3 -ErrorAction Stop
+    $url = Add-BcsUrl -UrlGroup $group.UrlGroup -UrlSuffix 'hello.txt' -SourcePath $sourceFile -ErrorAction Stop
     Get-BcsUrlGroup -UrlGroup $group.UrlGroup | Get-BcsUrl | Format-Table | Out-String | Write-Verbose
 
     # 4. Download it with a BITS job: start it, follow its progress, complete it.
     $destination = Join-Path -Path $StateDirectory -ChildPath 'downloaded-hello.txt'
     if (Test-Path -LiteralPath $destination) {
-        Remove-Item -LiteralPath $destination
+        Remove-Item -LiteralPath $destination -ErrorAction Stop
     }
-    $job = Start-BcsJob -Source "http://localhost:$Port/HelloWorld/hello.txt" -Destination $destination -DisplayName 'Hello World' -Asynchronous
-    $job = $job | Wait-BcsJob -Timeout 120
+    $job = Start-BcsJob -Source "http://localhost:$Port/HelloWorld/hello.txt" -Destination $destination -DisplayName 'Hello World' -Asynchronous -ErrorAction Stop
+    $job = $job | Wait-BcsJob -Timeout 120 -ErrorAction Stop
     if ($job.JobState -ne 'Transferred') {
         throw "The Hello World job ended in state $($job.JobState): $($job.ErrorDescription)"
     }
-    $job = $job | Complete-BcsJob
+    $job = $job | Complete-BcsJob -ErrorAction Stop
 
     # 5. The copy is the original.
     $downloaded = [System.IO.File]::ReadAllText($destination)

@@ -1,6 +1,9 @@
 #Requires -Modules @{ ModuleName = 'Pester'; ModuleVersion = '5.0.0' }
 # End to end against a real engine (python -m bcs serve): the HelloWorld example, then the
 # cmdlets one by one. Needs Python with the bcs package: $env:BCS_PYTHON, else python/python3.
+# Engines start with -NoDemo, so a new state directory holds no URL group. Each It that needs
+# the URL group or a clean job list sets it up itself (Initialize-PesterUrlGroup, AfterEach),
+# so one failing It does not make the next ones fail.
 
 BeforeAll {
     $script:moduleRoot = Split-Path -Path $PSScriptRoot -Parent
@@ -32,7 +35,7 @@ Describe 'examples/HelloWorld.ps1' {
         $pipeName = 'bcs-pester-hello-' + [System.Guid]::NewGuid().ToString('N').Substring(0, 8)
         $state = Join-Path -Path $TestDrive -ChildPath 'hello-state'
         $example = Join-Path -Path $script:moduleRoot -ChildPath 'examples/HelloWorld.ps1'
-        $result = & $example -Port $port -PythonPath $script:python -StateDirectory $state -PipeName $pipeName
+        $result = & $example -Port $port -PythonPath $script:python -StateDirectory $state -PipeName $pipeName -NoDemo
         $result.JobState | Should -Be 'Acknowledged'
         $result.Identical | Should -BeTrue
         $result.Content | Should -BeLike 'Hello, World!*'
@@ -46,7 +49,7 @@ Describe 'The cmdlets against a running engine' {
         $script:port = Get-FreeTcpPort
         $script:pipeName = 'bcs-pester-' + [System.Guid]::NewGuid().ToString('N').Substring(0, 8)
         $script:state = Join-Path -Path $TestDrive -ChildPath 'state'
-        $script:server = Start-BcsServer -PythonPath $script:python -StateDirectory $script:state -PipeName $script:pipeName
+        $script:server = Start-BcsServer -PythonPath $script:python -StateDirectory $script:state -PipeName $script:pipeName -NoDemo -ErrorAction Stop
         $script:group = "http://+:$($script:port)/Pester/"
         $script:content = Join-Path -Path $TestDrive -ChildPath 'content'
         $null = New-Item -ItemType Directory -Path $script:content -Force
@@ -54,6 +57,26 @@ Describe 'The cmdlets against a running engine' {
         $bytes = New-Object -TypeName byte[] -ArgumentList (3MB)
         (New-Object -TypeName System.Random -ArgumentList 7).NextBytes($bytes)
         [System.IO.File]::WriteAllBytes($script:payload, $bytes)
+
+        # The URL group with payload.bin, whatever an earlier It left behind.
+        function Initialize-PesterUrlGroup {
+            if (-not (Get-BcsUrlGroup -UrlGroup $script:group -ErrorAction SilentlyContinue)) {
+                $null = New-BcsUrlGroup -UrlGroup $script:group -ConnectionLimit 2 -ErrorAction Stop
+            }
+            if (-not (Get-BcsUrl -UrlGroup $script:group -ErrorAction SilentlyContinue | Where-Object -Property UrlSuffix -EQ 'payload.bin')) {
+                $null = Add-BcsUrl -UrlGroup $script:group -UrlSuffix 'payload.bin' -SourcePath $script:payload -ErrorAction Stop
+            }
+        }
+    }
+
+    AfterEach {
+        # A job left by a failed It must not show up in the next one.
+        try {
+            Get-BcsJob | Remove-BcsJob -Confirm:$false -ErrorAction SilentlyContinue
+        }
+        catch {
+            Write-Verbose -Message "No engine to clean up: $($_.Exception.Message)"
+        }
     }
 
     AfterAll {
@@ -74,8 +97,13 @@ Describe 'The cmdlets against a running engine' {
     }
 
     It 'refuses a second engine on the same pipe' {
-        Start-BcsServer -PythonPath $script:python -PipeName $script:pipeName -ErrorVariable failed -ErrorAction SilentlyContinue
+        Start-BcsServer -PythonPath $script:python -PipeName $script:pipeName -NoDemo -ErrorVariable failed -ErrorAction SilentlyContinue
         $failed[0].FullyQualifiedErrorId | Should -BeLike 'Bcs.Server.AlreadyRunning*'
+    }
+
+    It 'reports dates as UTC [datetime] in every edition' {
+        $script:server.StartTime | Should -BeOfType ([datetime])
+        $script:server.StartTime.Kind | Should -Be ([System.DateTimeKind]::Utc)
     }
 
     It 'changes server settings' {
@@ -84,6 +112,7 @@ Describe 'The cmdlets against a running engine' {
     }
 
     It 'creates, publishes into and lists a URL group' {
+        Get-BcsUrlGroup | Should -BeNullOrEmpty -Because 'the engine started with -NoDemo'
         $created = New-BcsUrlGroup -UrlGroup $script:group -ConnectionLimit 2
         $created.PSObject.TypeNames | Should -Contain 'Bcs.UrlGroup'
         $url = Add-BcsUrl -UrlGroup $script:group -UrlSuffix 'payload.bin' -SourcePath $script:payload
@@ -102,6 +131,7 @@ Describe 'The cmdlets against a running engine' {
     }
 
     It 'downloads synchronously and completes the job, as Start-BitsTransfer' {
+        Initialize-PesterUrlGroup
         $destination = Join-Path -Path $TestDrive -ChildPath 'sync.bin'
         $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination
         $job.PSObject.TypeNames | Should -Contain 'Bcs.Job'
@@ -110,26 +140,46 @@ Describe 'The cmdlets against a running engine' {
     }
 
     It 'runs an asynchronous job through Wait-BcsJob and the pipeline to Complete-BcsJob' {
+        Initialize-PesterUrlGroup
         $destination = Join-Path -Path $TestDrive -ChildPath 'async.bin'
         $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination -Asynchronous -Priority Normal
         $job.JobState | Should -Not -Be 'Acknowledged'
+        $job.CreationTime | Should -BeOfType ([datetime])
+        $job.CreationTime.Kind | Should -Be ([System.DateTimeKind]::Utc)
         $done = $job | Wait-BcsJob -Timeout 120 | Complete-BcsJob
         $done.JobState | Should -Be 'Acknowledged'
         Test-Path -LiteralPath $destination | Should -BeTrue
     }
 
     It 'suspends, changes, resumes asynchronously and cancels a job through the pipeline' {
+        Initialize-PesterUrlGroup
         $destination = Join-Path -Path $TestDrive -ChildPath 'suspended.bin'
         $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination -Suspended -DisplayName 'Pester suspended'
         $job.JobState | Should -Be 'Suspended'
         (Get-BcsJob -Name 'Pester sus*').JobId | Should -Be $job.JobId
+        # Positional: a job id, not a name pattern.
+        (Get-BcsJob $job.JobId).JobId | Should -Be $job.JobId
         ($job | Set-BcsJob -Priority Low -Description 'from Pester' -Confirm:$false).Priority | Should -Be 'Low'
         $second = Join-Path -Path $TestDrive -ChildPath 'second.bin'
         ($job | Add-BcsFile -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $second -Confirm:$false).FilesTotal | Should -Be 2
         ($job | Resume-BcsJob -Asynchronous -Confirm:$false).JobState | Should -Not -Be 'Suspended'
         Get-BcsJob -JobId $job.JobId | Remove-BcsJob -Confirm:$false
-        Get-BcsJob -JobId $job.JobId -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         Test-Path -LiteralPath $destination | Should -BeFalse
+    }
+
+    It 'does not find a cancelled job any more, as BITS (BG_E_NOT_FOUND)' {
+        Initialize-PesterUrlGroup
+        $destination = Join-Path -Path $TestDrive -ChildPath 'cancelled.bin'
+        $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $destination -Suspended
+        $job | Remove-BcsJob -Confirm:$false
+        $missing = $null
+        $found = Get-BcsJob -JobId $job.JobId -ErrorVariable missing -ErrorAction SilentlyContinue
+        $found | Should -BeNullOrEmpty
+        $missing.Count | Should -Be 1
+        $missing[0].FullyQualifiedErrorId | Should -BeLike 'Bcs.Job.NotFound*'
+        $missing[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $missing[0].Exception.HResult | Should -Be ([System.Convert]::ToInt32('80200001', 16))
+        Get-BcsJob | Where-Object -Property JobId -EQ $job.JobId | Should -BeNullOrEmpty
     }
 
     It 'does not create anything with -WhatIf' {
@@ -138,6 +188,7 @@ Describe 'The cmdlets against a running engine' {
     }
 
     It 'exports and imports the configuration' {
+        Initialize-PesterUrlGroup
         $file = Join-Path -Path $TestDrive -ChildPath 'config.yaml'
         Export-BcsConfiguration -Path $file
         Get-Content -LiteralPath $file -Raw | Should -BeLike '*Pester*'
@@ -147,15 +198,25 @@ Describe 'The cmdlets against a running engine' {
         (Get-BcsUrlGroup).UrlGroup | Should -BeLike '*/Pester/'
     }
 
+    It 'imports the text Export-BcsConfiguration writes to the pipeline' {
+        Initialize-PesterUrlGroup
+        $imported = Export-BcsConfiguration | Import-BcsConfiguration -Confirm:$false
+        $imported.PSObject.TypeNames | Should -Contain 'Bcs.Configuration'
+        (Get-BcsUrlGroup).UrlGroup | Should -BeLike '*/Pester/'
+    }
+
     It 'removes URLs and URL groups through the pipeline' {
+        Initialize-PesterUrlGroup
         Get-BcsUrl -UrlGroup $script:group | Remove-BcsUrl -Confirm:$false
         Get-BcsUrl -UrlGroup $script:group | Should -BeNullOrEmpty
         Get-BcsUrlGroup | Remove-BcsUrlGroup -Confirm:$false
         Get-BcsUrlGroup | Should -BeNullOrEmpty
     }
 
-    It 'stops the engine' {
+    It 'stops the engine and returns once its process has exited' {
+        $enginePid = (Get-BcsServer).Pid
         Stop-BcsServer -Confirm:$false
+        Get-Process -Id $enginePid -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
         { Get-BcsServer } | Should -Throw -ErrorId 'Bcs.Server.EngineNotRunning*'
     }
 }

@@ -77,6 +77,27 @@ Describe 'Start-BcsJob mirrors Start-BitsTransfer' {
     }
 }
 
+Describe 'Parameter sets bind the argument meant' {
+    It 'Get-BcsJob takes a job id by position (Get-BcsJob $job.JobId) and -Name only by name' {
+        $positional = foreach ($parameter in (Get-Command -Name Get-BcsJob).Parameters.Values) {
+            foreach ($attribute in $parameter.Attributes) {
+                if ($attribute -is [System.Management.Automation.ParameterAttribute] -and $attribute.Position -ge 0) {
+                    $parameter.Name
+                }
+            }
+        }
+        $positional | Should -Be @('JobId')
+    }
+
+    It 'Import-BcsConfiguration defaults to the set that binds piped text to -Yaml' {
+        (Get-Command -Name Import-BcsConfiguration).DefaultParameterSet | Should -Be 'Yaml'
+    }
+
+    It 'Start-BcsServer has -NoDemo' {
+        (Get-Command -Name Start-BcsServer).Parameters['NoDemo'].ParameterType | Should -Be ([switch])
+    }
+}
+
 Describe 'Without an engine' {
     BeforeAll {
         $script:savedPipeName = $env:BCS_PIPE_NAME

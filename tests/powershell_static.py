@@ -18,6 +18,7 @@ the module and non-empty for the deliberately broken fixtures in ``tests/powersh
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -166,11 +167,23 @@ def unquote(literal: str) -> str:
 
 
 @dataclass
+class ParameterSetEntry:
+    """One ``[Parameter(...)]`` attribute: how the parameter behaves in one parameter set."""
+
+    set_name: str | None  # None: every parameter set (no ParameterSetName)
+    position: int | None
+    mandatory: bool
+    from_pipeline: bool  # ValueFromPipeline
+    by_property_name: bool  # ValueFromPipelineByPropertyName
+
+
+@dataclass
 class Parameter:
     name: str
     type: str | None  # the type constraint as written, lower-case, without brackets ("string[]")
     attributes: dict[str, list[str]]  # attribute name -> argument texts ("Parameter" -> ["Mandatory", ...])
     line: int
+    set_entries: list[ParameterSetEntry] = field(default_factory=list)
 
     def has(self, attribute: str, argument: str) -> bool:
         args = self.attributes.get(attribute, [])
@@ -447,14 +460,42 @@ def _function(
             ptype: str | None = None
             attributes: dict[str, list[str]] = {}
             alist = next((c for c in sp.children if c.type == "attribute_list"), None)
+            entries: list[ParameterSetEntry] = []
             for attribute in alist.children if alist is not None else []:
                 type_, attr_name, args = _attribute_parts(source, attribute)
                 if type_ is not None:
                     ptype = type_
                 elif attr_name is not None:
                     attributes.setdefault(attr_name, []).extend(args)
-            parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp)))
+                    if attr_name.lower() == "parameter":
+                        entries.append(_set_entry(args))
+            if not entries:
+                entries.append(_set_entry([]))  # a parameter without [Parameter()] is in every set
+            parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp), entries))
     return Function(name, path, source, n, help_, binding, outputs, parameters)
+
+
+def _named_arguments(args: list[str]) -> dict[str, str]:
+    """``Name = value`` / ``Name`` attribute arguments as lower-case name -> value text ("$true")."""
+    out: dict[str, str] = {}
+    for a in args:
+        m = re.fullmatch(r"(\w+)\s*(?:=\s*(.+))?", a.strip(), re.DOTALL)
+        if m:
+            out[m.group(1).lower()] = (m.group(2) or "$true").strip()
+    return out
+
+
+def _set_entry(args: list[str]) -> ParameterSetEntry:
+    named = _named_arguments(args)
+    position = named.get("position")
+    set_name = named.get("parametersetname")
+    return ParameterSetEntry(
+        set_name=unquote(set_name) if set_name is not None else None,
+        position=int(position) if position is not None and re.fullmatch(r"\d+", position) else None,
+        mandatory=named.get("mandatory", "$false").lower() == "$true",
+        from_pipeline=named.get("valuefrompipeline", "$false").lower() == "$true",
+        by_property_name=named.get("valuefrompipelinebypropertyname", "$false").lower() == "$true",
+    )
 
 
 def cmdlet_files(root: Path = ROOT) -> list[Path]:
@@ -1087,4 +1128,340 @@ def call_problems(caller: Function, functions: dict[str, Function]) -> list[str]
             )
             if f"-{p.name.lower()}" not in args and not (from_pipeline and piped):
                 problems.append(f"{caller.line_of(n)}: {callee.name} needs -{p.name}")
+    return problems
+
+
+# --- parameter sets: what PowerShell's binder does with them ---------------------------------------
+
+ALL_SETS = "__AllParameterSets"
+
+
+def _default_set(f: Function) -> str | None:
+    named = _named_arguments(f.cmdlet_binding or [])
+    value = named.get("defaultparametersetname")
+    return unquote(value) if value is not None else None
+
+
+def _set_names(f: Function) -> list[str]:
+    names = sorted({e.set_name for p in f.parameters for e in p.set_entries if e.set_name is not None})
+    return names or [ALL_SETS]
+
+
+def _element_type(ps_type: str | None) -> str:
+    bare = (ps_type or "object").lower().removeprefix("system.")
+    return bare.removesuffix("[]")
+
+
+def _binds_without_coercion(value_type: str | None, parameter_type: str | None) -> bool:
+    """Whether a value of ``value_type`` binds to ``parameter_type`` without type coercion.
+
+    PowerShell's positional binder tries the default parameter set without coercion first; a value
+    binds there when its type is the parameter's (element) type or the parameter takes any object.
+    """
+    target = _element_type(parameter_type)
+    return target in ("object", "psobject") or target == _element_type(value_type)
+
+
+def parameter_set_problems(f: Function) -> list[str]:
+    """Parameter sets that make an argument bind to the wrong parameter, modelled on PowerShell's
+    binder (ParameterBinderController.BindPositionalParameters and
+    CmdletParameterBinderController.HandleUnboundMandatoryParameters):
+
+    * Positions. For each position the binder tries the default parameter set first, without type
+      coercion, then the other sets. Two parameters with one Position in different sets are
+      ambiguous when the argument meant for the other one also fits the first (same type, or the
+      first takes any object): the other parameter can never be bound by position. In one set a
+      duplicate Position is an error of the function itself.
+    * Pipeline. With only pipeline input, when the default set has a mandatory parameter that takes
+      pipeline input by property name and no other set does (or no other set can be filled from
+      the pipeline), PowerShell latches onto the default set before it sees the input: a
+      ValueFromPipeline parameter of another set then never binds piped values.
+    """
+    problems: list[str] = []
+    default = _default_set(f)
+    sets = _set_names(f)
+
+    def members(entry: ParameterSetEntry) -> set[str]:
+        return set(sets) if entry.set_name is None else {entry.set_name}
+
+    def describe(entry: ParameterSetEntry) -> str:
+        return "every set" if entry.set_name is None else f"set '{entry.set_name}'"
+
+    positional = [(p, e) for p in f.parameters for e in p.set_entries if e.position is not None]
+    for i, (p1, e1) in enumerate(positional):
+        for p2, e2 in positional[i + 1 :]:
+            if p1 is p2 or e1.position != e2.position:
+                continue
+            where = f"{rel(f.path)}:{p2.line}: {f.name}"
+            shared = members(e1) & members(e2)
+            if shared:
+                problems.append(
+                    f"{where}: -{p1.name} and -{p2.name} are both at Position {e1.position} in set "
+                    f"'{sorted(shared)[0]}'"
+                )
+                continue
+            first = [(p, e) for p, e in ((p1, e1), (p2, e2)) if default in members(e)]
+            if first:
+                winner = first[0][0]
+                loser = p2 if winner is p1 else p1
+                if _binds_without_coercion(loser.type, winner.type):
+                    problems.append(
+                        f"{where}: -{p1.name} and -{p2.name} are both at Position {e1.position}; the "
+                        f"default set '{default}' is tried first and its -{winner.name} "
+                        f"[{winner.type or 'object'}] takes without coercion every value that "
+                        f"-{loser.name} [{loser.type or 'object'}] would, so '{f.name} <value>' never "
+                        f"binds -{loser.name}: give only one of them the position"
+                    )
+            elif _binds_without_coercion(p1.type, p2.type) or _binds_without_coercion(p2.type, p1.type):
+                problems.append(
+                    f"{where}: -{p1.name} ({describe(e1)}) and -{p2.name} ({describe(e2)}) are both "
+                    f"at Position {e1.position} and neither is in the default set: a positional "
+                    "argument is ambiguous"
+                )
+
+    problems += _pipeline_latch_problems(f, default, sets)
+    return problems
+
+
+def _pipeline_latch_problems(f: Function, default: str | None, sets: list[str]) -> list[str]:
+    if default is None or len(sets) < 2 or default not in sets:
+        return []
+
+    @dataclass
+    class Prompting:  # ParameterSetPromptingData of one set
+        pipelineable: list[str] = field(default_factory=list)
+        by_property_name: list[str] = field(default_factory=list)
+        nonpipelineable: list[str] = field(default_factory=list)
+
+    data: dict[str, Prompting] = {}
+    for p in f.parameters:
+        for e in p.set_entries:
+            if not e.mandatory:
+                continue
+            key = e.set_name or ALL_SETS
+            d = data.setdefault(key, Prompting())
+            if e.from_pipeline or e.by_property_name:
+                d.pipelineable.append(p.name)
+                if e.by_property_name:
+                    d.by_property_name.append(p.name)
+            else:
+                d.nonpipelineable.append(p.name)
+    mandatory_sets = {k for k in data if k != ALL_SETS}
+    if ALL_SETS in data:
+        mandatory_sets = set(sets)
+    if default not in mandatory_sets or len(mandatory_sets) < 2:
+        return []
+    others = [d for k, d in data.items() if k not in (default, ALL_SETS)]
+    another_takes_pipeline = any(d.pipelineable and not d.nonpipelineable for d in others)
+    another_by_property_name = any(d.by_property_name for d in others)
+    mine = data.get(default, Prompting())
+    reason = None
+    if mine.by_property_name and not another_by_property_name:
+        reason = (
+            f"its mandatory -{mine.by_property_name[0]} takes pipeline input by property name and no "
+            "other set has a mandatory by-property-name parameter"
+        )
+    elif not another_takes_pipeline:
+        # Both of the binder's remaining tests (the default set takes pipeline input and no other
+        # does; no other set takes pipeline input) come down to this.
+        reason = "no other set can be filled from the pipeline alone"
+    elif ALL_SETS in data and data[ALL_SETS].nonpipelineable:
+        reason = "a parameter of every set is mandatory and does not take pipeline input"
+    if reason is None:
+        return []
+    problems = []
+    for p in f.parameters:
+        for e in p.set_entries:
+            if e.from_pipeline and e.set_name is not None and e.set_name != default:
+                problems.append(
+                    f"{rel(f.path)}:{p.line}: {f.name}: piped input alone latches onto the default set "
+                    f"'{default}' ({reason}), so -{p.name} (ValueFromPipeline, set '{e.set_name}') never "
+                    f"binds a piped value ('... | {f.name}' fails): make '{e.set_name}' the default set"
+                )
+    return problems
+
+
+# --- Windows PowerShell 5.1 compatibility -----------------------------------------------------------
+
+# What PowerShell 7 has and Windows PowerShell 5.1 does not, as the syntax tree shows it. The module
+# declares PowerShellVersion 5.1 and CompatiblePSEditions Desktop and Core, so none of it may appear.
+# kind: "node" (a tree-sitter-pwsh node type), "token" (an operator token), "variable", "command",
+# "parameter" (command, parameter; unique abbreviations count), "argument" (parameter, value),
+# "positional" (command, most positional-or-path arguments 5.1 takes), "block" (a named block),
+# "replace_script_block" (a script block as the substitution of -replace), "unparsed"
+# (tree-sitter-pwsh cannot parse it: the ERROR node already fails syntax_problems; the entry
+# documents it). Allowed in 5.1, so not listed: `using namespace`, `[ordered]`, classes, enums,
+# `.Where()`/`.ForEach()`. Not detectable here: 7-only parameters passed by splatting.
+WINDOWS_POWERSHELL_51_DENYLIST: list[tuple[str, Any, str]] = [
+    ("node", "null_coalesce_expression", "`a ?? b` (null-coalescing) is PowerShell 7.0+"),
+    ("token", "??=", "`a ??= b` (null-coalescing assignment) is PowerShell 7.0+"),
+    ("node", "ternary_expression", "`a ? b : c` (ternary) is PowerShell 7.0+: use if/else"),
+    ("node", "pipeline_chain_tail", "`&&` / `||` pipeline chains are PowerShell 7.0+"),
+    ("unparsed", "${a}?.b", "null-conditional member access is PowerShell 7.1+ (tree-sitter-pwsh: ERROR)"),
+    ("unparsed", "${a}?[0]", "null-conditional index is PowerShell 7.1+ (tree-sitter-pwsh: ERROR)"),
+    ("variable", "IsWindows", "$IsWindows is PowerShell 6+ ($null in 5.1): use Test-BcsWindows"),
+    ("variable", "IsLinux", "$IsLinux is PowerShell 6+ ($null in 5.1)"),
+    ("variable", "IsMacOS", "$IsMacOS is PowerShell 6+ ($null in 5.1)"),
+    ("variable", "IsCoreCLR", "$IsCoreCLR is PowerShell 6+ ($null in 5.1): use $PSVersionTable.PSEdition"),
+    ("block", "clean", "the clean {} block is PowerShell 7.3+"),
+    ("replace_script_block", "-replace", "`-replace 'x', { ... }` (script block) is PowerShell 6.1+"),
+    ("parameter", ("ConvertFrom-Json", "AsHashtable"), "ConvertFrom-Json -AsHashtable is PowerShell 6.0+"),
+    ("parameter", ("ConvertFrom-Json", "Depth"), "ConvertFrom-Json -Depth is PowerShell 6.2+"),
+    ("parameter", ("ConvertFrom-Json", "NoEnumerate"), "ConvertFrom-Json -NoEnumerate is PowerShell 7.0+"),
+    ("parameter", ("ConvertTo-Json", "AsArray"), "ConvertTo-Json -AsArray is PowerShell 6.2+"),
+    ("parameter", ("ConvertTo-Json", "EnumsAsStrings"), "ConvertTo-Json -EnumsAsStrings is PowerShell 6.2+"),
+    ("parameter", ("ForEach-Object", "Parallel"), "ForEach-Object -Parallel is PowerShell 7.0+"),
+    ("parameter", ("Join-Path", "AdditionalChildPath"), "Join-Path -AdditionalChildPath is PowerShell 6.0+"),
+    (
+        "positional",
+        ("Join-Path", 2),
+        "Join-Path with a third path (-AdditionalChildPath) is PowerShell 6.0+: nest Join-Path calls",
+    ),
+    ("parameter", ("Invoke-WebRequest", "SkipHeaderValidation"), "-SkipHeaderValidation is PowerShell 6.0+"),
+    ("parameter", ("Invoke-RestMethod", "SkipHeaderValidation"), "-SkipHeaderValidation is PowerShell 6.0+"),
+    ("parameter", ("Invoke-WebRequest", "SkipCertificateCheck"), "-SkipCertificateCheck is PowerShell 6.0+"),
+    ("parameter", ("Invoke-RestMethod", "SkipCertificateCheck"), "-SkipCertificateCheck is PowerShell 6.0+"),
+    ("parameter", ("Get-Content", "AsByteStream"), "-AsByteStream is PowerShell 6.0+ (5.1: -Encoding Byte)"),
+    ("parameter", ("Set-Content", "AsByteStream"), "-AsByteStream is PowerShell 6.0+ (5.1: -Encoding Byte)"),
+    ("parameter", ("Add-Content", "AsByteStream"), "-AsByteStream is PowerShell 6.0+ (5.1: -Encoding Byte)"),
+    ("parameter", ("Get-Date", "AsUTC"), "Get-Date -AsUTC is PowerShell 7.1+: use [datetime]::UtcNow"),
+    ("argument", ("Encoding", "utf8NoBOM"), "-Encoding utf8NoBOM is PowerShell 6.0+ (5.1: BOM)"),
+    ("argument", ("Encoding", "utf8BOM"), "-Encoding utf8BOM is PowerShell 6.0+"),
+    ("command", "Get-Error", "Get-Error is PowerShell 7.0+"),
+    ("command", "Test-Json", "Test-Json is PowerShell 6.1+"),
+    ("command", "Join-String", "Join-String is PowerShell 6.2+"),
+    ("command", "Get-Uptime", "Get-Uptime is PowerShell 6.0+"),
+    ("command", "Remove-Alias", "Remove-Alias is PowerShell 6.0+"),
+]
+
+# Abbreviations shorter than this are not matched (-D could be -Debug in 5.1).
+_MIN_ABBREVIATION = 3
+
+
+def _parameter_matches(written: str, declared: str) -> bool:
+    """Whether ``-written`` (as typed, maybe abbreviated) names the parameter ``declared``."""
+    w = written.lstrip("-").rstrip(":").lower()
+    d = declared.lower()
+    if w == d:
+        return True
+    if len(w) < _MIN_ABBREVIATION or not d.startswith(w):
+        return False
+    return not any(c.startswith(w) for c in COMMON_PARAMETERS)
+
+
+def _command_elements(source: bytes, command: tree_sitter.Node) -> list[tuple[str, tree_sitter.Node]]:
+    """("parameter" | "value", node) for each element of a command, in order."""
+    elements = next((c for c in command.children if c.type == "command_elements"), None)
+    out: list[tuple[str, tree_sitter.Node]] = []
+    for c in elements.children if elements is not None else []:
+        if c.type in ("command_argument_sep", "comment", "redirection"):
+            continue
+        out.append(("parameter" if c.type == "command_parameter" else "value", c))
+    return out
+
+
+def _bare_command_name(source: bytes, command: tree_sitter.Node) -> str | None:
+    name = next((c for c in command.children if c.type == "command_name"), None)
+    if name is None:
+        return None
+    return text(source, name).rsplit("\\", 1)[-1]
+
+
+def windows_powershell_problems(path: Path) -> list[str]:
+    """Constructs and APIs of PowerShell 6/7 that Windows PowerShell 5.1 lacks (the table above)."""
+    source, tree = parse(path)
+    problems = []
+
+    def report(node: tree_sitter.Node, reason: str) -> None:
+        snippet = text(source, node)[:40].replace("\n", "\\n")
+        problems.append(f"{rel(path)}:{line(node)}: not in Windows PowerShell 5.1: {reason} ({snippet!r})")
+
+    by_kind: dict[str, list[tuple[Any, str]]] = {}
+    for kind, what, reason in WINDOWS_POWERSHELL_51_DENYLIST:
+        by_kind.setdefault(kind, []).append((what, reason))
+    for n in walk(tree.root_node):
+        for what, reason in by_kind.get("node", []):
+            if n.type == what:
+                report(n, reason)
+        for what, reason in by_kind.get("token", []):
+            if n.type == what and not n.is_named:
+                report(n.parent or n, reason)
+        if n.type == "variable":
+            name = text(source, n)[1:].strip("{}").lower()
+            for what, reason in by_kind.get("variable", []):
+                if name == what.lower():
+                    report(n, reason)
+        if n.type == "block_name":
+            for what, reason in by_kind.get("block", []):
+                if text(source, n).lower() == what:
+                    report(n, reason)
+        if n.type == "comparison_expression":
+            operator = next((c for c in n.children if c.type == "comparison_operator"), None)
+            right = n.children[-1]
+            for _, reason in by_kind.get("replace_script_block", []):
+                if (
+                    operator is not None
+                    and text(source, operator).lower() in ("-replace", "-ireplace", "-creplace")
+                    and right.type == "array_literal_expression"
+                    and any(c.type == "script_block_expression" for c in right.children[-1].children)
+                ):
+                    report(n, reason)
+        if n.type != "command":
+            continue
+        command = _bare_command_name(source, n)
+        if command is None:
+            continue
+        elements = _command_elements(source, n)
+        for what, reason in by_kind.get("command", []):
+            if command.lower() == what.lower():
+                report(n, reason)
+        for (cmd, parameter), reason in by_kind.get("parameter", []):
+            if command.lower() != cmd.lower():
+                continue
+            for kind, node in elements:
+                if kind == "parameter" and _parameter_matches(text(source, node), parameter):
+                    report(node, reason)
+        for (parameter, value), reason in by_kind.get("argument", []):
+            for (kind, node), (next_kind, next_node) in itertools.pairwise(elements):
+                if (
+                    kind == "parameter"
+                    and next_kind == "value"
+                    and _parameter_matches(text(source, node), parameter)
+                    and unquote(text(source, next_node)).lower() == value.lower()
+                ):
+                    report(next_node, reason)
+        for (cmd, most), reason in by_kind.get("positional", []):
+            if command.lower() != cmd.lower():
+                continue
+            # -Path and -ChildPath by name count as the first two paths; every value not taken by a
+            # parameter is one more path. (Join-Path's only switch is -Resolve.)
+            paths = 0
+            expecting_value = False
+            for kind, node in elements:
+                if kind == "parameter":
+                    written = text(source, node)
+                    expecting_value = not _parameter_matches(written, "Resolve")
+                    if _parameter_matches(written, "Path") or _parameter_matches(written, "ChildPath"):
+                        paths += 1
+                    continue
+                if not expecting_value and not re.match(r"@\w", text(source, node)):
+                    paths += 1
+                expecting_value = False
+            if paths > most:
+                report(n, reason)
+    return problems
+
+
+def convert_to_json_problems(path: Path) -> list[str]:
+    """Every ConvertTo-Json call gives -Depth (the default, 2, silently turns deeper objects into
+    their type name) and -Compress (the engine reads one JSON line per request)."""
+    source, tree = parse(path)
+    problems = []
+    for n in walk(tree.root_node):
+        if n.type != "command" or (_bare_command_name(source, n) or "").lower() != "convertto-json":
+            continue
+        written = [text(source, node) for kind, node in _command_elements(source, n) if kind == "parameter"]
+        for needed in ("Depth", "Compress"):
+            if not any(_parameter_matches(w, needed) for w in written):
+                problems.append(f"{rel(path)}:{line(n)}: ConvertTo-Json without -{needed}")
     return problems

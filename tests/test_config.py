@@ -78,6 +78,15 @@ def test_dump_and_load_round_trip() -> None:
             GOOD.replace("maxUrlGroups: 40", "maxUrlGroups: 0"),
             "line 3: server.maxUrlGroups: must be between 1 and 100000",
         ),
+        (GOOD.replace("/a.txt", "/a?.txt"), "line 8: urlGroups[0].urls[0].urlSuffix: invalid URL suffix"),
+        (
+            GOOD.replace("maxUrlGroups: 40", "maxUrlGroups: " + "9" * 4400),
+            "line 3: server.maxUrlGroups: is out of range (an integer of 4400 digits",
+        ),
+        (
+            GOOD.replace("connectionLimit: 5", f"connectionLimit: {2**63}"),
+            "line 6: urlGroups[0].connectionLimit: is out of range",
+        ),
     ],
 )
 def test_bad_config_names_line_and_setting(text: str, message: str) -> None:

@@ -286,10 +286,14 @@ def test_import_configuration_json_with_a_bad_setting_gives_an_error_record_sour
     assert "maxUrlGroups" in answer["error"]["message"]
 
 
-def test_stop_server_json_stops_the_engine(engine: EngineProcess) -> None:
-    (call,) = ps.module_functions()["Stop-BcsServer"].rpc_calls()
-    assert call.method == "server.stop" and not call.keys
+def test_stop_server_reads_the_engine_pid_then_stops_the_engine_whose_process_exits(
+    engine: EngineProcess,
+) -> None:
+    # Stop-BcsServer waits for the process whose pid server.status reports, not for the pipe.
+    calls = ps.module_functions()["Stop-BcsServer"].rpc_calls()
+    assert [(c.method, c.keys) for c in calls] == [("server.status", []), ("server.stop", [])]
     assert engine.proc is not None
+    assert engine.call("server.status")["pid"] == engine.proc.pid
     assert engine.call("server.stop") == {"stopping": True, "pid": engine.proc.pid}
     assert engine.proc.wait(20) == 0
 

@@ -304,3 +304,119 @@ def test_call_check_fails_for_a_misspelt_parameter_and_a_missing_mandatory_one()
     assert any("New-BcsErrorRecord needs -Message" in p for p in problems), problems
     assert any("Wait-BcsJob has no parameter -timeot" in p for p in problems), problems
     assert not any("Wait-BcsJob needs -JobId" in p for p in problems), "-JobId comes from the pipeline"
+
+
+# --- Windows PowerShell 5.1, parameter sets, ConvertTo-Json ------------------------------------------
+
+ALL_FILES = ps.powershell_files()
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=_ids(ALL_FILES))
+def test_module_files_use_nothing_that_windows_powershell_51_lacks(path: Path) -> None:
+    assert ps.windows_powershell_problems(path) == []
+
+
+def test_windows_powershell_check_reports_each_denylisted_construct_with_file_and_line() -> None:
+    fixture = FIXTURES / "Get-BcsPowerShell7.ps1"
+    assert ps.syntax_problems(fixture) == [], "the fixture must parse, or the check sees a partial tree"
+    problems = ps.windows_powershell_problems(fixture)
+    for kind, what, reason in ps.WINDOWS_POWERSHELL_51_DENYLIST:
+        if kind == "unparsed":
+            continue
+        hits = [p for p in problems if reason in p]
+        assert hits, f"{kind} {what!r} not reported"
+        where = re.compile(r"tests/powershell_fixtures/Get-BcsPowerShell7\.ps1:\d+: ")
+        assert all(where.match(p) for p in hits), hits
+    # An abbreviated parameter counts (-SkipHeaderVal), and lines are exact.
+    assert any(p.startswith(f"{ps.rel(fixture)}:27:") and "SkipHeaderValidation" in p for p in problems)
+    assert any(p.startswith(f"{ps.rel(fixture)}:42:") and "clean" in p for p in problems)
+
+
+def test_null_conditional_operators_fail_the_parse_check_as_the_denylist_notes() -> None:
+    unparsed = [what for kind, what, _ in ps.WINDOWS_POWERSHELL_51_DENYLIST if kind == "unparsed"]
+    assert unparsed == ["${a}?.b", "${a}?[0]"]
+    problems = ps.syntax_problems(FIXTURES / "Get-BcsNullConditional.ps1")
+    lines = {int(p.split(":")[1]) for p in problems}
+    assert {12, 13} <= lines, problems
+
+
+def test_windows_powershell_check_allows_what_51_has(tmp_path: Path) -> None:
+    script = tmp_path / "Get-BcsFine.ps1"
+    script.write_text(
+        "using namespace System.IO\n"
+        "$h = [ordered]@{ a = 1 }\n"
+        "$x = if ($h) { 1 } else { 2 }\n"
+        "$y = @(1, 2).Where({ $_ -gt 1 })\n"
+        "$z = 'a' -replace 'a', 'b'\n"
+        "$p = Join-Path -Path 'a' -ChildPath 'b' -Resolve\n"
+        "$q = Join-Path 'a' 'b'\n"
+        "$j = ConvertFrom-Json -InputObject '{}'\n"
+        "Out-File -FilePath 'x' -InputObject $j -Encoding UTF8\n"
+        "Get-Item -Path 'x' -Debug\n"
+    )
+    assert ps.syntax_problems(script) == []
+    assert ps.windows_powershell_problems(script) == []
+
+
+@pytest.mark.parametrize("function", _all_functions(), ids=[f.name for f in _all_functions()])
+def test_parameter_sets_bind_positional_and_piped_arguments_to_the_intended_parameter(
+    function: ps.Function,
+) -> None:
+    assert ps.parameter_set_problems(function) == []
+
+
+def test_parameter_set_check_fails_for_one_position_in_two_sets_of_the_same_type() -> None:
+    (broken,) = ps.functions_in(FIXTURES / "Get-BcsJobPositional.ps1")
+    (problem,) = ps.parameter_set_problems(broken)
+    assert problem.startswith("tests/powershell_fixtures/Get-BcsJobPositional.ps1:13: Get-BcsJobPositional:")
+    assert "never binds -JobId" in problem and "default set 'List'" in problem
+
+
+def test_parameter_set_check_fails_when_the_default_set_latches_piped_input() -> None:
+    (broken,) = ps.functions_in(FIXTURES / "Import-BcsLatched.ps1")
+    (problem,) = ps.parameter_set_problems(broken)
+    assert problem.startswith("tests/powershell_fixtures/Import-BcsLatched.ps1:14: Import-BcsLatched:")
+    assert "-Yaml (ValueFromPipeline, set 'Yaml') never binds a piped value" in problem
+    assert "mandatory -Path takes pipeline input by property name" in problem
+
+
+def _function_from(tmp_path: Path, body: str) -> ps.Function:
+    script = tmp_path / "Get-BcsSets.ps1"
+    script.write_text("function Get-BcsSets {\n" + body + "\n}\n")
+    assert ps.syntax_problems(script) == []
+    (f,) = ps.functions_in(script)
+    return f
+
+
+def test_parameter_set_check_allows_one_position_for_types_that_need_no_coercion_to_tell_apart(
+    tmp_path: Path,
+) -> None:
+    # Get-BitsTransfer's shape: a [guid] goes to -JobId, a [string] to -Name, without coercion.
+    f = _function_from(
+        tmp_path,
+        "[CmdletBinding(DefaultParameterSetName = 'List')]\nparam(\n"
+        "[Parameter(Mandatory, Position = 0, ParameterSetName = 'JobId')]\n[guid[]]$JobId,\n"
+        "[Parameter(Position = 0, ParameterSetName = 'List')]\n[string]$Name\n)",
+    )
+    assert ps.parameter_set_problems(f) == []
+
+
+def test_parameter_set_check_fails_for_one_position_twice_in_one_set(tmp_path: Path) -> None:
+    f = _function_from(
+        tmp_path,
+        "[CmdletBinding()]\nparam(\n[Parameter(Position = 0)]\n[string]$A,\n"
+        "[Parameter(Position = 0)]\n[int]$B\n)",
+    )
+    assert any("both at Position 0 in set" in p for p in ps.parameter_set_problems(f))
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=_ids(ALL_FILES))
+def test_every_convert_to_json_call_has_depth_and_compress(path: Path) -> None:
+    assert ps.convert_to_json_problems(path) == []
+
+
+def test_convert_to_json_check_fails_without_depth_or_compress() -> None:
+    assert ps.convert_to_json_problems(FIXTURES / "Send-BcsJson.ps1") == [
+        "tests/powershell_fixtures/Send-BcsJson.ps1:12: ConvertTo-Json without -Depth",
+        "tests/powershell_fixtures/Send-BcsJson.ps1:13: ConvertTo-Json without -Compress",
+    ]

@@ -368,8 +368,8 @@ def test_rpc_describe_lists_every_method_with_typed_params(engine: EngineProcess
 
 
 def test_server_stop_answers_then_stops_cleanly(engine: EngineProcess) -> None:
-    assert engine.call("server.stop") == {"stopping": True}
     assert engine.proc is not None
+    assert engine.call("server.stop") == {"stopping": True, "pid": engine.proc.pid}
     assert engine.proc.wait(20) == 0
     assert not os.path.exists(engine.path)
     assert "engine stopped" in (engine.state_dir / "engine.log").read_text()

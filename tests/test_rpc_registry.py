@@ -73,6 +73,16 @@ def test_bind_accepts_positional_params_in_declaration_order() -> None:
         ({"name": "x", "files": ["u"]}, "parameter 'files[0]' must be of type object, not string"),
         (["a", 1, 2, 3, 4, 5, 6, 7], "takes at most 7 positional parameters"),
         ("x", "params must be an object or an array"),
+        ({"name": "\ud800"}, "parameter 'name' is not valid Unicode text"),
+        (
+            {"name": "x", "files": [{"remoteUrl": "\udfff"}]},
+            "parameter 'files[0].remoteUrl' is not valid Unicode",
+        ),
+        ({"name": "x", "files": [{"\ud800": 1}]}, "parameter 'files[0]' has a field name that is not valid"),
+        ({"name": "x", "ratio": float("nan")}, "parameter 'ratio' must be a finite number, not nan"),
+        ({"name": "x", "ratio": float("-inf")}, "parameter 'ratio' must be a finite number, not -inf"),
+        ({"name": "x", "count": 2**63}, "parameter 'count' is out of range"),
+        ({"name": "x", "kind": "C" * 10**6}, r"got 'CCC.*\.\.\. \(1000000 characters\)$"),
     ],
 )
 def test_bind_names_the_bad_parameter(params: Any, message: str) -> None:

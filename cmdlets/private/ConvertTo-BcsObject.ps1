@@ -7,8 +7,14 @@ function ConvertTo-BcsObject {
     Nested objects and arrays are converted too; only the outer object gets the PSTypeName
     (Bcs.Job, Bcs.UrlGroup, Bcs.Url, Bcs.Server) that selects the default table view.
 
+    Dates become UTC [datetime] values at every depth (CreationTime, ModificationTime,
+    TransferCompletionTime, StartTime, ...). PowerShell 7's ConvertFrom-Json already turns an
+    ISO-8601 string into [datetime] (of any Kind) while Windows PowerShell 5.1 keeps the string,
+    so without this one property would have two types depending on the edition. A value that is
+    not an object, an array or a date is returned as it is.
+
     .PARAMETER InputObject
-    One result object, as ConvertFrom-Json returns it.
+    One result object, as ConvertFrom-Json returns it (or one value inside it).
 
     .PARAMETER TypeName
     The PSTypeName of the outer object.
@@ -38,6 +44,16 @@ function ConvertTo-BcsObject {
         if ($null -eq $InputObject) {
             return
         }
+        if ($InputObject -is [System.DateTime]) {
+            if ($InputObject.Kind -eq [System.DateTimeKind]::Local) {
+                return $InputObject.ToUniversalTime()
+            }
+            return [System.DateTime]::SpecifyKind($InputObject, [System.DateTimeKind]::Utc)
+        }
+        if ($InputObject -is [string] -and $InputObject -match $script:BcsDateTimePattern) {
+            $styles = [System.Globalization.DateTimeStyles]::AssumeUniversal -bor [System.Globalization.DateTimeStyles]::AdjustToUniversal
+            return [System.DateTime]::Parse($InputObject, [System.Globalization.CultureInfo]::InvariantCulture, $styles)
+        }
         if ($InputObject -isnot [System.Management.Automation.PSCustomObject]) {
             return $InputObject
         }
@@ -48,7 +64,7 @@ function ConvertTo-BcsObject {
         foreach ($property in $InputObject.PSObject.Properties) {
             $name = $property.Name.Substring(0, 1).ToUpperInvariant() + $property.Name.Substring(1)
             $value = $property.Value
-            if ($value -is [System.Management.Automation.PSCustomObject]) {
+            if ($value -is [System.Management.Automation.PSCustomObject] -or $value -is [System.DateTime] -or ($value -is [string] -and $value -match $script:BcsDateTimePattern)) {
                 $value = ConvertTo-BcsObject -InputObject $value
             }
             elseif ($value -is [System.Array]) {

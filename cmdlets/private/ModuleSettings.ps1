@@ -8,3 +8,7 @@ $script:BcsSettings = @{
     ConnectTimeoutMilliseconds = 2000
 }
 $script:BcsRequestId = 0
+# An ISO-8601 date and time as the engine writes them (2026-12-01T06:21:29.123Z): the form
+# PowerShell 7's ConvertFrom-Json turns into [datetime] while Windows PowerShell 5.1 keeps a
+# string; ConvertTo-BcsObject makes both editions return a UTC [datetime].
+$script:BcsDateTimePattern = '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$'

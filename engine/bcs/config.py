@@ -8,6 +8,13 @@ directory) before the caller is answered. A ``kill -9`` at any point leaves the 
 A file that does not load (YAML syntax, unknown key, wrong type, invalid value) stops the engine
 with a message naming the file, the line and the setting; the file is never overwritten by a
 failed load.
+
+Two levels of checking, on purpose:
+* ``Config.validate`` (every load and every change, engine start included): types, ranges, and the
+  URL-suffix rules of ``check_url_suffix``, the one place they live (url.create uses it too).
+* ``Config.check_sources`` (the RPC routes only: url.create through ``check_source_path``, and
+  config.import): every source path exists and is readable now. The engine start does not call it:
+  an engine must start when a published file was deleted; that URL then answers 404.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import copy
 import dataclasses
 import functools
 import os
+import stat
 import tempfile
 import threading
 import types
@@ -30,7 +38,8 @@ import yaml
 
 from bcs import tunables
 from bcs.auth.sddl import parse_sddl
-from bcs.errors import InvalidArgumentError
+from bcs.errors import AccessDeniedError, BcsError, InvalidArgumentError, LocalFileNotFoundError, shown
+from bcs.host import tunables as host_tunables
 
 __all__ = [
     "ClientConfig",
@@ -40,6 +49,8 @@ __all__ = [
     "ServerConfig",
     "UrlConfig",
     "UrlGroupConfig",
+    "check_source_path",
+    "check_url_suffix",
     "dump_yaml",
     "load_yaml",
     "write_atomic",
@@ -194,9 +205,10 @@ class Config:
             suffixes: set[str] = set()
             for j, url in enumerate(group.urls):
                 uwhere = (*where, "urls", j)
-                suffix = url.url_suffix.strip("/")
-                if not suffix or "\x00" in suffix or any(p in ("", ".", "..") for p in suffix.split("/")):
-                    raise ConfigError(f"invalid URL suffix {url.url_suffix!r}", (*uwhere, "urlSuffix"))
+                try:
+                    suffix = check_url_suffix(url.url_suffix, prefix.path)
+                except InvalidArgumentError as exc:
+                    raise ConfigError(exc.message, (*uwhere, "urlSuffix")) from None
                 if suffix.lower() in suffixes:
                     raise ConfigError(f"duplicate URL suffix {suffix!r}", (*uwhere, "urlSuffix"))
                 suffixes.add(suffix.lower())
@@ -208,6 +220,89 @@ class Config:
                         parse_sddl(url.sddl)
                     except InvalidArgumentError as exc:
                         raise ConfigError(exc.message, (*uwhere, "sddl")) from None
+
+    def check_sources(self) -> None:
+        """RPC routes only (config.import): every URL's source exists and is readable now, as
+        url.create requires; normalises the paths as url.create does. Never called at engine
+        start, where a deleted source must not stop the engine (its URL answers 404).
+
+        Raises:
+            LocalFileNotFoundError, AccessDeniedError, InvalidArgumentError: as url.create, with
+                the setting's place in front of the message.
+        """
+        for i, group in enumerate(self.url_groups):
+            for j, url in enumerate(group.urls):
+                try:
+                    url.source_path = check_source_path(url.source_path)
+                except BcsError as exc:
+                    where = _path_text(("urlGroups", i, "urls", j, "sourcePath"))
+                    raise type(exc)(f"{where}: {exc.message}", noun=exc.noun, target=exc.target) from None
+
+
+def check_url_suffix(suffix: str, prefix_path: str = "/") -> str:
+    """Normalise a URL suffix (no leading/trailing slash) and refuse what cannot be a safe path.
+
+    The one set of suffix rules, for url.create, config.import and config.yaml at start.
+
+    Raises:
+        InvalidArgumentError: saying what is wrong.
+    """
+
+    def bad(why: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"invalid URL suffix {shown(suffix)}: {why}", noun="Url", target=suffix)
+
+    text = suffix.strip("/")
+    if not text:
+        raise bad("it is empty")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
+        raise bad("control characters are not allowed")
+    if any(c in text for c in "\\?#"):
+        raise bad("backslash, ? and # are not allowed")
+    if len(text.encode("utf-8", "surrogatepass")) > host_tunables.MAX_PATH_BYTES - len(prefix_path):
+        raise bad("too long")
+    for part in text.split("/"):
+        if part in ("", ".", ".."):
+            raise bad("empty, . and .. path segments are not allowed")
+        if len(part.encode("utf-8", "surrogatepass")) > host_tunables.MAX_SEGMENT_BYTES:
+            raise bad(f"a path segment is longer than {host_tunables.MAX_SEGMENT_BYTES} bytes")
+    return text
+
+
+def check_source_path(source: str) -> str:
+    """The absolute, normalised source path; it must exist and be readable now (RPC routes only).
+
+    Raises:
+        InvalidArgumentError: not absolute, or neither a regular file nor a directory.
+        LocalFileNotFoundError: it does not exist.
+        AccessDeniedError: the engine cannot read it.
+    """
+    if "\x00" in source or not os.path.isabs(source):
+        raise InvalidArgumentError(
+            f"sourcePath must be an absolute path, not {shown(source)}", noun="Url", target=source
+        )
+    path = os.path.abspath(source)
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode):
+            with open(path, "rb"):
+                pass
+        elif stat.S_ISDIR(st.st_mode):
+            os.listdir(path)
+        else:
+            raise InvalidArgumentError(
+                f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
+            )
+    except FileNotFoundError:
+        raise LocalFileNotFoundError(f"sourcePath {path} does not exist", noun="Url", target=path) from None
+    except PermissionError:
+        raise AccessDeniedError(
+            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
+        ) from None
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
+        ) from None
+    return path
 
 
 def _check_range(value: int, low: int, high: int, path: tuple[str | int, ...]) -> None:
@@ -260,7 +355,11 @@ def _from_plain(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:
         known = {key for _, key, _ in fields}
         for key in data:
             if key not in known:
-                raise ConfigError(f"unknown setting (known: {', '.join(sorted(known))})", (*path, str(key)))
+                name = str(key) if str(key).isprintable() else shown(key)
+                raise ConfigError(
+                    f"unknown setting (known: {', '.join(sorted(known))})",
+                    (*path, name[: tunables.SHOWN_VALUE_CHARS]),
+                )
         kwargs: dict[str, Any] = {}
         for f, key, ftype in fields:
             if key in data:
@@ -273,15 +372,29 @@ def _from_plain(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:
             raise ConfigError("must be a list", path)
         (item,) = typing.get_args(tp)
         return [_from_plain(item, v, (*path, i)) for i, v in enumerate(data)]
-    if tp is int and (not isinstance(data, int) or isinstance(data, bool)):
-        raise ConfigError(f"must be an integer, not {data!r}", path)
+    if tp is int:
+        if isinstance(data, _HugeInteger) or (
+            isinstance(data, int) and not isinstance(data, bool) and abs(data) > tunables.RPC_MAX_INTEGER
+        ):
+            digits = data.digits if isinstance(data, _HugeInteger) else len(str(abs(data)))
+            raise ConfigError(
+                f"is out of range (an integer of {digits} digits; at most {tunables.RPC_MAX_INTEGER})", path
+            )
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise ConfigError(f"must be an integer, not {shown(data)}", path)
     if tp is bool and not isinstance(data, bool):
-        raise ConfigError(f"must be true or false, not {data!r}", path)
+        raise ConfigError(f"must be true or false, not {shown(data)}", path)
     if tp is str:
         if data is None:
             return ""
         if not isinstance(data, str):
-            raise ConfigError(f"must be a string, not {data!r}", path)
+            raise ConfigError(f"must be a string, not {shown(data)}", path)
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ConfigError(
+                f"is not valid Unicode text (lone surrogate at character {exc.start})", path
+            ) from None
     return data
 
 
@@ -294,8 +407,30 @@ _HEADER = (
 
 
 # libyaml's C loader and dumper where present: much faster on configurations of thousands of URLs.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _HugeInteger:
+    """A YAML integer longer than Python converts from text (``sys.get_int_max_str_digits``): kept
+    as its length, so validation can name the setting instead of failing inside the loader."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def _construct_int(loader: Any, node: yaml.ScalarNode) -> Any:
+    try:
+        return loader.construct_yaml_int(node)
+    except ValueError:
+        return _HugeInteger(len(str(node.value)))
+
+
+_Loader: Any = type("_Loader", (_BaseLoader,), {})
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def dump_yaml(config: Config) -> str:

@@ -119,7 +119,9 @@ def start_detached(command: list[str], pipe_name: str, log_dir: Path, timeout: f
         # Not compared with process.pid: on Windows a venv's python.exe runs the engine as its child.
         status = _status(pipe_name)
         if status is not None:
-            return 0, json.dumps({"status": status}, ensure_ascii=False)
+            return 0, json.dumps(
+                {"status": status}
+            )  # ASCII: Windows PowerShell 5.1 reads native output in the OEM code page
         if time.monotonic() > deadline:
             return 1, json.dumps(
                 _error(

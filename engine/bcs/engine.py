@@ -220,6 +220,7 @@ class Engine:
             maxBytes=tunables.LOG_FILE_BYTES,
             backupCount=tunables.LOG_FILE_COUNT,
             encoding="utf-8",
+            errors="backslashreplace",  # a lone surrogate in a message must not lose the line
         )
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from bcs import tunables
+
 __all__ = [
     "AccessDeniedError",
     "AlreadyExistsError",
@@ -86,6 +88,7 @@ __all__ = [
     "parse_hresult",
     "raise_for",
     "registered_errors",
+    "shown",
 ]
 
 _REGISTRY: dict[int, type[BcsError]] = {}
@@ -110,6 +113,16 @@ def parse_hresult(text: str) -> int:
     if not value or len(value) > 8:
         raise ValueError(f"not an HRESULT: {text!r}")
     return int(value, 16)
+
+
+def shown(value: Any, limit: int = tunables.SHOWN_VALUE_CHARS) -> str:
+    """A value as an error message or log line quotes it: ``repr`` (so lone surrogates and control
+    characters are escaped, never raw) and at most ``limit`` characters, with the full length noted."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as text"
+    return f"{text[:limit]}... ({size})"
 
 
 class BcsError(Exception):

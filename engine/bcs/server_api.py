@@ -52,13 +52,15 @@ def config_export(ctx: CallContext) -> dict[str, Any]:
 
 @rpc_method(
     "config.import",
-    "Replace the whole configuration with the given config.yaml text; validated, applied live, persisted.",
+    "Replace the whole configuration with the given config.yaml text; validated (as url.create: sources "
+    "must exist and be readable), applied live, persisted.",
     params=[Param("yaml", "string", "The configuration, as config.yaml text.", required=True)],
     result="object {yaml, path, config}",
     cmdlet="Import-BcsConfiguration",
 )
 def config_import(ctx: CallContext, yaml: str) -> dict[str, Any]:
     new = load_yaml(yaml)
+    new.check_sources()  # as url.create does; the engine start deliberately does not
     ctx.engine.config.replace(new)
     return _export(ctx)
 

@@ -14,6 +14,12 @@ RPC_MAX_LINE: Final = 4 * 1024 * 1024  # longest JSON-RPC request line accepted 
 RPC_MAX_CONNECTIONS: Final = 64  # simultaneous management connections; more are refused
 RPC_IDLE_TIMEOUT: Final = 3600.0  # seconds a management connection may stay silent
 RPC_MAX_BATCH: Final = 1000  # calls in one JSON-RPC batch
+RPC_MAX_DEPTH: Final = 64  # nesting of arrays/objects in one request line; deeper is refused (-32600)
+RPC_MAX_INTEGER: Final = 2**63 - 1  # largest magnitude of a JSON/YAML integer (int64, as .NET's long)
+SHOWN_VALUE_CHARS: Final = 200  # characters of a rejected value quoted in an error message or log line
+RPC_LOG_LINE_CHARS: Final = 1000  # characters of one rejection log line; the rest is cut, length noted
+RPC_LOG_BURST: Final = 20  # rejection log lines of one kind (method + outcome) per window; then counted
+RPC_LOG_WINDOW: Final = 60.0  # seconds of that window; one "suppressed K similar lines" line closes it
 
 # --- Config ---------------------------------------------------------------------------------------
 MAX_URL_GROUPS: Final = 25  # BITS Compact Server sizing (25 groups); configurable up to 100 000

@@ -6,20 +6,16 @@ Contract declared by the foundation; the handlers are implemented by the file-ho
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any
 
 from bcs import tunables
 from bcs.auth.sddl import parse_sddl
-from bcs.config import AUTH_SCHEMES, Config, UrlConfig, UrlGroupConfig
+from bcs.config import AUTH_SCHEMES, Config, UrlConfig, UrlGroupConfig, check_source_path, check_url_suffix
 from bcs.errors import (
-    AccessDeniedError,
     AlreadyExistsError,
     InvalidArgumentError,
-    LocalFileNotFoundError,
     NotFoundError,
 )
-from bcs.host import tunables as host_tunables
 from bcs.host.urlprefix import UrlPrefix, parse_prefix
 from bcs.rpc.registry import CallContext, Param, rpc_method
 
@@ -147,63 +143,13 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
 
 
 def _check_suffix(prefix: UrlPrefix, suffix: str) -> str:
-    """Normalise a URL suffix (no leading/trailing slash) and refuse what cannot be a safe path."""
-
-    def bad(why: str) -> InvalidArgumentError:
-        return InvalidArgumentError(f"invalid URL suffix {suffix!r}: {why}", noun="Url", target=suffix)
-
-    text = suffix.strip("/")
-    if not text:
-        raise bad("it is empty")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in text):
-        raise bad("control characters are not allowed")
-    if any(c in text for c in "\\?#"):
-        raise bad("backslash, ? and # are not allowed")
-    if len(text.encode("utf-8", "surrogatepass")) > host_tunables.MAX_PATH_BYTES - len(prefix.path):
-        raise bad("too long")
-    for part in text.split("/"):
-        if part in ("", ".", ".."):
-            raise bad("empty, . and .. path segments are not allowed")
-        if len(part.encode("utf-8", "surrogatepass")) > host_tunables.MAX_SEGMENT_BYTES:
-            raise bad(f"a path segment is longer than {host_tunables.MAX_SEGMENT_BYTES} bytes")
-    return text
+    """Normalise a URL suffix; the rules are config's, shared with config.import and the start."""
+    return check_url_suffix(suffix, prefix.path)
 
 
 def _check_source(source: str) -> str:
-    """The absolute, normalised source path; it must exist and be readable now.
-
-    Raises:
-        InvalidArgumentError: not absolute, or neither a regular file nor a directory.
-        LocalFileNotFoundError: it does not exist.
-        AccessDeniedError: the engine cannot read it.
-    """
-    if "\x00" in source or not os.path.isabs(source):
-        raise InvalidArgumentError(
-            f"sourcePath must be an absolute path, not {source!r}", noun="Url", target=source
-        )
-    path = os.path.abspath(source)
-    try:
-        st = os.stat(path)
-        if stat.S_ISREG(st.st_mode):
-            with open(path, "rb"):
-                pass
-        elif stat.S_ISDIR(st.st_mode):
-            os.listdir(path)
-        else:
-            raise InvalidArgumentError(
-                f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
-            )
-    except FileNotFoundError:
-        raise LocalFileNotFoundError(f"sourcePath {path} does not exist", noun="Url", target=path) from None
-    except PermissionError:
-        raise AccessDeniedError(
-            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
-        ) from None
-    except OSError as exc:
-        raise InvalidArgumentError(
-            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
-        ) from None
-    return path
+    """The absolute, normalised source path; it must exist and be readable now (see config)."""
+    return check_source_path(source)
 
 
 @rpc_method(

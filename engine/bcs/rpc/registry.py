@@ -9,18 +9,36 @@ Rules:
 * Unknown parameters are an error (a drifted cmdlet must fail loudly, not be ignored).
 * ``integer`` rejects booleans and floats; ``number`` accepts integers; ``null`` is accepted only
   for optional parameters and means "not given".
+* Every value a request carries, nested ones included, is checked before its declared type: strings
+  (and object keys) must be valid Unicode (no lone surrogates, which could be neither stored nor
+  answered), numbers finite (NaN and Infinity never compare out of range) and integers within
+  ``tunables.RPC_MAX_INTEGER``. The error names the value's place, e.g. ``files[0].remoteUrl``.
+* Messages quote rejected values through ``bcs.errors.shown`` (escaped, cut to a few hundred characters).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bcs.errors import InvalidArgumentError
+from bcs import tunables
+from bcs.errors import InvalidArgumentError, shown
 
-__all__ = ["REGISTRY", "CallContext", "Method", "MethodRegistry", "Param", "ParamError", "rpc_method"]
+__all__ = [
+    "REGISTRY",
+    "CallContext",
+    "HugeInteger",
+    "Method",
+    "MethodRegistry",
+    "Param",
+    "ParamError",
+    "check_values",
+    "parse_int",
+    "rpc_method",
+]
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
 
@@ -78,7 +96,7 @@ class Param:
         if not _type_ok(self.type, value):
             raise ParamError(f"parameter '{where}' must be of type {self.type}, not {_json_type(value)}")
         if self.enum is not None and value not in self.enum:
-            raise ParamError(f"parameter '{where}' must be one of {', '.join(self.enum)}; got {value!r}")
+            raise ParamError(f"parameter '{where}' must be one of {', '.join(self.enum)}; got {shown(value)}")
         if self.minimum is not None and value < self.minimum:
             raise ParamError(f"parameter '{where}' must be at least {self.minimum}; got {value}")
         if self.maximum is not None and value > self.maximum:
@@ -100,6 +118,67 @@ class Param:
         if self.type == "object" and self.fields is not None:
             return _check_object(self.fields, value, where)
         return value
+
+
+class HugeInteger:
+    """A JSON integer too long for any parameter, kept as its digit count instead of converted
+    (Python refuses to convert more than 4300 digits, and nothing in the contract needs 20)."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
+def parse_int(text: str) -> int | HugeInteger:
+    """``json.loads(parse_int=...)``: an integer, or a HugeInteger that ``check_values`` refuses."""
+    digits = len(text.lstrip("-"))
+    return int(text) if digits <= 20 else HugeInteger(digits)
+
+
+def check_values(value: Any, where: str) -> None:
+    """Refuse strings that are not valid Unicode, non-finite numbers and out-of-range integers,
+    anywhere inside ``value`` (object keys included).
+
+    Raises:
+        ParamError: naming the place of the first bad value.
+    """
+    if isinstance(value, str):
+        bad = _lone_surrogate(value)
+        if bad is not None:
+            raise ParamError(
+                f"parameter '{where}' is not valid Unicode text "
+                f"(lone surrogate U+{ord(value[bad]):04X} at character {bad})"
+            )
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, HugeInteger) or (isinstance(value, int) and abs(value) > tunables.RPC_MAX_INTEGER):
+        digits = value.digits if isinstance(value, HugeInteger) else len(str(abs(value)))
+        raise ParamError(
+            f"parameter '{where}' is out of range (an integer of {digits} digits; "
+            f"at most {tunables.RPC_MAX_INTEGER})"
+        )
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ParamError(f"parameter '{where}' must be a finite number, not {value}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            check_values(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _lone_surrogate(key) is not None:
+                raise ParamError(f"parameter '{where}' has a field name that is not valid Unicode text")
+            check_values(item, f"{where}.{key}")
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Index of the first lone surrogate in ``text``, or None (the common case costs one encode)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
 
 
 def _json_type(value: Any) -> str:
@@ -129,7 +208,7 @@ def _check_object(fields: tuple[Param, ...], value: Any, where: str) -> dict[str
     known = {f.name for f in fields}
     extra = sorted(set(value) - known)
     if extra:
-        raise ParamError(f"parameter '{where}' has unknown field '{extra[0]}'")
+        raise ParamError(f"parameter '{where}' has unknown field {shown(extra[0])}")
     out: dict[str, Any] = {}
     for f in fields:
         sub = f"{where}.{f.name}"
@@ -194,10 +273,14 @@ class Method:
         declared = {p.name for p in self.params}
         unknown = sorted(set(params) - declared)
         if unknown:
-            raise ParamError(f"unknown parameter '{unknown[0]}' for method {self.name}")
+            name = unknown[0]
+            if name.isprintable() and len(name) <= tunables.SHOWN_VALUE_CHARS:
+                raise ParamError(f"unknown parameter '{name}' for method {self.name}")
+            raise ParamError(f"unknown parameter {shown(name)} for method {self.name}")
         out: dict[str, Any] = {}
         for p in self.params:
             value = params.get(p.name)
+            check_values(value, p.name)
             if value is None:
                 if p.required:
                     raise ParamError(f"missing required parameter '{p.name}' for method {self.name}")
