@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bcs import __version__
+from bcs.casing import kebab_case as kebab
 from bcs.methods import load_registry
 from bcs.rpc.client import RpcClient
 from bcs.rpc.registry import Method, Param
@@ -59,10 +60,6 @@ def command(method: str, add_arguments: Callable[[argparse.ArgumentParser], None
         return run
 
     return decorate
-
-
-def kebab(name: str) -> str:
-    return "".join(f"-{c.lower()}" if c.isupper() else c for c in name)
 
 
 def verb_name(method: Method) -> tuple[str, str]:

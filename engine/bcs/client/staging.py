@@ -17,6 +17,7 @@ import sys
 import uuid
 
 from bcs.client.job import JobFile
+from bcs.durable import fsync_dir
 
 __all__ = ["commit", "discard", "is_linked", "open_temp", "recover", "restart", "temp_name"]
 
@@ -102,12 +103,7 @@ def commit(f: JobFile) -> None:
         os.close(fd)
     os.replace(f.temporary_name, f.local_path)
     _unhide(f.local_path)
-    if sys.platform != "win32":
-        dfd = os.open(os.path.dirname(f.local_path), os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    fsync_dir(os.path.dirname(f.local_path))
     f.committed = True
 
 

@@ -16,8 +16,8 @@ from bcs.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from bcs.host.urlprefix import UrlPrefix, parse_prefix
 from bcs.rpc.registry import CallContext, Param, rpc_method
+from bcs.urlprefix import UrlPrefix, parse_prefix
 
 __all__: list[str] = []
 

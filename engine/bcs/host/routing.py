@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from bcs.config import Config, UrlConfig, UrlGroupConfig
 from bcs.host.limits import TokenBucket, TransferGate
-from bcs.host.urlprefix import HostKind, UrlPrefix, parse_prefix
+from bcs.urlprefix import HostKind, UrlPrefix, parse_prefix
 
 __all__ = ["GroupCounters", "GroupRuntime", "RoutingTable", "UrlEntry"]
 

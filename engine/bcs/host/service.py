@@ -27,7 +27,7 @@ from bcs.host.app import HostState
 from bcs.host.limits import TokenBucket
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
-from bcs.host.urlprefix import parse_prefix
+from bcs.urlprefix import parse_prefix
 
 __all__ = ["FileHost"]
 

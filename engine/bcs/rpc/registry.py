@@ -19,12 +19,12 @@ Rules:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bcs import tunables
+from bcs.casing import snake_case
 from bcs.errors import InvalidArgumentError, shown
 
 __all__ = [
@@ -288,14 +288,6 @@ class Method:
             else:
                 out[snake_case(p.name)] = p.check(value, p.name)
         return out
-
-
-_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
-
-
-def snake_case(name: str) -> str:
-    """``urlGroup`` -> ``url_group`` (handler keyword names)."""
-    return _CAMEL.sub(r"_\1", name).lower()
 
 
 class MethodRegistry:

@@ -1,13 +1,4 @@
-"""The engine's settings: a typed model, YAML persistence by atomic replace, live change listeners.
-
-``config.yaml`` in the state directory is the one persistent copy. Every change goes through
-``ConfigStore.update``: the new model is validated, applied to the running services (a listener
-that fails rolls the others back), then written atomically (temp file, fsync, rename, fsync of the
-directory) before the caller is answered. A ``kill -9`` at any point leaves the old or the new file.
-
-A file that does not load (YAML syntax, unknown key, wrong type, invalid value) stops the engine
-with a message naming the file, the line and the setting; the file is never overwritten by a
-failed load.
+"""The engine's settings as a typed model: URL groups, URLs, server and client settings.
 
 Two levels of checking, on purpose:
 * ``Config.validate`` (every load and every change, engine start included): types, ranges, and the
@@ -15,45 +6,42 @@ Two levels of checking, on purpose:
 * ``Config.check_sources`` (the RPC routes only: url.create through ``check_source_path``, and
   config.import): every source path exists and is readable now. The engine start does not call it:
   an engine must start when a published file was deleted; that URL then answers 404.
+
+``to_dict``/``from_dict`` convert to and from the camelCase form of config.yaml and the RPC
+results, generically over the dataclasses (``ConfigError`` names the first bad setting).
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import functools
 import os
 import stat
-import tempfile
-import threading
 import types
 import typing
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from bcs import tunables
 from bcs.auth.sddl import parse_sddl
+from bcs.casing import camel_case
 from bcs.errors import AccessDeniedError, BcsError, InvalidArgumentError, LocalFileNotFoundError, shown
 from bcs.host import tunables as host_tunables
+from bcs.urlprefix import parse_prefix
 
 __all__ = [
+    "AUTH_SCHEMES",
+    "CONFIG_VERSION",
     "ClientConfig",
     "Config",
     "ConfigError",
-    "ConfigStore",
+    "HugeInteger",
     "ServerConfig",
     "UrlConfig",
     "UrlGroupConfig",
     "check_source_path",
     "check_url_suffix",
-    "dump_yaml",
-    "load_yaml",
-    "write_atomic",
 ]
 
 CONFIG_VERSION = 1
@@ -78,11 +66,6 @@ def _path_text(path: tuple[str | int, ...]) -> str:
     for part in path:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(w[:1].upper() + w[1:] for w in rest)
 
 
 @dataclass
@@ -153,8 +136,6 @@ class Config:
         return copy.deepcopy(self)
 
     def find_group(self, prefix_key: str) -> UrlGroupConfig | None:
-        from bcs.host.urlprefix import parse_prefix
-
         for group in self.url_groups:
             if parse_prefix(group.url_group).key == prefix_key:
                 return group
@@ -166,8 +147,6 @@ class Config:
         Raises:
             ConfigError: naming the first bad setting.
         """
-        from bcs.host.urlprefix import parse_prefix
-
         if self.version != CONFIG_VERSION:
             raise ConfigError(
                 f"unsupported version {self.version} (this engine reads {CONFIG_VERSION})", ("version",)
@@ -317,13 +296,24 @@ def _check_bandwidth(value: int, path: tuple[str | int, ...]) -> None:
         )
 
 
+class HugeInteger:
+    """A YAML integer longer than Python converts from text (``sys.get_int_max_str_digits``): kept
+    as its length, so validation can name the setting instead of failing inside the loader."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+    def __repr__(self) -> str:
+        return f"<an integer of {self.digits} digits>"
+
+
 # --- plain <-> model conversion (generic over the dataclasses above) -------------------------------
 
 
 @functools.cache
 def _fields(cls: type) -> list[tuple[dataclasses.Field[Any], str, Any]]:
     hints = typing.get_type_hints(cls)
-    return [(f, _camel(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
+    return [(f, camel_case(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
 
 
 def _to_plain(value: Any) -> Any:
@@ -373,10 +363,10 @@ def _from_plain(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:
         (item,) = typing.get_args(tp)
         return [_from_plain(item, v, (*path, i)) for i, v in enumerate(data)]
     if tp is int:
-        if isinstance(data, _HugeInteger) or (
+        if isinstance(data, HugeInteger) or (
             isinstance(data, int) and not isinstance(data, bool) and abs(data) > tunables.RPC_MAX_INTEGER
         ):
-            digits = data.digits if isinstance(data, _HugeInteger) else len(str(abs(data)))
+            digits = data.digits if isinstance(data, HugeInteger) else len(str(abs(data)))
             raise ConfigError(
                 f"is out of range (an integer of {digits} digits; at most {tunables.RPC_MAX_INTEGER})", path
             )
@@ -396,206 +386,3 @@ def _from_plain(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:
                 f"is not valid Unicode text (lone surrogate at character {exc.start})", path
             ) from None
     return data
-
-
-# --- YAML -------------------------------------------------------------------------------------------
-
-_HEADER = (
-    "# BITS Compact Server configuration, written by the engine after every change.\n"
-    "# Change it with the cmdlets or `bcs`; edit by hand only while the engine is stopped.\n"
-)
-
-
-# libyaml's C loader and dumper where present: much faster on configurations of thousands of URLs.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _HugeInteger:
-    """A YAML integer longer than Python converts from text (``sys.get_int_max_str_digits``): kept
-    as its length, so validation can name the setting instead of failing inside the loader."""
-
-    def __init__(self, digits: int) -> None:
-        self.digits = digits
-
-    def __repr__(self) -> str:
-        return f"<an integer of {self.digits} digits>"
-
-
-def _construct_int(loader: Any, node: yaml.ScalarNode) -> Any:
-    try:
-        return loader.construct_yaml_int(node)
-    except ValueError:
-        return _HugeInteger(len(str(node.value)))
-
-
-_Loader: Any = type("_Loader", (_BaseLoader,), {})
-_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
-
-
-def dump_yaml(config: Config) -> str:
-    body = yaml.dump(
-        config.to_dict(), Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
-    )
-    return _HEADER + body
-
-
-def _node_line(root: yaml.Node | None, path: tuple[str | int, ...]) -> int | None:
-    """The 1-based line of the YAML node at ``path`` (or of its closest existing parent)."""
-    node = root
-    line = None if node is None else node.start_mark.line + 1
-    for part in path:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                if key_node.value == part:
-                    nxt = value_node
-                    line = key_node.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            nxt = node.value[part]
-            line = nxt.start_mark.line + 1
-        if nxt is None:
-            break
-        node = nxt
-    return line
-
-
-def load_yaml(text: str) -> Config:
-    """Parse and validate config.yaml text.
-
-    Raises:
-        ConfigError: with the line of the problem.
-    """
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(f"YAML syntax error: {exc.problem or exc.context}", line=line) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"YAML error: {exc}") from None
-    if data is None:
-        data = {}
-    try:
-        return Config.from_dict(data)
-    except ConfigError as exc:
-        # Only a bad file pays for the node tree that gives the line of the bad setting.
-        root = yaml.compose(text, Loader=_Loader)
-        detail = str(exc).split(": ", 1)[1] if exc.path else str(exc)
-        raise ConfigError(detail, exc.path, _node_line(root, exc.path)) from None
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves the old or the new content, never a mix."""
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    if hasattr(os, "O_DIRECTORY"):
-        dfd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-
-
-Listener = Callable[[Config, Config], None]
-
-
-class ConfigStore:
-    """The current configuration and its file; all changes are serialised by one lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.RLock()
-        self._current = Config()
-        self._listeners: list[Listener] = []
-
-    @property
-    def current(self) -> Config:
-        """A snapshot; never mutate it (use ``update``)."""
-        return self._current
-
-    def load(self, default: Callable[[], Config] | None = None) -> Config:
-        """Load the file; when it does not exist, persist ``default()`` (or an empty config).
-
-        Raises:
-            ConfigError: the file does not load; it is left untouched.
-        """
-        with self._lock:
-            # Temporary files of writes a crash interrupted: never the config itself, safe to drop.
-            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    stale.unlink()
-            try:
-                text = self.path.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                self._current = default() if default else Config()
-                self._current.validate()
-                self._write(self._current)
-                return self._current
-            except UnicodeDecodeError as exc:
-                raise ConfigError(f"{self.path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-            try:
-                self._current = load_yaml(text)
-            except ConfigError as exc:
-                raise ConfigError(f"{self.path}: {exc.message}", exc.path) from None
-            return self._current
-
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener(old, new)`` on every change, before it is persisted; raising vetoes it."""
-        self._listeners.append(listener)
-
-    def update(self, change: Callable[[Config], Any]) -> Config:
-        """Apply ``change`` to a copy, validate, apply to listeners, persist, publish.
-
-        Raises:
-            ConfigError: the result does not validate (nothing changes).
-            BcsError: a listener refused the change (nothing changes).
-        """
-        with self._lock:
-            old = self._current
-            new = old.copy()
-            change(new)
-            new.validate()
-            self._apply(old, new)
-            try:
-                self._write(new)
-            except BaseException:
-                self._apply(new, old)
-                raise
-            self._current = new
-            return new
-
-    def replace(self, new: Config) -> Config:
-        return self.update(lambda cfg: _assign(cfg, new))
-
-    def _apply(self, old: Config, new: Config) -> None:
-        done: list[Listener] = []
-        try:
-            for listener in self._listeners:
-                listener(old, new)
-                done.append(listener)
-        except BaseException:
-            for listener in reversed(done):
-                # Rolling back is best effort: the original error is the one to report.
-                with contextlib.suppress(Exception):
-                    listener(new, old)
-            raise
-
-    def _write(self, config: Config) -> None:
-        write_atomic(self.path, dump_yaml(config).encode("utf-8"))
-
-
-def _assign(target: Config, source: Config) -> None:
-    for f in dataclasses.fields(Config):
-        setattr(target, f.name, copy.deepcopy(getattr(source, f.name)))
