@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from bcs import lockfile
-from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError
+from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError, UntrustedEngineError
 from conftest import EngineProcess
 from pipe_impostor import NOBODY, Impostor, can_switch_uid
 
@@ -419,6 +419,8 @@ needs_root = pytest.mark.skipif(
     not can_switch_uid(), reason="acting as another local user (uid 65534) needs root"
 )
 
+CREDENTIALS = {"scheme": "Basic", "userName": "admin", "password": "Sq4tt3d-Pa55word"}
+
 
 def start_expecting_refusal(e: EngineProcess) -> tuple[int | str, str]:
     """Start ``e``; (exit code, output), or ("started", output) for an engine that came up (stopped again)."""
@@ -446,6 +448,28 @@ def squatted(engine_factory: Any) -> Any:
     yield squat
     for impostor in made:
         impostor.close()
+
+
+@needs_root
+def test_client_refuses_a_pipe_served_by_another_user_and_sends_it_nothing(
+    squatted: Any, tmp_path: Path
+) -> None:
+    victim, impostor = squatted(with_lock=False)
+    impostor.expect_connection()
+    client = RpcClient(victim.pipe_name, timeout=10)
+    with pytest.raises(UntrustedEngineError) as refused:
+        client.call(
+            "job.create",
+            files=[{"remoteUrl": "http://127.0.0.1:9/x", "localPath": str(tmp_path / "x")}],
+            credentials=[CREDENTIALS],
+        )
+    client.close()
+    assert impostor.received() == b""
+    message = refused.value.message
+    assert f"pipe '{victim.pipe_name}' at {victim.path}" in message
+    assert f"served by uid {NOBODY} (pid " in message and "not by root" in message
+    assert "nothing was sent" in message
+    assert refused.value.error_id == "Bcs.Server.UntrustedEngine"
 
 
 @needs_root
