@@ -590,3 +590,40 @@ def test_windows_state_lock_takes_the_same_fixed_byte_beyond_the_pid(
     assert all(nbytes == 1 for _, _, nbytes in locked)
     assert lockfile.WINDOWS_LOCK_OFFSET > 64 and lockfile.WINDOWS_LOCK_OFFSET < 2**31
     assert not held  # closing unlocked it
+
+
+_CLIENT_AS_NOBODY = r"""
+import json, os, sys
+from bcs.errors import BcsError
+from bcs.rpc.client import RpcClient
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # after the imports: /root (the stdlib) is 0700
+results = {}
+for label, name in (("root-engine", sys.argv[1]), ("own-uid", sys.argv[2])):
+    try:
+        with RpcClient(name, timeout=10) as c:
+            results[label] = {"result": c.call("server.status")}
+    except BcsError as exc:
+        results[label] = {"error": type(exc).__name__, "message": exc.message}
+print(json.dumps(results))
+"""
+
+
+@needs_root
+def test_unprivileged_client_trusts_its_own_uid_and_is_told_whose_engine_refuses_it(
+    engine: EngineProcess, squatted: Any
+) -> None:
+    own, impostor = squatted(with_lock=False)  # a server of uid 65534: the client's own uid this time
+    impostor.expect_connection()
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLIENT_AS_NOBODY, engine.pipe_name, own.pipe_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert results["own-uid"] == {"result": {"jobId": "{00000000-0000-0000-0000-000000000000}"}}
+    assert impostor.received().startswith(b'{"jsonrpc": "2.0"')
+    refused = results["root-engine"]
+    assert refused["error"] == "AccessDeniedError"
+    assert f"pipe '{engine.pipe_name}' at {engine.path} belongs to uid 0" in refused["message"]
