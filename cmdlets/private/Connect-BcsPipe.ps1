@@ -62,8 +62,11 @@ function Connect-BcsPipe {
     try {
         $pipe.Connect($TimeoutMilliseconds)
         if ($onWindows) {
-            if (-not ('Bcs.PipeServerUser' -as [type])) {
-                Add-Type -TypeDefinition @'
+            $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value
+            $serverProcessId = [uint32]0
+            try {
+                if (-not ('Bcs.PipeServerUser' -as [type])) {
+                    Add-Type -TypeDefinition @'
 using System;
 using System.ComponentModel;
 using System.Runtime.InteropServices;
@@ -130,10 +133,7 @@ namespace Bcs
     }
 }
 '@
-            }
-            $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User.Value
-            $serverProcessId = [uint32]0
-            try {
+                }
                 $serverSid = [Bcs.PipeServerUser]::Get($pipe.SafePipeHandle.DangerousGetHandle(), [ref]$serverProcessId)
                 $server = "user $serverSid (pid $serverProcessId)"
                 if ($serverSid -eq 'S-1-5-18' -or $serverSid -eq $me) {
