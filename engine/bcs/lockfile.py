@@ -118,9 +118,12 @@ class LockFile:
         elif not _windows() and st.st_uid != os.geteuid():
             problem = f"it belongs to uid {st.st_uid}, not to this engine's uid {os.geteuid()}"
         if problem:
+            owner, remover = "", "an administrator"
+            if not _windows():  # st_uid means nothing there
+                owner, remover = f" (owner uid {st.st_uid})", f"root or uid {st.st_uid}"
             raise ForeignLockFileError(
-                f"refusing lock file {path} (owner uid {st.st_uid}): {problem}; another local user may "
-                f"have planted it. Remove it (as root or uid {st.st_uid}) or {remedy}",
+                f"refusing lock file {path}{owner}: {problem}; another local user may "
+                f"have planted it. Remove it (as {remover}) or {remedy}",
                 noun="Server",
             )
 
