@@ -627,3 +627,19 @@ def test_unprivileged_client_trusts_its_own_uid_and_is_told_whose_engine_refuses
     refused = results["root-engine"]
     assert refused["error"] == "AccessDeniedError"
     assert f"pipe '{engine.pipe_name}' at {engine.path} belongs to uid 0" in refused["message"]
+
+
+@needs_root
+def test_client_without_so_peercred_judges_the_socket_owner(
+    squatted: Any, engine: EngineProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS and the BSDs: Python has no SO_PEERCRED there, so the client reads the socket's owner."""
+    import bcs.rpc.client as client_module
+
+    monkeypatch.setattr(client_module, "peer_credentials", lambda sock: (None, None))
+    assert engine.call("server.status")["pid"]  # root's socket: trusted
+    victim, impostor = squatted(with_lock=False)
+    impostor.expect_connection()
+    with pytest.raises(UntrustedEngineError, match=f"served by a socket owned by uid {NOBODY}, not by root"):
+        RpcClient(victim.pipe_name, timeout=10).call("server.status")
+    assert impostor.received() == b""
