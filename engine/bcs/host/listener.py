@@ -9,6 +9,14 @@ Host header, and so do we.
 HTTPS (cheroot with the builtin TLS adapter) plugs in as another ``Listener`` subclass with the
 same WSGI app; ``make_listener`` is the seam. Per-connection authentication state will hang off
 the listener's connection objects.
+
+Malformed heads get their 400 at once (``HostRequestParser``):
+
+* Bare CR or LF in a request head. waitress refuses them too, but only when the head ends with
+  CRLF CRLF, which such a client never sends: it waited for the channel timeout. RFC 9112 allows
+  accepting a bare LF; we do not, as waitress does not for complete heads: one reading of line
+  ends, so nothing behind a proxy that reads them otherwise can smuggle a request.
+* A Content-Length too long for ``int()`` (waitress dropped the connection without an answer).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import contextlib
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 import threading
@@ -25,7 +34,9 @@ from typing import Any
 
 from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import create_server
+from waitress.utilities import BadRequest
 from waitress.wasyncore import loop
 
 from bcs.errors import BusyError, NotImplError
@@ -33,9 +44,46 @@ from bcs.host import tunables
 from bcs.host.app import HostApp, HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump
 
-__all__ = ["Listener", "WaitressListener", "bind_port", "make_listener", "send_buffer_size"]
+__all__ = [
+    "HostRequestParser",
+    "Listener",
+    "WaitressListener",
+    "bind_port",
+    "make_listener",
+    "send_buffer_size",
+]
 
 log = logging.getLogger("bcs.host")
+
+# A CR not followed by LF, or an LF without its CR (RFC 9112 section 2.2).
+_BARE_LINE_END = re.compile(rb"\r(?=[^\n])|(?<!\r)\n")
+
+
+class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's parser, answering 400 at once to bare line ends and to absurd Content-Lengths."""
+
+    completed: bool
+
+    def received(self, data: bytes) -> int:
+        consumed: int = super().received(data)
+        head: bytes = self.header_plus
+        # The head still open: look at what just came (and the byte before it, for a CRLF split
+        # between two reads) for the line ends that would keep it open for ever.
+        if (
+            not self.completed
+            and self.body_rcv is None
+            and _BARE_LINE_END.search(head, max(0, len(head) - len(data) - 1))
+        ):
+            super().parse_header(b"GET / HTTP/1.1\r\n")  # what the error answer needs
+            self.error = BadRequest("Bare CR or LF found in HTTP message")
+            self.completed = True
+        return consumed
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            super().parse_header(header_plus)
+        except ValueError as exc:  # int() of thousands of digits
+            raise ParsingError("Content-Length is invalid") from exc
 
 
 class SendfileChannel(HTTPChannel):  # type: ignore[misc]
@@ -52,6 +100,7 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     nothing, and a limit set while a transfer runs applies to it at once.
     """
 
+    parser_class = HostRequestParser
     _body: FileBody | None = None  # the file body being sent, here or in the pump
 
     def writable(self) -> bool:
