@@ -330,6 +330,33 @@ def test_connections_beyond_the_cap_per_address_are_closed_at_accept(engine_fact
             sock.close()
 
 
+def test_idle_connections_from_many_addresses_make_room_at_the_connection_limit(
+    engine: EngineProcess, data: Path, tmp_path: Path
+) -> None:
+    # Production defaults: 16 addresses within their cap of 64 fill the limit of 1000 connections.
+    port = free_port()
+    publish(engine, port, {"data.bin": data})
+    idle: list[socket.socket] = []
+    with open_files(1024):
+        try:
+            for i in range(1024):
+                idle.append(connect_from(f"127.0.0.{2 + i % 16}", port, blocking=False))
+            time.sleep(1.0)
+            out = tmp_path / "out.bin"
+            done = subprocess.run(
+                ["curl", "-sS", "--max-time", "10", "-o", str(out), f"http://127.0.0.1:{port}/Demo/data.bin"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert done.returncode == 0, done.stderr
+            assert out.read_bytes() == data.read_bytes()
+            assert engine.call("server.status")["services"]["host"]["listeners"][0]["drainedConnections"] > 0
+        finally:
+            for sock in idle:
+                sock.close()
+
+
 def test_a_client_gets_its_download_while_1000_hostile_connections_are_open(
     engine: EngineProcess, data: Path, tmp_path: Path
 ) -> None:

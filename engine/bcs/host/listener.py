@@ -14,7 +14,8 @@ Hostile clients (issue #11), one rule each, all in ``HostServer`` and ``Sendfile
 
 * A client address holds at most ``CONNECTIONS_PER_ADDRESS`` connections of a port; more are
   reset at accept, before waitress builds a channel for them. So one address cannot take
-  waitress's ``connection_limit`` (``MAX_CONNECTIONS``) from the others.
+  waitress's ``connection_limit`` (``MAX_CONNECTIONS``) from the others; and when many addresses
+  fill it, the longest-idle connections waiting for a request make room (``DRAIN_IDLE``).
 * The request head must arrive within ``HEADER_TIMEOUT`` of accept (first request) or of its
   first byte, whatever the byte rate (slowloris); a keep-alive connection may wait
   ``IDLE_TIMEOUT`` for its next request. A sweep closes the others, every quarter of the shortest
@@ -252,6 +253,7 @@ class HostServer(TcpWSGIServer):  # type: ignore[misc]
         shortest = min(self.header_timeout, self.idle_timeout, self.send_rate_window)
         self.sweep_interval = max(0.05, min(30.0, shortest / 4))
         self.refused = 0  # connections reset at accept (over their address's cap)
+        self.drained = 0  # idle connections closed to make room at the connection limit
         self._capped: set[str] = set()  # addresses at their cap, logged once until they drop below
         self._accept_failing = False
 
@@ -306,6 +308,27 @@ class HostServer(TcpWSGIServer):  # type: ignore[misc]
         else:
             self.per_address.pop(key, None)
         self._capped.discard(key)
+
+    def drain_idle(self) -> None:
+        """At the connection limit, close the longest-idle connections that wait for a request.
+
+        A client on a fresh address would otherwise wait until a timeout frees a place (nginx does
+        the same with its keep-alive connections when it runs out). Connections inside a request
+        are left alone: the header deadline bounds those. Called by the listener's loop between
+        two polls (closing inside a poll round could hand a stale event to a reused descriptor).
+        """
+        idle = [
+            channel
+            for channel in self.active_channels.values()
+            if channel.request is None
+            and not channel.requests
+            and not channel.total_outbufs_len
+            and channel._body is None
+        ]
+        idle.sort(key=lambda channel: channel.last_activity)
+        for channel in idle[: tunables.DRAIN_IDLE]:
+            channel.handle_close()
+        self.drained += min(len(idle), tunables.DRAIN_IDLE)
 
     def maintenance(self, now: float) -> None:
         """waitress's idle sweep, replaced by ``sweep`` (run by the listener's loop)."""
@@ -508,6 +531,8 @@ class WaitressListener(Listener):
         server = self._server
         interval = server.sweep_interval
         channels = server.active_channels
+        connections = self._map
+        limit = server.adj.connection_limit
         next_sweep = 0.0
         now = time.monotonic()
         while self._run:
@@ -519,7 +544,9 @@ class WaitressListener(Listener):
             else:
                 next_sweep = 0.0
             try:
-                loop(timeout=timeout, map=self._map, use_poll=True, count=1)
+                loop(timeout=timeout, map=connections, use_poll=True, count=1)
+                if len(connections) >= limit:
+                    server.drain_idle()
                 now = time.monotonic()
                 if next_sweep and now >= next_sweep:
                     next_sweep = 0.0
@@ -570,6 +597,7 @@ class WaitressListener(Listener):
         server = self._server
         out["connections"] = len(server.active_channels) if server is not None else 0
         out["refusedConnections"] = server.refused if server is not None else 0  # over the cap per address
+        out["drainedConnections"] = server.drained if server is not None else 0  # idle, closed at the limit
         return out
 
 

@@ -31,6 +31,7 @@ BASE_THREADS: Final = 4  # worker threads of a listener beyond its groups' conne
 UNLIMITED_GROUP_THREADS: Final = 8  # threads counted for a group whose connection limit is 0
 MAX_THREADS: Final = 256  # worker threads of one listener at most
 MAX_CONNECTIONS: Final = 1000  # open connections per listener (waitress default 100)
+DRAIN_IDLE: Final = 32  # idle connections closed at once when MAX_CONNECTIONS is reached (nginx: up to 32)
 STOP_TIMEOUT: Final = 5.0  # seconds to wait for a listener's threads when it stops
 OPEN_FILES: Final = 65536  # the engine raises its soft RLIMIT_NOFILE towards this (hard limit permitting)
 
