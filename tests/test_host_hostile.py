@@ -304,6 +304,25 @@ def open_files(need: int) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def test_the_engine_raises_its_open_files_limit_when_it_listens(engine_factory: Any, data: Path) -> None:
+    # At the common soft limit of 1024, about 1000 connections made accept() fail with EMFILE.
+    if not Path("/proc/self/limits").exists():
+        pytest.skip("needs /proc (Linux)")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # inherited by the engine
+    try:
+        engine = engine_factory().start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    publish(engine, free_port(), {"data.bin": data})
+    assert engine.proc is not None
+    limits = Path(f"/proc/{engine.proc.pid}/limits").read_text()
+    line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    assert int(line.split()[3]) >= 2048
+
+
 def test_connections_beyond_the_cap_per_address_are_closed_at_accept(engine_factory: Any, data: Path) -> None:
     engine = engine_factory().start(env={"BCS_TEST_CONNECTIONS_PER_ADDRESS": "4"})
     port = free_port()
