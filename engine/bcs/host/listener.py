@@ -80,23 +80,21 @@ class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
     completed: bool
 
     def received(self, data: bytes) -> int:
-        consumed: int = super().received(data)
-        head: bytes = self.header_plus
+        consumed: int = HTTPRequestParser.received(self, data)
+        if self.completed or self.body_rcv is not None:
+            return consumed
         # The head still open: look at what just came (and the byte before it, for a CRLF split
         # between two reads) for the line ends that would keep it open for ever.
-        if (
-            not self.completed
-            and self.body_rcv is None
-            and _BARE_LINE_END.search(head, max(0, len(head) - len(data) - 1))
-        ):
-            super().parse_header(b"GET / HTTP/1.1\r\n")  # what the error answer needs
+        head: bytes = self.header_plus
+        if _BARE_LINE_END.search(head, max(0, len(head) - len(data) - 1)):
+            HTTPRequestParser.parse_header(self, b"GET / HTTP/1.1\r\n")  # what the error answer needs
             self.error = BadRequest("Bare CR or LF found in HTTP message")
             self.completed = True
         return consumed
 
     def parse_header(self, header_plus: bytes) -> None:
         try:
-            super().parse_header(header_plus)
+            HTTPRequestParser.parse_header(self, header_plus)
         except ValueError as exc:  # int() of thousands of digits
             raise ParsingError("Content-Length is invalid") from exc
 
