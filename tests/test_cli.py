@@ -8,8 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bcs.cli.render import render
+from bcs.rpc.transport import pipe_path
 from conftest import EngineProcess
+from pipe_impostor import NOBODY, Impostor, can_switch_uid
 
 
 def bcs(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -117,3 +121,31 @@ def test_relative_local_paths_are_resolved_against_the_callers_directory(tmp_pat
         assert absolute_paths("http://x/y", "remoteUrl") == "http://x/y"
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.skipif(not can_switch_uid(), reason="acting as another local user (uid 65534) needs root")
+def test_job_create_with_credentials_refuses_a_pipe_squatted_by_another_user(tmp_path: Path) -> None:
+    name = f"bcs-test-squat-{os.getpid()}"
+    path = pipe_path(name)
+    impostor = Impostor(path)
+    try:
+        impostor.expect_connection()
+        out = bcs(
+            "--pipe-name",
+            name,
+            "job",
+            "create",
+            "--remote-url",
+            "http://127.0.0.1:9/x",
+            "--local-path",
+            str(tmp_path / "x"),
+            "--credentials",
+            '{"scheme":"Basic","userName":"admin","password":"Cl1-Pa55word"}',
+        )
+        received = impostor.received()
+    finally:
+        impostor.close()
+    assert received == b""
+    assert out.returncode == 1, out.stdout
+    assert f"refusing to talk to pipe '{name}' at {path}" in out.stderr
+    assert f"served by uid {NOBODY} (pid " in out.stderr and "nothing was sent" in out.stderr

@@ -52,7 +52,7 @@ def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
 )
 def pump(request: pytest.FixtureRequest) -> Iterator[pumping.Pump]:
     """A pump on this system's poller and, where that is epoll, on the portable one too."""
-    p = pumping.Pump("test-pump", stall_timeout=0.4, poller=request.param)
+    p = pumping.Pump("test-pump", window=0.4, poller=request.param)
     p.start()
     yield p
     p.stop()
@@ -124,6 +124,28 @@ def test_a_client_that_reads_nothing_ends_stalled(
     sent = body.settle()
     assert body.fh.tell() == sent > 0  # the transfer's byte count: what left
     body.fh.close()
+
+
+@pytest.mark.parametrize(("min_rate", "outcome"), [(100_000, pumping.SENT), (20 * MB, pumping.STALLED)])
+def test_a_client_below_the_minimum_send_rate_ends_stalled(
+    pair: tuple[socket.socket, socket.socket], tmp_path: Path, min_rate: int, outcome: str
+) -> None:
+    # The reader takes about 1 MB/s: enough for 100 kB/s, too slow for 20 MB/s.
+    server, client = pair
+    p = pumping.Pump("test-pump", window=0.3, min_rate=min_rate)
+    p.start()
+    try:
+        body = hand_over(p, server, tmp_path / "f.bin")
+        client.settimeout(5)
+        got = 0
+        while got < 2 * MB and not body.channel.returned.is_set():
+            got += len(client.recv(16384))
+            time.sleep(0.015)
+        assert body.channel.returned.wait(5)
+        assert body.outcome == outcome
+        body.fh.close()
+    finally:
+        p.stop()
 
 
 def test_a_client_that_goes_away_ends_disconnected(
@@ -283,7 +305,7 @@ def test_a_client_leaving_mid_body_frees_its_transfer_slot_and_logs_its_bytes(
 def test_a_client_that_stops_reading_is_disconnected_and_frees_its_slot(
     engine_factory: Any, tmp_path: Path
 ) -> None:
-    engine = engine_factory().start(env={"BCS_TEST_CHANNEL_TIMEOUT": "2"})
+    engine = engine_factory().start(env={"BCS_TEST_SEND_RATE_WINDOW": "2"})
     source = tmp_path / "big.bin"
     source.write_bytes(os.urandom(32 * MB))
     port = free_port()
@@ -291,7 +313,7 @@ def test_a_client_that_stops_reading_is_disconnected_and_frees_its_slot(
     with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
         sock.sendall(b"GET /Pump/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(100_000)
-        # ... and reads nothing more: closed after the (2 s) channel timeout.
+        # ... and reads nothing more: closed after the (2 s) send-rate window.
         assert 1.5 < slot_freed(engine, prefix, port, within=15) < 10
         got = 0
         while chunk := sock.recv(1 << 20):  # what was in the socket buffers, then the close

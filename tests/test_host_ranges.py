@@ -62,6 +62,15 @@ def test_parse_range_raises_when_nothing_is_satisfiable(header: str, size: int) 
         parse_range(header, size)
 
 
+def test_parse_range_reads_numbers_of_thousands_of_digits_without_int() -> None:
+    huge = "9" * 4400  # int() refuses more than 4300 digits
+    with pytest.raises(RangeNotSatisfiable):
+        parse_range(f"bytes={huge}-", 1000)
+    assert parse_range(f"bytes=10-{huge}", 1000) == [ByteRange(10, 999)]
+    assert parse_range(f"bytes=-{huge}", 1000) == [ByteRange(0, 999)]
+    assert parse_range(f"bytes={'0' * 4400}5-{'0' * 4400}9", 1000) == [ByteRange(5, 9)]
+
+
 def test_byte_range_content_range() -> None:
     assert ByteRange(0, 9).content_range(100) == "bytes 0-9/100"
     assert ByteRange(0, 9).length == 10

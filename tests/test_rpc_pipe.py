@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -15,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError
+from bcs import lockfile
+from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError, UntrustedEngineError
 from conftest import EngineProcess
+from pipe_impostor import NOBODY, Impostor, can_switch_uid
 
 
 class RawPipe:
@@ -408,3 +411,235 @@ def test_secrets_in_params_never_reach_the_log(engine: EngineProcess, tmp_path: 
     engine.stop()
     assert secret not in (engine.state_dir / "engine.log").read_text()
     assert secret not in engine.output()
+
+
+# --- issue #11 section 1: another local user squatting the pipe path -------------------------------
+
+needs_root = pytest.mark.skipif(
+    not can_switch_uid(), reason="acting as another local user (uid 65534) needs root"
+)
+
+CREDENTIALS = {"scheme": "Basic", "userName": "admin", "password": "Sq4tt3d-Pa55word"}
+
+
+def start_expecting_refusal(e: EngineProcess) -> tuple[int | str, str]:
+    """Start ``e``; (exit code, output), or ("started", output) for an engine that came up (stopped again)."""
+    e.start(wait=False)
+    assert e.proc is not None
+    try:
+        e.wait_ready(timeout=30)
+    except RuntimeError:
+        return e.proc.wait(10), e.output()
+    e.stop()
+    return "started", e.output()
+
+
+@pytest.fixture
+def squatted(engine_factory: Any) -> Any:
+    """An engine (not started) whose pipe path another user squats; the impostor is stopped after."""
+    made: list[Impostor] = []
+
+    def squat(with_lock: bool) -> tuple[EngineProcess, Impostor]:
+        victim: EngineProcess = engine_factory("victim")
+        impostor = Impostor(victim.path, with_lock=with_lock)
+        made.append(impostor)
+        return victim, impostor
+
+    yield squat
+    for impostor in made:
+        impostor.close()
+
+
+@needs_root
+def test_client_refuses_a_pipe_served_by_another_user_and_sends_it_nothing(
+    squatted: Any, tmp_path: Path
+) -> None:
+    victim, impostor = squatted(with_lock=False)
+    impostor.expect_connection()
+    client = RpcClient(victim.pipe_name, timeout=10)
+    with pytest.raises(UntrustedEngineError) as refused:
+        client.call(
+            "job.create",
+            files=[{"remoteUrl": "http://127.0.0.1:9/x", "localPath": str(tmp_path / "x")}],
+            credentials=[CREDENTIALS],
+        )
+    client.close()
+    assert impostor.received() == b""
+    message = refused.value.message
+    assert f"pipe '{victim.pipe_name}' at {victim.path}" in message
+    assert f"served by uid {NOBODY} (pid " in message and "not by root" in message
+    assert "nothing was sent" in message
+    assert refused.value.error_id == "Bcs.Server.UntrustedEngine"
+
+
+@needs_root
+@pytest.mark.parametrize("with_lock", [True, False], ids=["socket-and-held-lock", "socket-only"])
+def test_engine_names_the_uid_squatting_its_pipe_path_instead_of_another_engine(
+    squatted: Any, with_lock: bool
+) -> None:
+    victim, _ = squatted(with_lock=with_lock)
+    code, out = start_expecting_refusal(victim)
+    assert code == 1, out
+    assert "another engine" not in out
+    if with_lock:
+        assert (
+            f"refusing lock file {victim.path}.lock (owner uid {NOBODY}): it belongs to uid {NOBODY}" in out
+        )
+    else:
+        assert f"{victim.path} is a socket owned by uid {NOBODY}, not by this engine's uid 0" in out
+    assert "another local user may" in out
+    assert os.lstat(victim.path).st_uid == NOBODY  # left for the administrator to look at
+
+
+@needs_root
+@pytest.mark.parametrize("kind", ["symlink", "hardlink"])
+def test_pipe_lock_planted_as_a_link_to_a_root_file_is_refused_and_the_file_kept(
+    engine_factory: Any, tmp_path: Path, kind: str
+) -> None:
+    precious = tmp_path / "precious.conf"
+    precious.write_text("root's data\n")
+    precious.chmod(0o644)
+    victim: EngineProcess = engine_factory("victim")
+    lock_path = victim.path + ".lock"
+    if kind == "symlink":
+        os.symlink(precious, lock_path)
+        os.lchown(lock_path, NOBODY, NOBODY)  # planted by another local user
+    else:
+        os.link(precious, lock_path)
+    try:
+        code, out = start_expecting_refusal(victim)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+    assert precious.read_text() == "root's data\n"
+    assert stat.S_IMODE(precious.stat().st_mode) == 0o644
+    assert code == 1, out
+    expected = f"a symbolic link to {precious}" if kind == "symlink" else "it has 2 hard links"
+    assert f"refusing lock file {lock_path}" in out and expected in out
+
+
+@pytest.mark.parametrize("kind", ["symlink", "other-uid"])
+def test_state_dir_lock_planted_by_someone_else_is_refused_and_the_file_kept(
+    engine_factory: Any, tmp_path: Path, kind: str
+) -> None:
+    if kind == "other-uid" and not can_switch_uid():
+        pytest.skip("giving a file to another uid needs root")
+    precious = tmp_path / "precious.conf"
+    precious.write_text("root's data\n")
+    precious.chmod(0o644)
+    e: EngineProcess = engine_factory("state")
+    lock_path = e.state_dir / "engine.lock"
+    if kind == "symlink":
+        lock_path.symlink_to(precious)
+    else:
+        lock_path.write_text("4242")
+        os.chown(lock_path, NOBODY, NOBODY)
+    code, out = start_expecting_refusal(e)
+    assert precious.read_text() == "root's data\n"
+    assert stat.S_IMODE(precious.stat().st_mode) == 0o644
+    assert code == 1, out
+    assert f"refusing lock file {lock_path}" in out
+    if kind == "symlink":
+        assert f"a symbolic link to {precious}" in out
+    else:
+        assert f"it belongs to uid {NOBODY}, not to this engine's uid {os.geteuid()}" in out
+        assert lock_path.read_text() == "4242"
+    assert not os.path.exists(e.path)  # the pipe was released again
+
+
+def test_windows_state_lock_takes_the_same_fixed_byte_beyond_the_pid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows-only behaviour, checked through the position handed to msvcrt.locking (issue #10).
+
+    msvcrt.locking locks from the current file position: the lock must be taken at one fixed
+    offset whatever the file holds (two engines must contend for the same byte), and that byte
+    must lie beyond the pid text so that a second engine can still read the pid.
+    """
+    locked: list[tuple[int, int, int]] = []
+    held: set[int] = set()
+
+    class FakeMsvcrt:
+        LK_NBLCK = 2
+        LK_UNLCK = 0
+
+        @staticmethod
+        def locking(fd: int, mode: int, nbytes: int) -> None:
+            position = os.lseek(fd, 0, os.SEEK_CUR)
+            locked.append((position, mode, nbytes))
+            if mode == FakeMsvcrt.LK_NBLCK:
+                if position in held:
+                    raise PermissionError(13, "Permission denied")
+                held.add(position)
+            else:
+                held.discard(position)
+
+    monkeypatch.setitem(sys.modules, "msvcrt", FakeMsvcrt)
+    monkeypatch.setattr(lockfile.sys, "platform", "win32")
+    path = str(tmp_path / "engine.lock")
+    first = lockfile.LockFile.open(path, "choose another --state-dir")
+    assert first.try_lock()
+    first.write_pid()
+    second = lockfile.LockFile.open(path, "choose another --state-dir")
+    assert not second.try_lock()  # the same byte, though the file is no longer empty
+    assert second.holder() == str(os.getpid())
+    second.close()
+    first.close()
+    offsets = {position for position, mode, _ in locked}
+    assert offsets == {lockfile.WINDOWS_LOCK_OFFSET}
+    assert all(nbytes == 1 for _, _, nbytes in locked)
+    assert lockfile.WINDOWS_LOCK_OFFSET > 64 and lockfile.WINDOWS_LOCK_OFFSET < 2**31
+    assert not held  # closing unlocked it
+
+
+_CLIENT_AS_NOBODY = r"""
+import json, os, sys
+from bcs.errors import BcsError
+from bcs.rpc.client import RpcClient
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # after the imports: /root (the stdlib) is 0700
+results = {}
+for label, name in (("root-engine", sys.argv[1]), ("own-uid", sys.argv[2])):
+    try:
+        with RpcClient(name, timeout=10) as c:
+            results[label] = {"result": c.call("server.status")}
+    except BcsError as exc:
+        results[label] = {"error": type(exc).__name__, "message": exc.message}
+print(json.dumps(results))
+"""
+
+
+@needs_root
+def test_unprivileged_client_trusts_its_own_uid_and_is_told_whose_engine_refuses_it(
+    engine: EngineProcess, squatted: Any
+) -> None:
+    own, impostor = squatted(with_lock=False)  # a server of uid 65534: the client's own uid this time
+    impostor.expect_connection()
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLIENT_AS_NOBODY, engine.pipe_name, own.pipe_name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert results["own-uid"] == {"result": {"jobId": "{00000000-0000-0000-0000-000000000000}"}}
+    assert impostor.received().startswith(b'{"jsonrpc": "2.0"')
+    refused = results["root-engine"]
+    assert refused["error"] == "AccessDeniedError"
+    assert f"pipe '{engine.pipe_name}' at {engine.path} belongs to uid 0" in refused["message"]
+
+
+@needs_root
+def test_client_without_so_peercred_judges_the_socket_owner(
+    squatted: Any, engine: EngineProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS and the BSDs: Python has no SO_PEERCRED there, so the client reads the socket's owner."""
+    import bcs.rpc.client as client_module
+
+    monkeypatch.setattr(client_module, "peer_credentials", lambda sock: (None, None))
+    assert engine.call("server.status")["pid"]  # root's socket: trusted
+    victim, impostor = squatted(with_lock=False)
+    impostor.expect_connection()
+    with pytest.raises(UntrustedEngineError, match=f"served by a socket owned by uid {NOBODY}, not by root"):
+        RpcClient(victim.pipe_name, timeout=10).call("server.status")
+    assert impostor.received() == b""

@@ -6,7 +6,8 @@ function Invoke-BcsRpc {
     .DESCRIPTION
     Connects a System.IO.Pipes.NamedPipeClientStream to the engine's pipe (on Linux and macOS .NET
     maps the name to the Unix socket $TMPDIR/CoreFxPipe_<name> the engine listens on), writes the
-    request as one UTF-8 JSON line (no BOM) and reads one answer line.
+    request as one UTF-8 JSON line (no BOM) and reads one answer line. Connect-BcsPipe first checks
+    that the engine serves the pipe, not another user (Bcs.Server.UntrustedEngine, nothing sent).
 
     A result is written to the pipeline (the items of an array one by one, nothing for null).
     An error answered by the engine becomes an ErrorRecord written through the calling cmdlet
@@ -60,13 +61,17 @@ function Invoke-BcsRpc {
     }
     $line = ConvertTo-Json -InputObject $request -Depth 16 -Compress
     $encoding = New-Object -TypeName System.Text.UTF8Encoding -ArgumentList $false
-    $pipe = New-Object -TypeName System.IO.Pipes.NamedPipeClientStream -ArgumentList '.', $pipeName, ([System.IO.Pipes.PipeDirection]::InOut)
+    $pipe = $null
     $reader = $null
     $writer = $null
     $answer = $null
     try {
         try {
-            $pipe.Connect($ConnectTimeout)
+            $pipe = Connect-BcsPipe -PipeName $pipeName -TimeoutMilliseconds $ConnectTimeout
+        }
+        catch [System.Security.SecurityException] {
+            $record = New-BcsErrorRecord -Message $_.Exception.Message -ErrorId 'Bcs.Server.UntrustedEngine' -Category 'SecurityError' -TargetObject $pipeName -HResult '0x80070005'
+            $Cmdlet.ThrowTerminatingError($record)
         }
         catch {
             $reason = $_.Exception.Message
@@ -92,7 +97,9 @@ function Invoke-BcsRpc {
         if ($null -ne $reader) {
             $reader.Dispose()
         }
-        $pipe.Dispose()
+        if ($null -ne $pipe) {
+            $pipe.Dispose()
+        }
     }
     if ($null -eq $answer) {
         $record = New-BcsErrorRecord -Message "The engine on pipe '$pipeName' closed the connection without answering $Method." -ErrorId 'Bcs.Server.ConnectionClosed' -Category 'ConnectionError' -TargetObject $pipeName

@@ -5,7 +5,8 @@ function Test-BcsPipe {
 
     .DESCRIPTION
     Connects and disconnects without sending a request; used by Start-BcsServer and
-    Stop-BcsServer to wait for the engine to come up or go away.
+    Stop-BcsServer to wait for the engine to come up or go away. A pipe served by another user
+    (Connect-BcsPipe refuses it) does not count.
 
     .PARAMETER PipeName
     The pipe name (default: the module's current pipe name).
@@ -28,15 +29,12 @@ function Test-BcsPipe {
         [int]$TimeoutMilliseconds = 200
     )
 
-    $pipe = New-Object -TypeName System.IO.Pipes.NamedPipeClientStream -ArgumentList '.', $PipeName, ([System.IO.Pipes.PipeDirection]::InOut)
     try {
-        $pipe.Connect($TimeoutMilliseconds)
+        $pipe = Connect-BcsPipe -PipeName $PipeName -TimeoutMilliseconds $TimeoutMilliseconds
+        $pipe.Dispose()
         $true
     }
     catch {
         $false
-    }
-    finally {
-        $pipe.Dispose()
     }
 }

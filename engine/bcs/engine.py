@@ -19,11 +19,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from bcs import __version__, tunables
 from bcs.config import Config, ConfigStore, UrlConfig, UrlGroupConfig
 from bcs.errors import AccessDeniedError, BcsError
+from bcs.lockfile import LockFile
 from bcs.methods import load_registry
 from bcs.rpc.protocol import Dispatcher
 from bcs.rpc.registry import CallContext
@@ -100,7 +101,7 @@ class Engine:
         self.services: dict[str, Service] = {}
         self.started_at = time.time()
         self._stop = threading.Event()
-        self._state_lock: IO[str] | None = None
+        self._state_lock: LockFile | None = None
         self._log_handler: logging.Handler | None = None
         self.registry = load_registry()
         self.pipe = PipeServer(self.pipe_name, Dispatcher(self.registry).handle_line, self.context)
@@ -194,20 +195,16 @@ class Engine:
                 f"state directory {self.state_dir} is not usable: {exc.strerror or exc}; "
                 "choose another with --state-dir or BCS_STATE_DIR"
             ) from None
-        lock_path = self.state_dir / "engine.lock"
-        fh = open(lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held for the engine's lifetime
-        if not _try_lock(fh):
-            fh.seek(0)
-            holder = fh.read().strip() or "unknown"
-            fh.close()
+        # Not followed if it is a link, refused if another uid planted it (bcs.lockfile).
+        lock = LockFile.open(str(self.state_dir / "engine.lock"), "choose another --state-dir")
+        if not lock.try_lock():
+            holder = lock.holder()
+            lock.close()
             raise AlreadyRunningError(
                 f"another engine (pid {holder}) already uses state directory {self.state_dir}"
             )
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._state_lock = fh
+        lock.write_pid()
+        self._state_lock = lock
 
     def _release_state_dir(self) -> None:
         if self._state_lock is not None:
@@ -225,24 +222,6 @@ class Engine:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logging.getLogger().addHandler(handler)
         self._log_handler = handler
-
-
-def _try_lock(fh: IO[str]) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 def run_engine(options: EngineOptions) -> int:

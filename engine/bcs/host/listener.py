@@ -9,6 +9,24 @@ Host header, and so do we.
 HTTPS (cheroot with the builtin TLS adapter) plugs in as another ``Listener`` subclass with the
 same WSGI app; ``make_listener`` is the seam. Per-connection authentication state will hang off
 the listener's connection objects.
+
+Hostile clients (issue #11), one rule each, all in ``HostServer`` and ``SendfileChannel``:
+
+* A client address holds at most ``CONNECTIONS_PER_ADDRESS`` connections of a port; more are
+  reset at accept, before waitress builds a channel for them. So one address cannot take
+  waitress's ``connection_limit`` (``MAX_CONNECTIONS``) from the others; and when many addresses
+  fill it, the longest-idle connections waiting for a request make room (``DRAIN_IDLE``).
+* The request head must arrive within ``HEADER_TIMEOUT`` of accept (first request) or of its
+  first byte, whatever the byte rate (slowloris); a keep-alive connection may wait
+  ``IDLE_TIMEOUT`` for its next request. A sweep closes the others, every quarter of the shortest
+  timeout and only while the listener has connections: an idle engine does not wake up.
+* A response must leave at ``MIN_SEND_RATE`` over ``SEND_RATE_WINDOW`` once only the client can
+  hold it up (file bodies: in the pump; other output: once the worker waits for the client).
+* Bare CR or LF in a request head gets 400 at once. waitress refuses them too, but only when the
+  head ends with CRLF CRLF, which such a client never sends: it waited for the timeout. RFC 9112
+  allows accepting a bare LF; we do not, as waitress does not for complete heads: one reading of
+  line ends, so nothing behind a proxy that reads them otherwise can smuggle a request.
+* A Content-Length too long for ``int()`` gets 400 (waitress dropped the connection).
 """
 
 from __future__ import annotations
@@ -16,26 +34,69 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-import os
+import re
 import socket
+import struct
 import sys
 import threading
 import time
 from typing import Any
 
+from waitress.adjustments import Adjustments
 from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
-from waitress.server import create_server
+from waitress.parser import HTTPRequestParser, ParsingError
+from waitress.server import TcpWSGIServer
+from waitress.task import ThreadedTaskDispatcher
+from waitress.utilities import BadRequest
 from waitress.wasyncore import loop
 
 from bcs.errors import BusyError, NotImplError
 from bcs.host import tunables
 from bcs.host.app import HostApp, HostState
-from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump
+from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
 
-__all__ = ["Listener", "WaitressListener", "bind_port", "make_listener", "send_buffer_size"]
+__all__ = [
+    "HostRequestParser",
+    "HostServer",
+    "Listener",
+    "WaitressListener",
+    "bind_port",
+    "make_listener",
+    "raise_open_files",
+    "send_buffer_size",
+]
 
 log = logging.getLogger("bcs.host")
+
+# A CR not followed by LF, or an LF without its CR (RFC 9112 section 2.2).
+_BARE_LINE_END = re.compile(rb"\r(?=[^\n])|(?<!\r)\n")
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close with RST, no TIME_WAIT kept
+
+
+class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
+    """waitress's parser, answering 400 at once to bare line ends and to absurd Content-Lengths."""
+
+    completed: bool
+
+    def received(self, data: bytes) -> int:
+        consumed: int = HTTPRequestParser.received(self, data)
+        if self.completed or self.body_rcv is not None:
+            return consumed
+        # The head still open: look at what just came (and the byte before it, for a CRLF split
+        # between two reads) for the line ends that would keep it open for ever.
+        head: bytes = self.header_plus
+        if _BARE_LINE_END.search(head, max(0, len(head) - len(data) - 1)):
+            HTTPRequestParser.parse_header(self, b"GET / HTTP/1.1\r\n")  # what the error answer needs
+            self.error = BadRequest("Bare CR or LF found in HTTP message")
+            self.completed = True
+        return consumed
+
+    def parse_header(self, header_plus: bytes) -> None:
+        try:
+            HTTPRequestParser.parse_header(self, header_plus)
+        except ValueError as exc:  # int() of thousands of digits
+            raise ParsingError("Content-Length is invalid") from exc
 
 
 class SendfileChannel(HTTPChannel):  # type: ignore[misc]
@@ -52,7 +113,27 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     nothing, and a limit set while a transfer runs applies to it at once.
     """
 
+    parser_class = HostRequestParser
     _body: FileBody | None = None  # the file body being sent, here or in the pump
+    address_key: str | None = None  # the client address counted in ``HostServer.per_address``
+    head_started = 0.0  # when the current request head began (0: no request yet)
+    bytes_out = 0  # bytes handed to the socket, for the send-rate window
+    rate_since = 0.0  # start of the send-rate window (0: no window open)
+    rate_bytes = 0  # what the client had taken at ``rate_since``
+
+    def received(self, data: bytes) -> bool:
+        if self.request is None:
+            # The first head counts from accept (nginx's client_header_timeout), later ones from
+            # their first byte (handle_read has just set last_activity).
+            self.head_started = self.last_activity if self.head_started else self.creation_time
+        return bool(super().received(data))
+
+    def del_channel(self, map: Any = None) -> None:
+        key = self.address_key
+        if key is not None:
+            self.address_key = None
+            self.server.forget_address(key)
+        super().del_channel(map)
 
     def writable(self) -> bool:
         body = self._body
@@ -105,6 +186,7 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
                 break
         if sent:
             self.last_activity = time.time()
+            self.bytes_out += sent
             return True
         return False
 
@@ -148,10 +230,174 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
         raise body.error
 
 
-def channel_timeout() -> float:
-    """CHANNEL_TIMEOUT; the test-only variable BCS_TEST_CHANNEL_TIMEOUT shortens it for timeout tests."""
-    override = os.environ.get("BCS_TEST_CHANNEL_TIMEOUT")
-    return float(override) if override else tunables.CHANNEL_TIMEOUT
+class HostServer(TcpWSGIServer):  # type: ignore[misc]
+    """waitress's TCP server with a cap per client address and the slow-client sweep."""
+
+    channel_class = SendfileChannel
+
+    def __init__(self, app: Any, map: dict[int, Any], sock: socket.socket, adj: Any, threads: int) -> None:
+        dispatcher = ThreadedTaskDispatcher()
+        dispatcher.set_thread_count(threads)
+        sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
+        super().__init__(
+            app, map, True, sock, dispatcher=dispatcher, adj=adj, bind_socket=False, sockinfo=sockinfo
+        )
+        self.per_address: dict[str, int] = {}
+        self.address_cap = int(tunables.tuned("CONNECTIONS_PER_ADDRESS"))
+        self.header_timeout = tunables.tuned("HEADER_TIMEOUT")
+        self.idle_timeout = tunables.tuned("IDLE_TIMEOUT")
+        self.min_send_rate = tunables.tuned("MIN_SEND_RATE")
+        self.send_rate_window = tunables.tuned("SEND_RATE_WINDOW")
+        shortest = min(self.header_timeout, self.idle_timeout, self.send_rate_window)
+        self.sweep_interval = max(0.05, min(30.0, shortest / 4))
+        self.refused = 0  # connections reset at accept (over their address's cap)
+        self.drained = 0  # idle connections closed to make room at the connection limit
+        self._capped: set[str] = set()  # addresses at their cap, logged once until they drop below
+        self._accept_failing = False
+
+    def handle_accept(self) -> None:
+        # One accept per wake-up, as waitress (and nginx without multi_accept); after a refused
+        # connection go on accepting, so a flood over the cap costs an accept and a close each
+        # and does not fill the backlog in front of the others.
+        for _ in range(64):
+            if len(self._map) >= self.adj.connection_limit:
+                return
+            try:
+                accepted = self.accept()
+            except OSError as exc:  # EMFILE and the like: logged once, not on every attempt
+                if not self._accept_failing:
+                    self._accept_failing = True
+                    log.warning("http port %s: accept failed: %s", self.effective_port, exc)
+                return
+            self._accept_failing = False
+            if accepted is None:
+                return
+            conn, addr = accepted
+            key = str(addr[0])
+            count = self.per_address.get(key, 0)
+            if count >= self.address_cap:
+                self.refused += 1
+                with contextlib.suppress(OSError):
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+                conn.close()
+                if key not in self._capped:
+                    self._capped.add(key)
+                    log.warning(
+                        "http port %s: %s has %d connections open, closing more at accept",
+                        self.effective_port,
+                        key,
+                        count,
+                    )
+                continue
+            try:
+                self.set_socket_options(conn)
+            except OSError:
+                conn.close()
+                continue
+            self.per_address[key] = count + 1
+            channel = self.channel_class(self, conn, addr, self.adj, map=self._map)
+            channel.address_key = key
+            return
+
+    def forget_address(self, key: str) -> None:
+        count = self.per_address.get(key, 0) - 1
+        if count > 0:
+            self.per_address[key] = count
+        else:
+            self.per_address.pop(key, None)
+        self._capped.discard(key)
+
+    def drain_idle(self) -> None:
+        """At the connection limit, close the longest-idle connections that wait for a request.
+
+        A client on a fresh address would otherwise wait until a timeout frees a place (nginx does
+        the same with its keep-alive connections when it runs out). Connections inside a request
+        are left alone: the header deadline bounds those. Called by the listener's loop between
+        two polls (closing inside a poll round could hand a stale event to a reused descriptor).
+        """
+        idle = [
+            channel
+            for channel in self.active_channels.values()
+            if channel.request is None
+            and not channel.requests
+            and not channel.total_outbufs_len
+            and channel._body is None
+        ]
+        idle.sort(key=lambda channel: channel.last_activity)
+        for channel in idle[: tunables.DRAIN_IDLE]:
+            channel.handle_close()
+        self.drained += min(len(idle), tunables.DRAIN_IDLE)
+
+    def maintenance(self, now: float) -> None:
+        """waitress's idle sweep, replaced by ``sweep`` (run by the listener's loop)."""
+
+    def sweep(self, now: float) -> None:
+        """Close connections past their header deadline, idle timeout or below the send rate.
+
+        Args:
+            now: ``time.time()``, the clock of waitress's ``last_activity``.
+        """
+        for channel in list(self.active_channels.values()):
+            body = channel._body
+            if body is not None and body.in_pump:
+                channel.rate_since = 0.0  # the pump judges the body's rate
+                continue
+            if channel.requests or channel.total_outbufs_len:
+                self._judge_rate(channel, now)
+                continue
+            channel.rate_since = 0.0
+            request = channel.request
+            if request is None:  # between requests, or none yet
+                since = channel.last_activity
+                limit = self.idle_timeout if channel.head_started else self.header_timeout
+            elif not request.headers_finished:
+                since, limit = channel.head_started, self.header_timeout
+            else:  # a request body on its way
+                since, limit = channel.last_activity, self.idle_timeout
+            if now - since > limit:
+                channel.handle_close()
+
+    def _judge_rate(self, channel: SendfileChannel, now: float) -> None:
+        """The send-rate window of a response held in waitress (not a file body in the pump).
+
+        Judged only while the client alone holds it up: the response is all buffered (no task
+        running) or its worker waits for the buffer to drain. A paced or slow application
+        resets the window.
+        """
+        if not channel.total_outbufs_len or (
+            channel.requests and channel.total_outbufs_len < self.adj.outbuf_high_watermark
+        ):
+            channel.rate_since = 0.0
+            return
+        taken = channel.bytes_out - unsent(channel.socket.fileno())
+        if not channel.rate_since:
+            channel.rate_since, channel.rate_bytes = now, taken
+            return
+        elapsed = now - channel.rate_since
+        if elapsed < self.send_rate_window:
+            return
+        if taken - channel.rate_bytes < max(1.0, self.min_send_rate * elapsed):
+            # Not will_close: that waits for a writable event, which a full socket never gives.
+            channel.handle_close()
+        else:
+            channel.rate_since, channel.rate_bytes = now, taken
+
+
+def raise_open_files() -> None:
+    """Raise the soft limit of open files towards ``OPEN_FILES`` (the hard limit permitting).
+
+    Each connection is a descriptor; at the common soft limit of 1024, about 1000 connections made
+    accept() fail with EMFILE for everyone. nginx has worker_rlimit_nofile for the same reason.
+    """
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit on sockets
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = tunables.OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, tunables.OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 def send_buffer_size() -> int:
@@ -257,20 +503,19 @@ class WaitressListener(Listener):
     def start(self) -> None:
         sock = self._sock
         assert sock is not None
-        timeout = channel_timeout()
-        self._server = create_server(
-            self.app,
-            map=self._map,
+        raise_open_files()
+        adj = Adjustments(
             sockets=[sock],
             threads=self.threads,
             ident="BITS-Compact-Server",
             connection_limit=tunables.MAX_CONNECTIONS,
-            channel_timeout=timeout,
             asyncore_use_poll=True,
             expose_tracebacks=False,
         )
-        self._server.channel_class = SendfileChannel
-        self._server.pump = self._pump = Pump(f"bcs-body-{self.port}", stall_timeout=timeout)
+        self._server = server = HostServer(self.app, self._map, sock, adj, self.threads)
+        server.pump = self._pump = Pump(
+            f"bcs-body-{self.port}", window=server.send_rate_window, min_rate=server.min_send_rate
+        )
         self._pump.start()
         self._sock = None  # owned by the server now
         self._thread = threading.Thread(target=self._loop, name=f"bcs-http-{self.port}", daemon=True)
@@ -279,11 +524,31 @@ class WaitressListener(Listener):
 
     def _loop(self) -> None:
         # Every event wakes the loop itself (sockets, waitress's trigger; throttled bodies wait in
-        # the pump), so an idle listener sleeps waitress's cleanup interval instead of ticking.
-        idle = self._server.adj.cleanup_interval
+        # the pump). The only timer is the sweep of slow and idle connections, and only while
+        # there are connections: a listener without any sleeps until one arrives.
+        server = self._server
+        interval = server.sweep_interval
+        channels = server.active_channels
+        connections = self._map
+        limit = server.adj.connection_limit
+        next_sweep = 0.0
+        now = time.monotonic()
         while self._run:
+            timeout: float | None = None
+            if channels:
+                if not next_sweep:
+                    next_sweep = now + interval
+                timeout = max(0.0, next_sweep - now)
+            else:
+                next_sweep = 0.0
             try:
-                loop(timeout=idle, map=self._map, use_poll=True, count=1)
+                loop(timeout=timeout, map=connections, use_poll=True, count=1)
+                if len(connections) >= limit:
+                    server.drain_idle()
+                now = time.monotonic()
+                if next_sweep and now >= next_sweep:
+                    next_sweep = 0.0
+                    server.sweep(time.time())
             except Exception:
                 log.exception("http listener on port %d: I/O loop error", self.port)
 
@@ -329,6 +594,8 @@ class WaitressListener(Listener):
         out = super().status()
         server = self._server
         out["connections"] = len(server.active_channels) if server is not None else 0
+        out["refusedConnections"] = server.refused if server is not None else 0  # over the cap per address
+        out["drainedConnections"] = server.drained if server is not None else 0  # idle, closed at the limit
         return out
 
 

@@ -24,6 +24,7 @@ import os
 import select
 import selectors
 import socket
+import struct
 import threading
 import time
 from typing import Any
@@ -48,7 +49,7 @@ SENT = "sent"  # every byte left
 SHRANK = "shrank"  # the file got shorter than the response promised: the connection must close
 DISCONNECTED = "disconnected"  # the client went away
 FAILED = "failed"  # another error (``error``), raised in the channel: waitress logs it and closes
-STALLED = "stalled"  # the client read nothing for the channel timeout
+STALLED = "stalled"  # the client took the body slower than the minimum send rate
 STOPPED = "stopped"  # the listener stopped
 
 
@@ -72,12 +73,14 @@ class FileBody:
         "outbuf",
         "outcome",
         "paused_until",
-        "progress_at",
+        "rate_bytes",
+        "rate_since",
         "remain",
         "returned",
         "sent",
         "sock",
         "sockfd",
+        "throttled",
     )
 
     def __init__(self, channel: Any, outbuf: Any) -> None:
@@ -98,7 +101,9 @@ class FileBody:
         self._allowance = getattr(fh, "allowance", None)
         self._consumed = getattr(fh, "consumed", None)
         self.paused_until = 0.0
-        self.progress_at = time.monotonic()
+        self.rate_since = 0.0  # start of the send-rate window (the pump's clock)
+        self.rate_bytes = 0  # bytes the client had taken at ``rate_since``
+        self.throttled = False  # paused by a bandwidth bucket in this window: not the client's fault
         self.outcome = ""
         self.error: Exception | None = None
         self.in_pump = False  # owned by the pump until ``returned``
@@ -135,7 +140,6 @@ class FileBody:
             self.offset += n
             self.remain -= n
             self.sent += n
-            self.progress_at = now
             if self._consumed is not None and allowance is not None:
                 self._consumed(n, now)
             # A short send means the socket buffer is full: wait for the next writable event
@@ -213,23 +217,51 @@ class EpollPoller:
 
 Poller = EpollPoller if hasattr(select, "epoll") else SelectorPoller
 
+try:
+    import fcntl
+    import termios
+
+    _OUTQ: int | None = termios.TIOCOUTQ  # SIOCOUTQ on a TCP socket
+except (ImportError, AttributeError):  # Windows; elsewhere the ioctl may fail: unsent() says 0
+    _OUTQ = None
+
+
+def unsent(fd: int) -> int:
+    """Bytes in a socket's send queue that the peer has not acknowledged yet (0 where unknown).
+
+    With a 4 MiB send buffer, what ``sendfile`` hands to the kernel says little about what the
+    client takes: a client reading 1 KB/s sees a big ``sendfile`` every hour or so. What left the
+    queue is what the client took.
+    """
+    if _OUTQ is None:
+        return 0
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, _OUTQ, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
+
 
 class Pump:
     """The loop that sends a listener's long file bodies: one thread, one selector.
 
-    It sleeps in ``select`` without a timeout while no body is paused, so an idle listener costs
-    nothing. A body whose client reads nothing for ``stall_timeout`` seconds ends ``STALLED``
-    (waitress's channel timeout would close it, but the pump holds the body until then).
+    It sleeps in ``select`` without a timeout while it holds no body, so an idle listener costs
+    nothing. A body whose client takes less than ``min_rate`` bytes/s (at least one byte) over a
+    ``window`` of seconds ends ``STALLED``, and its channel closes: a client that stops reading
+    gives its transfer slot back (HTTP.SYS MinSendRate). Windows in which a bandwidth bucket paused
+    the body are not judged: then the server, not the client, set the pace. The rate is checked
+    by a sweep every quarter window, not per ``sendfile``.
     """
 
     def __init__(
         self,
         name: str,
-        stall_timeout: float = tunables.CHANNEL_TIMEOUT,
+        window: float = tunables.SEND_RATE_WINDOW,
+        min_rate: float = tunables.MIN_SEND_RATE,
         poller: type[SelectorPoller | EpollPoller] = Poller,
     ) -> None:
         self.name = name
-        self.stall_timeout = stall_timeout
+        self.window = window
+        self.min_rate = min_rate
         self._poller = poller()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -313,7 +345,7 @@ class Pump:
                 log.exception("%s: file body loop error", self.name)
 
     def _sweep_interval(self) -> float:
-        return max(0.05, min(30.0, self.stall_timeout / 4))
+        return max(0.05, min(30.0, self.window / 4))
 
     def _take_incoming(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):
@@ -322,7 +354,9 @@ class Pump:
             incoming, self._incoming = self._incoming, []
         for body in incoming:
             self._bodies.add(body)
-            body.progress_at = time.monotonic()
+            body.rate_since = time.monotonic()
+            body.rate_bytes = body.offset - unsent(body.sockfd)
+            body.throttled = False
             if body.paused_until:
                 self._pause(body)
             else:
@@ -337,6 +371,7 @@ class Pump:
             self._return(body, registered=False)
 
     def _pause(self, body: FileBody) -> None:
+        body.throttled = True
         self._tie += 1
         heapq.heappush(self._paused, (body.paused_until, self._tie, body))
 
@@ -375,11 +410,19 @@ class Pump:
             self._go_on(body, watched=False)
 
     def _sweep(self) -> None:
-        """End bodies whose client has read nothing for ``stall_timeout`` seconds."""
-        cutoff = time.monotonic() - self.stall_timeout
+        """End bodies whose client took less than ``min_rate`` over the last ``window``."""
+        now = time.monotonic()
         wall = time.time()
+        window = self.window
         for body in list(self._bodies):
-            if body.progress_at < cutoff:
+            elapsed = now - body.rate_since
+            if elapsed >= window:
+                taken = body.offset - unsent(body.sockfd)
+                slow = not body.throttled and taken - body.rate_bytes < max(1.0, self.min_rate * elapsed)
+                body.rate_since, body.rate_bytes, body.throttled = now, taken, False
+            else:
+                slow = False
+            if slow:
                 body.outcome = STALLED
                 paused = bool(body.paused_until)
                 if paused:
@@ -387,7 +430,7 @@ class Pump:
                     heapq.heapify(self._paused)
                 self._return(body, registered=not paused)
             else:
-                # waitress closes channels idle for its channel timeout: this one is not idle.
+                # The listener's idle timeout counts from the channel's last activity: this one is busy.
                 body.channel.last_activity = wall
 
     def _return(self, body: FileBody, registered: bool) -> None:

@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 MAX_RANGES = 256  # more parts than this in one request is ignored (whole body), as RFC 9110 allows
+MAX_DIGITS = 18  # significant digits read of a range number; longer is larger than any file (< 10**18)
+_HUGE = 10**MAX_DIGITS
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ class ByteRange:
 
     def content_range(self, size: int) -> str:
         return f"bytes {self.first}-{self.last}/{size}"
+
+
+def _number(digits: str) -> int:
+    """A range number; one of more than ``MAX_DIGITS`` significant digits reads as ``10**MAX_DIGITS``."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= MAX_DIGITS else _HUGE
 
 
 class RangeNotSatisfiable(Exception):
@@ -88,14 +96,14 @@ def parse_range(header: str, size: int) -> list[ByteRange] | None:
         if not first_text:
             if not last_text:
                 return None
-            suffix = int(last_text)
+            suffix = _number(last_text)
             if suffix == 0 or size == 0:
                 continue
             ranges.append(ByteRange(max(0, size - suffix), size - 1))
             continue
-        first = int(first_text)
+        first = _number(first_text)
         if last_text:
-            last = int(last_text)
+            last = _number(last_text)
             if last < first:
                 return None
         else:

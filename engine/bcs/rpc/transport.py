@@ -4,7 +4,10 @@
   where .NET's ``NamedPipeClientStream(".", name)`` connects, so the cmdlets work unchanged.
   Mode 0600; a peer whose SO_PEERCRED uid is neither the engine's nor root is refused.
   A lock file beside the socket (flock) makes a second engine on the same name fail at once
-  with a clear message, and makes removing a stale socket safe.
+  with a clear message, and makes removing a stale socket safe. Both paths are in a directory
+  every local user can write to: the lock is opened without following links (``bcs.lockfile``),
+  and a lock or socket owned by another uid is refused, naming that uid, never removed or reused.
+  Clients check the other way round (``bcs.rpc.client``): the server's uid must be root or theirs.
 * Windows: ``\\\\.\\pipe\\<name>`` (``bcs.rpc.winpipe``), DACL for SYSTEM, Administrators and the
   engine's owner.
 """
@@ -12,25 +15,28 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import socket
+import stat
 import struct
 import sys
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from typing import Any
 
 from bcs import tunables
 from bcs.errors import AccessDeniedError, BcsError, BusyError, InvalidArgumentError
+from bcs.lockfile import LockFile, describe_entry
 from bcs.rpc.protocol import INVALID_REQUEST, SERVER_ERROR, encode, error_response
 from bcs.rpc.registry import CallContext
 
 __all__ = [
     "AlreadyRunningError",
     "LineHandler",
+    "PipePathTakenError",
     "PipeServer",
+    "peer_credentials",
     "pipe_path",
     "resolve_pipe_name",
     "serve_lines",
@@ -48,6 +54,12 @@ class AlreadyRunningError(BcsError):
     name = "ERROR_ALREADY_EXISTS"
     category = "ResourceExists"
     reason = "AlreadyRunning"
+
+
+class PipePathTakenError(AccessDeniedError):
+    """The pipe's socket path holds something this engine did not create (another user's socket)."""
+
+    reason = "PipePathTaken"
 
 
 def resolve_pipe_name(name: str | None) -> str:
@@ -135,7 +147,7 @@ class PipeServer:
         self._slots = threading.BoundedSemaphore(tunables.RPC_MAX_CONNECTIONS)
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
-        self._lock_file: IO[str] | None = None
+        self._lock_file: LockFile | None = None
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._win: Any = None
@@ -159,15 +171,17 @@ class PipeServer:
         path = self.path
         if len(path.encode()) > 107:
             raise InvalidArgumentError(f"pipe path {path} is longer than the 107 bytes a Unix socket allows")
+        self._refuse_foreign_socket()
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)  # stale: the lock proves no engine owns it
+            os.unlink(path)  # our own stale socket: the lock proves no engine owns it
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old_umask = os.umask(0o177)  # the socket is born 0600: no window where others may connect
+        # The socket is born 0600 (no window where others may connect, and no chmod by path,
+        # which would follow a link); bind() itself never follows one.
+        old_umask = os.umask(0o177)
         try:
             sock.bind(path)
         finally:
             os.umask(old_umask)
-        os.chmod(path, 0o600)
         sock.listen(64)
         if not sys.platform.startswith("linux"):
             sock.settimeout(0.5)  # only Linux wakes a blocked accept() on shutdown()
@@ -198,44 +212,50 @@ class PipeServer:
             pass
         if self._lock_file is not None:
             # Unlink while still holding the lock (see _acquire_lock), then release it.
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path + ".lock")
+            if self._lock_file.is_at_path():
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path + ".lock")
             self._lock_file.close()
             self._lock_file = None
 
     def _acquire_lock(self) -> None:
-        import fcntl
-
         lock_path = self.path + ".lock"
+        remedy = "choose another --pipe-name"
         while True:
-            fh = open(lock_path, "a+", encoding="ascii")  # noqa: SIM115 - held for the engine's lifetime
-            try:
-                os.chmod(lock_path, 0o600)
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                fh.seek(0)
-                holder = fh.read().strip() or "unknown"
-                fh.close()
-                if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise AlreadyRunningError(
-                        f"another engine (pid {holder}) is already serving pipe '{self.name}' at {self.path}; "
-                        "stop it (bcs stop) or choose another --pipe-name"
-                    ) from None
-                raise
+            lock = LockFile.open(lock_path, remedy)
+            if not lock.try_lock():
+                holder = lock.holder()
+                lock.close()
+                raise AlreadyRunningError(
+                    f"another engine (pid {holder}) is already serving pipe '{self.name}' at {self.path}; "
+                    "stop it (bcs stop) or choose another --pipe-name"
+                )
             # The previous owner unlinks the lock file when it stops; a lock taken on such an
             # unlinked file proves nothing, so take it again on the file now at the path.
-            try:
-                same = os.stat(lock_path).st_ino == os.fstat(fh.fileno()).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+            if lock.is_at_path():
                 break
-            fh.close()
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(os.getpid()))
-        fh.flush()
-        self._lock_file = fh
+            lock.close()
+        try:
+            self._refuse_foreign_socket()
+        except BaseException:
+            lock.close()
+            raise
+        lock.write_pid()
+        self._lock_file = lock
+
+    def _refuse_foreign_socket(self) -> None:
+        """Refuse a socket path that holds anything but a socket of our own uid (a squatter's)."""
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISSOCK(st.st_mode) and st.st_uid == os.geteuid():
+            return
+        raise PipePathTakenError(
+            f"{self.path} is {describe_entry(self.path, st)} owned by uid {st.st_uid}, not by this engine's uid {os.geteuid()}: "
+            f"another local user may be squatting pipe '{self.name}'. Remove it (as root or uid "
+            f"{st.st_uid}) or choose another --pipe-name"
+        )
 
     # --- connections ---
     def _accept_loop(self) -> None:
@@ -255,7 +275,7 @@ class PipeServer:
     def _serve_unix(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(tunables.RPC_IDLE_TIMEOUT)
-            uid, pid = _peer_credentials(conn)
+            uid, pid = peer_credentials(conn)
             if uid is not None and uid not in (os.geteuid(), 0):
                 log.warning("refused management connection from uid %s (pid %s)", uid, pid)
                 _send_quietly(
@@ -298,7 +318,7 @@ class PipeServer:
         serve_lines(read, write, self._handle, ctx)
 
 
-def _peer_credentials(conn: socket.socket) -> tuple[int | None, int | None]:
+def peer_credentials(conn: socket.socket) -> tuple[int | None, int | None]:
     """(uid, pid) of the peer via SO_PEERCRED; (None, None) where the platform has no such option."""
     opt = getattr(socket, "SO_PEERCRED", None)
     if opt is None:

@@ -4,7 +4,13 @@ Cannot run on the Linux CI machines (no Windows there); kept small and reviewed,
 GitHub Actions workflow on windows-latest. Access control is the pipe's DACL: SYSTEM,
 Administrators and the engine's own user get full access, network logons are denied, and
 ``PIPE_REJECT_REMOTE_CLIENTS`` refuses remote clients outright. ``FILE_FLAG_FIRST_PIPE_INSTANCE``
-makes a second engine on the same name fail with ERROR_ACCESS_DENIED, reported as already running.
+makes a second engine on the same name fail with ERROR_ACCESS_DENIED, reported as already running
+(with the pid and user of the process holding the name, which may be another user's impostor).
+
+Any local user may create ``\\\\.\\pipe\\<name>`` before the engine does, so clients check who serves
+the pipe before sending anything: ``pipe_server_user`` reads the user of the process that created
+the server end (``GetNamedPipeServerProcessId``, then that process's token), which must be SYSTEM
+or the client's own user. Untested here: no Windows machine runs our tests.
 """
 
 from __future__ import annotations
@@ -27,15 +33,60 @@ log = logging.getLogger("bcs.rpc")
 _BUFFER = 64 * 1024
 _FIRST_PIPE_INSTANCE = 0x00080000
 _REJECT_REMOTE_CLIENTS = 0x00000008
+_PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+LOCAL_SYSTEM_SID = "S-1-5-18"
 
 Serve = Callable[[Callable[[int], bytes], Callable[[bytes], Any], "str | None"], None]
 
 
-def _security_attributes() -> Any:
+def current_user_sid() -> str:
+    """The string SID of this process's user."""
     token = win32security.OpenProcessToken(win32api.GetCurrentProcess(), win32con.TOKEN_QUERY)
-    owner_sid = win32security.ConvertSidToStringSid(
-        win32security.GetTokenInformation(token, win32security.TokenUser)[0]
+    return str(
+        win32security.ConvertSidToStringSid(
+            win32security.GetTokenInformation(token, win32security.TokenUser)[0]
+        )
     )
+
+
+def pipe_server_user(handle: int) -> tuple[int, str]:
+    """(pid, string SID of its user) of the process serving a connected pipe client handle.
+
+    Raises:
+        OSError: the pid, the process or its token cannot be read (then the server is not trusted).
+    """
+    try:
+        pid = int(win32pipe.GetNamedPipeServerProcessId(handle))
+        process = win32api.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+        try:
+            token = win32security.OpenProcessToken(process, win32con.TOKEN_QUERY)
+            sid = win32security.GetTokenInformation(token, win32security.TokenUser)[0]
+        finally:
+            win32api.CloseHandle(process)
+        return pid, str(win32security.ConvertSidToStringSid(sid))
+    except pywintypes.error as exc:
+        raise OSError(exc.winerror, exc.strerror) from None
+
+
+def _describe_holder(path: str) -> str:
+    """Who holds pipe ``path``: connect as a client (sending nothing) and read the server's user."""
+    try:
+        handle = win32file.CreateFile(path, win32file.GENERIC_READ, 0, None, win32file.OPEN_EXISTING, 0, None)
+    except pywintypes.error:
+        return "another engine"
+    try:
+        pid, sid = pipe_server_user(int(handle))
+    except OSError:
+        return "another process"
+    finally:
+        win32file.CloseHandle(handle)
+    if sid in (LOCAL_SYSTEM_SID, current_user_sid()):
+        return f"another engine (pid {pid})"
+    return f"a process of another user ({sid}, pid {pid}), possibly squatting the name,"
+
+
+def _security_attributes() -> Any:
+    owner_sid = current_user_sid()
     sddl = f"D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;{owner_sid})"
     sa = win32security.SECURITY_ATTRIBUTES()
     sa.SECURITY_DESCRIPTOR = win32security.ConvertStringSecurityDescriptorToSecurityDescriptor(
@@ -76,8 +127,9 @@ class WindowsPipeListener:
             self._next = self._create(first=True)
         except pywintypes.error as exc:
             if exc.winerror in (winerror.ERROR_ACCESS_DENIED, winerror.ERROR_PIPE_BUSY):
+                holder = _describe_holder(self.path)
                 raise AlreadyRunningError(
-                    f"another engine is already serving pipe '{self.name}'; stop it (bcs stop) or choose another --pipe-name"
+                    f"{holder} is already serving pipe '{self.name}'; stop it (bcs stop) or choose another --pipe-name"
                 ) from None
             raise
 
