@@ -1,4 +1,4 @@
-"""The HRESULT registry: one class per code, the HTTP formula, the BITS transient/fatal table."""
+"""The HRESULT table: one row per code, the HTTP formula, the BITS transient/fatal table."""
 
 from __future__ import annotations
 
@@ -16,24 +16,31 @@ from bcs.errors import (
 )
 
 
-def test_every_registered_code_is_unique_and_has_name_category_reason() -> None:
-    classes = errors.registered_errors()
-    assert len(classes) >= 50
-    assert len({c.hresult for c in classes}) == len(classes)
-    assert len({c.name for c in classes}) == len(classes)
-    for cls in classes:
-        assert cls.hresult & 0x80000000, cls.name
-        assert cls.category and cls.reason and cls.default_message
+def test_every_code_is_unique_and_has_name_category_reason() -> None:
+    rows = errors.codes()
+    assert len(rows) >= 50
+    assert len({c.hresult for c in rows}) == len(rows)
+    assert len({c.name for c in rows}) == len(rows)
+    for row in rows:
+        assert row.hresult & 0x80000000, row.name
+        assert row.category and row.reason and row.message
+        assert getattr(errors, row.name) is row and row.name in errors.__all__
 
 
 def test_bits_codes_have_their_documented_values() -> None:
-    assert errors.InvalidStateError.hresult == 0x80200002
-    assert errors.EmptyJobError.hresult == 0x80200003
-    assert errors.SessionNotFoundError.hresult == 0x8020001F
-    assert errors.TooLargeError.hresult == 0x80200020
-    assert errors.InvalidArgumentError.hresult == 0x80070057
-    assert errors.AccessDeniedError.hresult == 0x80070005
-    assert errors.DiskFullError.hresult == 0x80070070
+    assert errors.BG_E_INVALID_STATE.hresult == 0x80200002
+    assert errors.BG_E_EMPTY.hresult == 0x80200003
+    assert errors.BG_E_SESSION_NOT_FOUND.hresult == 0x8020001F
+    assert errors.BG_E_TOO_LARGE.hresult == 0x80200020
+    assert errors.InvalidArgumentError().code == 0x80070057
+    assert errors.AccessDeniedError().code == 0x80070005
+    assert errors.ERROR_DISK_FULL.hresult == 0x80070070 and errors.ERROR_DISK_FULL.transient
+
+
+def test_a_raise_can_narrow_the_reason_but_not_the_code() -> None:
+    err = errors.AccessDeniedError("x", reason="PipePathTaken", noun="Server")
+    assert err.error_id == "Bcs.Server.PipePathTaken" and err.code_name == "E_ACCESSDENIED"
+    assert errors.BcsError(errors.ERROR_DISK_FULL, noun="Job").to_data()["errorId"] == "Bcs.Job.DiskFull"
 
 
 def test_http_status_maps_to_0x8019_formula() -> None:
@@ -101,8 +108,6 @@ def test_format_hresult_is_upper_case_eight_digits() -> None:
     assert format_hresult(-2145386494) == "0x80200002"
 
 
-def test_registering_a_code_twice_fails() -> None:
+def test_a_code_in_the_table_twice_fails_at_import() -> None:
     with pytest.raises(RuntimeError):
-
-        class Twice(BcsError, code=0x80200002, name="TWICE"):
-            """Duplicate."""
+        errors._row(0x80200002, "TWICE", "InvalidOperation", "Twice", False, "Duplicate.")

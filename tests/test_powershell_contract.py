@@ -429,12 +429,12 @@ def test_cmdlet_json_runs_the_hello_world_walkthrough_on_a_real_engine(
 
 def test_every_engine_error_maps_to_a_powershell_error_category_and_error_id() -> None:
     # New-BcsErrorRecord falls back to NotSpecified for an unknown category: keep the engine's valid.
-    from bcs.errors import registered_errors
+    from bcs.errors import BcsError, codes
 
-    for cls in registered_errors():
-        assert cls.category in ERROR_CATEGORIES, f"{cls.__name__}: {cls.category}"
-        assert re.fullmatch(r"[A-Za-z]+", cls.reason), f"{cls.__name__}: {cls.reason}"
-        error = cls("x", noun="Job")
+    for row in codes():
+        assert row.category in ERROR_CATEGORIES, f"{row.name}: {row.category}"
+        assert re.fullmatch(r"[A-Za-z]+", row.reason), f"{row.name}: {row.reason}"
+        error = BcsError(row, "x", noun="Job")
         assert re.fullmatch(r"0x[0-9A-F]{8}", error.to_data()["hresult"])
 
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bcs.errors import AlreadyExistsError, FailError, OperationTimeoutError, format_hresult
+from bcs.errors import E_FAIL, ERROR_ALREADY_EXISTS, ERROR_TIMEOUT, Code, format_hresult
 from bcs.rpc.client import RpcClient
 
 __all__ = ["engine_log_paths", "process_exists", "start_detached", "wait_for_exit"]
@@ -42,7 +42,7 @@ def engine_log_paths(log_dir: Path, pipe_name: str) -> tuple[Path, Path]:
     return log_dir / f"engine-{safe}.out", log_dir / f"engine-{safe}.err"
 
 
-def _error(kind: type[Any], error_id: str, category: str, message: str) -> dict[str, Any]:
+def _error(kind: Code, error_id: str, category: str, message: str) -> dict[str, Any]:
     return {
         "error": {
             "message": message,
@@ -81,7 +81,7 @@ def start_detached(command: list[str], pipe_name: str, log_dir: Path, timeout: f
     if _status(pipe_name) is not None:
         return 1, json.dumps(
             _error(
-                AlreadyExistsError,
+                ERROR_ALREADY_EXISTS,
                 "Bcs.Server.AlreadyRunning",
                 "ResourceExists",
                 f"an engine already answers on pipe {pipe_name!r}; stop it or choose another pipe name",
@@ -101,7 +101,7 @@ def start_detached(command: list[str], pipe_name: str, log_dir: Path, timeout: f
             )
         except OSError as exc:
             return 1, json.dumps(
-                _error(FailError, "Bcs.Server.StartFailed", "OpenError", f"cannot run {command[0]}: {exc}")
+                _error(E_FAIL, "Bcs.Server.StartFailed", "OpenError", f"cannot run {command[0]}: {exc}")
             )
     deadline = time.monotonic() + timeout
     while True:
@@ -110,7 +110,7 @@ def start_detached(command: list[str], pipe_name: str, log_dir: Path, timeout: f
             detail = _tail(err_path)
             return 1, json.dumps(
                 _error(
-                    FailError,
+                    E_FAIL,
                     "Bcs.Server.StartFailed",
                     "OpenError",
                     f"the engine exited with code {code} while starting: {detail or '(no output)'}",
@@ -125,7 +125,7 @@ def start_detached(command: list[str], pipe_name: str, log_dir: Path, timeout: f
         if time.monotonic() > deadline:
             return 1, json.dumps(
                 _error(
-                    OperationTimeoutError,
+                    ERROR_TIMEOUT,
                     "Bcs.Server.StartTimeout",
                     "OperationTimeout",
                     f"the engine (process {process.pid}) did not answer on pipe {pipe_name!r} within "

@@ -23,22 +23,18 @@ from typing import Any, Protocol
 
 from bcs import __version__, tunables
 from bcs.config import Config, ConfigStore, UrlConfig, UrlGroupConfig
-from bcs.errors import AccessDeniedError, BcsError
+from bcs.errors import AccessDeniedError, AlreadyRunningError, BcsError
 from bcs.lockfile import LockFile
 from bcs.methods import load_registry
 from bcs.rpc.protocol import Dispatcher
 from bcs.rpc.registry import CallContext
-from bcs.rpc.transport import AlreadyRunningError, PipeServer, pipe_path, resolve_pipe_name
+from bcs.rpc.transport import PipeServer, pipe_path, resolve_pipe_name
 
-__all__ = ["DEMO_URL_GROUP", "Engine", "EngineOptions", "Service", "StateDirError", "default_state_dir"]
+__all__ = ["DEMO_URL_GROUP", "Engine", "EngineOptions", "Service", "default_state_dir"]
 
 log = logging.getLogger("bcs.engine")
 
 DEMO_URL_GROUP = "http://+:8080/Demo/"
-
-
-class StateDirError(AccessDeniedError):
-    """The state directory cannot be created, locked or written."""
 
 
 class Service(Protocol):
@@ -191,7 +187,7 @@ class Engine:
             with tempfile.NamedTemporaryFile(dir=self.state_dir, prefix=".write-test-"):
                 pass
         except OSError as exc:
-            raise StateDirError(
+            raise AccessDeniedError(
                 f"state directory {self.state_dir} is not usable: {exc.strerror or exc}; "
                 "choose another with --state-dir or BCS_STATE_DIR"
             ) from None

@@ -1,14 +1,27 @@
-"""The HRESULT registry: every error the engine reports, one class per BITS/Win32 code.
+"""The HRESULT table: every error the engine reports is a row, ``Code(hresult, name, category,
+reason, transient, message)``; an exception carries its row.
 
-Exception tree::
+Exception tree (every error class of the engine is here)::
 
-    BcsError                      root; carries hresult, name, message, category, reason, transient
-    ├── one class per registered HRESULT (InvalidArgumentError = E_INVALIDARG, InvalidStateError = ...)
-    └── HttpStatusError           0x80190000 | status, one class for every HTTP status
+    BcsError(kind, message, *, reason, noun, target)   any row of the table
+    ├── InvalidArgumentError     E_INVALIDARG; callers catch it to name the setting at fault
+    │   ├── ConfigError          a config.yaml / config.import value (its path and line)
+    │   └── ParamError           RPC params that do not match the declaration (JSON-RPC -32602)
+    ├── InvalidStateError        BG_E_INVALID_STATE (the job transition table refuses)
+    ├── NotFoundError            ERROR_NOT_FOUND (URL groups and URLs)
+    ├── AccessDeniedError        E_ACCESSDENIED (state directory, lock files, pipe paths, ...)
+    ├── BusyError                ERROR_BUSY (a port in use)
+    ├── HttpStatusError          0x80190000 | status, BITS's transient/fatal class per status
+    ├── AlreadyRunningError      ERROR_ALREADY_EXISTS: another engine has the pipe or state dir
+    ├── EngineNotRunningError    ERROR_FILE_NOT_FOUND: no engine answers (client side)
+    ├── UntrustedEngineError     E_ACCESSDENIED: another user serves the pipe (client side)
+    └── RpcError                 an error the engine answered (client side; its row from error.data)
 
-Everything that reports an error to the outside derives from this table: JSON-RPC ``error.data``
+Raise a row directly for everything else: ``BcsError(ERROR_DISK_FULL, text, noun="Job")``.
+Everything that reports an error to the outside derives from the row: JSON-RPC ``error.data``
 (``to_data``), the HTTP ``BITS-Error-Code`` header (``header_value``), a job's error object, and the
 PowerShell ErrorRecord built from ``error.data`` (category + ``Bcs.<Noun>.<Reason>`` errorId).
+``reason`` may be narrowed per raise (``AccessDeniedError(text, reason="PipePathTaken")``).
 
 ``transient`` is the BITS class of the error: a transient error puts a job into TRANSIENT_ERROR
 and is retried after the job's minimum retry delay, a fatal one into ERROR.
@@ -16,82 +29,35 @@ and is retried after the job's minimum retry delay, a fatal one into ERROR.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 from bcs import tunables
 
 __all__ = [
     "AccessDeniedError",
-    "AlreadyExistsError",
+    "AlreadyRunningError",
     "BcsError",
     "BusyError",
-    "CancelledError",
-    "CannotConnectError",
-    "ClientCertNeededError",
-    "ConnectionTerminatedError",
-    "DestinationLockedError",
-    "DiskFullError",
-    "EmptyJobError",
-    "ErrorInformationUnavailableError",
-    "FailError",
-    "FileNotAvailableError",
+    "Code",
+    "ConfigError",
+    "EngineNotRunningError",
     "HttpStatusError",
-    "InsufficientHttpSupportError",
-    "InsufficientRangeSupportError",
     "InvalidArgumentError",
-    "InvalidAuthSchemeError",
-    "InvalidAuthTargetError",
-    "InvalidDataError",
-    "InvalidProxyInfoError",
-    "InvalidServerResponseError",
-    "InvalidServerResponseTransportError",
     "InvalidStateError",
-    "JobNotFoundError",
-    "LocalFileChangedError",
-    "LocalFileNotFoundError",
-    "MaxDownloadTimeoutError",
-    "MissingFileSizeError",
-    "NameNotResolvedError",
-    "NetworkDisconnectedError",
-    "NoProgressError",
     "NotFoundError",
-    "NotImplError",
-    "NotReadyError",
-    "OperationTimeoutError",
-    "PasswordTooLargeError",
-    "PathNotFoundError",
-    "ProtocolMismatchError",
-    "ProtocolNotAvailableError",
-    "ProxyBypassListTooLargeError",
-    "ProxyListTooLargeError",
-    "RedirectFailedError",
-    "RemoteApplicationError",
-    "SecureFailureError",
-    "ServerExecuteEnableError",
-    "SessionNotFoundError",
-    "SharingViolationError",
-    "StringTooLongError",
-    "TooLargeError",
-    "TooManyFilesError",
-    "TooManyFilesInJobError",
-    "TooManyJobsPerMachineError",
-    "TooManyJobsPerUserError",
-    "TooManyRangesInFileError",
-    "TransportTimeoutError",
-    "UsernameTooLargeError",
-    "VolumeChangedError",
-    "by_name",
-    "error_class",
+    "ParamError",
+    "RpcError",
+    "UntrustedEngineError",
+    "code_of",
+    "codes",
     "error_from_hresult",
     "format_hresult",
     "http_status_is_transient",
     "parse_hresult",
-    "raise_for",
-    "registered_errors",
     "shown",
+    # and the rows: E_FAIL, E_INVALIDARG, ERROR_*, BG_E_* (see the table)
 ]
-
-_REGISTRY: dict[int, type[BcsError]] = {}
 
 
 def format_hresult(hresult: int) -> str:
@@ -125,54 +91,153 @@ def shown(value: Any, limit: int = tunables.SHOWN_VALUE_CHARS) -> str:
     return f"{text[:limit]}... ({size})"
 
 
+@dataclass(frozen=True)
+class Code:
+    """One row of the HRESULT table."""
+
+    hresult: int
+    name: str  # the symbolic name (bitsmsg.h, winerror.h): BG_E_INVALID_STATE
+    category: str  # System.Management.Automation.ErrorCategory of the PowerShell ErrorRecord
+    reason: str  # the last part of the errorId Bcs.<Noun>.<Reason>
+    transient: bool  # BITS retries a job after it (TRANSIENT_ERROR) instead of failing it (ERROR)
+    message: str  # the default message
+
+
+_TABLE: dict[int, Code] = {}
+
+
+def _row(hresult: int, name: str, category: str, reason: str, transient: bool, message: str) -> Code:
+    code = Code(hresult, name, category, reason, transient, message)
+    if hresult in _TABLE or any(c.name == name for c in _TABLE.values()):
+        raise RuntimeError(f"HRESULT {format_hresult(hresult)} {name} is in the table twice")
+    _TABLE[hresult] = code
+    __all__.append(name)
+    return code
+
+
+# The table. Sources: bits-protocol.md sections 1.3, 2, 3 (bitsmsg.h values, Win32 codes).
+# fmt: off
+E_NOTIMPL = _row(0x80004001, "E_NOTIMPL", "NotImplemented", "NotImplemented", False, 'Not implemented.')
+E_FAIL = _row(0x80004005, "E_FAIL", "NotSpecified", "Failed", False, 'Unspecified error.')
+ERROR_FILE_NOT_FOUND = _row(0x80070002, "ERROR_FILE_NOT_FOUND", "ObjectNotFound", "FileNotFound", False, 'The system cannot find the file specified.')
+ERROR_PATH_NOT_FOUND = _row(0x80070003, "ERROR_PATH_NOT_FOUND", "ObjectNotFound", "PathNotFound", False, 'The system cannot find the path specified.')
+E_ACCESSDENIED = _row(0x80070005, "E_ACCESSDENIED", "PermissionDenied", "AccessDenied", False, 'Access is denied.')
+ERROR_INVALID_DATA = _row(0x8007000D, "ERROR_INVALID_DATA", "InvalidData", "InvalidData", False, 'The data is invalid.')
+ERROR_NOT_READY = _row(0x80070015, "ERROR_NOT_READY", "ResourceUnavailable", "NotReady", True, 'The device is not ready.')
+ERROR_SHARING_VIOLATION = _row(0x80070020, "ERROR_SHARING_VIOLATION", "ResourceBusy", "SharingViolation", True, 'The process cannot access the file because it is being used by another process.')
+E_INVALIDARG = _row(0x80070057, "E_INVALIDARG", "InvalidArgument", "InvalidArgument", False, 'The parameter is incorrect.')
+ERROR_DISK_FULL = _row(0x80070070, "ERROR_DISK_FULL", "WriteError", "DiskFull", True, 'There is not enough space on the disk.')
+ERROR_BUSY = _row(0x800700AA, "ERROR_BUSY", "ResourceBusy", "Busy", True, 'The requested resource is in use.')
+ERROR_ALREADY_EXISTS = _row(0x800700B7, "ERROR_ALREADY_EXISTS", "ResourceExists", "AlreadyExists", False, 'Cannot create a file when that file already exists.')
+ERROR_NOT_FOUND = _row(0x80070490, "ERROR_NOT_FOUND", "ObjectNotFound", "NotFound", False, 'Element not found.')
+ERROR_CANCELLED = _row(0x800704C7, "ERROR_CANCELLED", "OperationStopped", "Cancelled", False, 'The operation was canceled by the user.')
+ERROR_TIMEOUT = _row(0x800705B4, "ERROR_TIMEOUT", "OperationTimeout", "Timeout", True, 'This operation returned because the timeout period expired.')
+ERROR_WINHTTP_TIMEOUT = _row(0x80072EE2, "ERROR_WINHTTP_TIMEOUT", "OperationTimeout", "TransportTimeout", True, 'The operation timed out.')
+ERROR_WINHTTP_NAME_NOT_RESOLVED = _row(0x80072EE7, "ERROR_WINHTTP_NAME_NOT_RESOLVED", "ConnectionError", "NameNotResolved", True, 'The server name or address could not be resolved.')
+ERROR_WINHTTP_CANNOT_CONNECT = _row(0x80072EFD, "ERROR_WINHTTP_CANNOT_CONNECT", "ConnectionError", "CannotConnect", True, 'A connection with the server could not be established.')
+ERROR_WINHTTP_CONNECTION_ERROR = _row(0x80072EFE, "ERROR_WINHTTP_CONNECTION_ERROR", "ConnectionError", "ConnectionAborted", True, 'The connection with the server was terminated abnormally.')
+ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED = _row(0x80072F0C, "ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED", "AuthenticationError", "ClientCertificateNeeded", False, 'The server requires a client certificate.')
+ERROR_WINHTTP_INVALID_SERVER_RESPONSE = _row(0x80072F78, "ERROR_WINHTTP_INVALID_SERVER_RESPONSE", "ProtocolError", "InvalidTransportResponse", True, 'The server response could not be parsed.')
+ERROR_WINHTTP_REDIRECT_FAILED = _row(0x80072F7C, "ERROR_WINHTTP_REDIRECT_FAILED", "ProtocolError", "RedirectFailed", False, 'The redirect failed because of a scheme change or too many redirects.')
+ERROR_WINHTTP_SECURE_FAILURE = _row(0x80072F8F, "ERROR_WINHTTP_SECURE_FAILURE", "SecurityError", "SecureFailure", False, 'A security error occurred (TLS certificate validation failed).')
+BG_E_NOT_FOUND = _row(0x80200001, "BG_E_NOT_FOUND", "ObjectNotFound", "NotFound", False, 'The requested job was not found.')
+BG_E_INVALID_STATE = _row(0x80200002, "BG_E_INVALID_STATE", "InvalidOperation", "InvalidState", False, 'The requested action is not allowed in the current job state.')
+BG_E_EMPTY = _row(0x80200003, "BG_E_EMPTY", "InvalidOperation", "Empty", False, 'There are no files attached to this job.')
+BG_E_FILE_NOT_AVAILABLE = _row(0x80200004, "BG_E_FILE_NOT_AVAILABLE", "InvalidOperation", "FileNotAvailable", False, 'No file is available because no URL generated an error.')
+BG_E_PROTOCOL_NOT_AVAILABLE = _row(0x80200005, "BG_E_PROTOCOL_NOT_AVAILABLE", "InvalidOperation", "ProtocolNotAvailable", False, 'No protocol is available because no URL generated an error.')
+BG_E_DESTINATION_LOCKED = _row(0x8020000D, "BG_E_DESTINATION_LOCKED", "ResourceUnavailable", "DestinationLocked", True, 'The destination file system volume is not available.')
+BG_E_VOLUME_CHANGED = _row(0x8020000E, "BG_E_VOLUME_CHANGED", "InvalidOperation", "VolumeChanged", False, 'The destination volume has changed.')
+BG_E_ERROR_INFORMATION_UNAVAILABLE = _row(0x8020000F, "BG_E_ERROR_INFORMATION_UNAVAILABLE", "InvalidOperation", "ErrorInformationUnavailable", False, 'No errors have occurred.')
+BG_E_NETWORK_DISCONNECTED = _row(0x80200010, "BG_E_NETWORK_DISCONNECTED", "ConnectionError", "NetworkDisconnected", True, 'There are currently no active network connections.')
+BG_E_MISSING_FILE_SIZE = _row(0x80200011, "BG_E_MISSING_FILE_SIZE", "ProtocolError", "MissingFileSize", False, 'The server did not return the file size. The URL might point to dynamic content.')
+BG_E_INSUFFICIENT_HTTP_SUPPORT = _row(0x80200012, "BG_E_INSUFFICIENT_HTTP_SUPPORT", "ProtocolError", "InsufficientHttpSupport", False, 'The server does not support HTTP 1.1.')
+BG_E_INSUFFICIENT_RANGE_SUPPORT = _row(0x80200013, "BG_E_INSUFFICIENT_RANGE_SUPPORT", "ProtocolError", "InsufficientRangeSupport", False, 'The server does not support the necessary HTTP protocol (Range requests).')
+BG_E_PROXY_LIST_TOO_LARGE = _row(0x80200018, "BG_E_PROXY_LIST_TOO_LARGE", "InvalidArgument", "ProxyListTooLarge", False, 'The proxy list may not be longer than 32,767 characters.')
+BG_E_PROXY_BYPASS_LIST_TOO_LARGE = _row(0x80200019, "BG_E_PROXY_BYPASS_LIST_TOO_LARGE", "InvalidArgument", "ProxyBypassListTooLarge", False, 'The proxy bypass list may not be longer than 32,767 characters.')
+BG_E_INVALID_SERVER_RESPONSE = _row(0x8020001B, "BG_E_INVALID_SERVER_RESPONSE", "ProtocolError", "InvalidServerResponse", True, "The server's response was not valid.")
+BG_E_TOO_MANY_FILES = _row(0x8020001C, "BG_E_TOO_MANY_FILES", "LimitsExceeded", "TooManyFiles", False, 'No more files can be added to this job.')
+BG_E_LOCAL_FILE_CHANGED = _row(0x8020001D, "BG_E_LOCAL_FILE_CHANGED", "InvalidData", "LocalFileChanged", False, 'The local file was changed during the transfer.')
+BG_E_ERROR_CONTEXT_REMOTE_APPLICATION = _row(0x8020001E, "BG_E_ERROR_CONTEXT_REMOTE_APPLICATION", "ProtocolError", "RemoteApplication", False, 'The error occurred in the server application.')
+BG_E_SESSION_NOT_FOUND = _row(0x8020001F, "BG_E_SESSION_NOT_FOUND", "ObjectNotFound", "SessionNotFound", False, 'The administrator may have removed the upload session or it timed out.')
+BG_E_TOO_LARGE = _row(0x80200020, "BG_E_TOO_LARGE", "LimitsExceeded", "TooLarge", False, "The upload file exceeds the server's maximum size.")
+BG_E_STRING_TOO_LONG = _row(0x80200021, "BG_E_STRING_TOO_LONG", "InvalidArgument", "StringTooLong", False, 'The string is too long.')
+BG_E_CLIENT_SERVER_PROTOCOL_MISMATCH = _row(0x80200022, "BG_E_CLIENT_SERVER_PROTOCOL_MISMATCH", "ProtocolError", "ProtocolMismatch", False, 'The client and server versions of BITS are not compatible.')
+BG_E_SERVER_EXECUTE_ENABLE = _row(0x80200023, "BG_E_SERVER_EXECUTE_ENABLE", "SecurityError", "ServerExecuteEnable", False, 'Scripting or execute permissions are enabled on the upload directory.')
+BG_E_NO_PROGRESS = _row(0x80200024, "BG_E_NO_PROGRESS", "OperationTimeout", "NoProgress", True, 'The job is not making headway.')
+BG_E_USERNAME_TOO_LARGE = _row(0x80200025, "BG_E_USERNAME_TOO_LARGE", "InvalidArgument", "UsernameTooLarge", False, 'The user name cannot exceed 300 characters.')
+BG_E_PASSWORD_TOO_LARGE = _row(0x80200026, "BG_E_PASSWORD_TOO_LARGE", "InvalidArgument", "PasswordTooLarge", False, 'The password cannot exceed 65,535 characters.')
+BG_E_INVALID_AUTH_TARGET = _row(0x80200027, "BG_E_INVALID_AUTH_TARGET", "InvalidArgument", "InvalidAuthTarget", False, 'The authentication target specified in the credentials is not defined.')
+BG_E_INVALID_AUTH_SCHEME = _row(0x80200028, "BG_E_INVALID_AUTH_SCHEME", "InvalidArgument", "InvalidAuthScheme", False, 'The authentication scheme specified in the credentials is not defined.')
+BG_E_INVALID_PROXY_INFO = _row(0x8020003F, "BG_E_INVALID_PROXY_INFO", "InvalidArgument", "InvalidProxyInfo", False, 'The proxy server list or bypass list is not valid.')
+BG_E_TOO_MANY_JOBS_PER_USER = _row(0x80200049, "BG_E_TOO_MANY_JOBS_PER_USER", "QuotaExceeded", "TooManyJobsPerUser", False, 'The maximum number of jobs for this user has been reached.')
+BG_E_TOO_MANY_JOBS_PER_MACHINE = _row(0x80200050, "BG_E_TOO_MANY_JOBS_PER_MACHINE", "QuotaExceeded", "TooManyJobsPerMachine", False, 'The maximum number of jobs for this computer has been reached.')
+BG_E_TOO_MANY_FILES_IN_JOB = _row(0x80200051, "BG_E_TOO_MANY_FILES_IN_JOB", "QuotaExceeded", "TooManyFilesInJob", False, 'The maximum number of files for this job has been reached.')
+BG_E_TOO_MANY_RANGES_IN_FILE = _row(0x80200052, "BG_E_TOO_MANY_RANGES_IN_FILE", "QuotaExceeded", "TooManyRangesInFile", False, 'The maximum number of ranges for this file has been reached.')
+BG_E_MAXDOWNLOAD_TIMEOUT = _row(0x80200054, "BG_E_MAXDOWNLOAD_TIMEOUT", "OperationTimeout", "MaxDownloadTimeout", False, 'The job did not complete within its maximum download time.')
+# fmt: on
+
+
+def codes() -> list[Code]:
+    """Every row, in HRESULT order."""
+    return [_TABLE[k] for k in sorted(_TABLE)]
+
+
+def code_of(hresult: int) -> Code:
+    """The row of ``hresult``; an HTTP status or an unknown code gets a row made up for it."""
+    hresult &= 0xFFFFFFFF
+    found = _TABLE.get(hresult)
+    if found is not None:
+        return found
+    if hresult & 0xFFFF0000 == 0x80190000:
+        status = hresult & 0xFFFF
+        return Code(
+            hresult,
+            f"BG_E_HTTP_ERROR_{status}",
+            "ProtocolError",
+            "HttpError",
+            http_status_is_transient(status),
+            f"The server returned HTTP status {status}.",
+        )
+    return Code(
+        hresult, format_hresult(hresult), "NotSpecified", "Failed", False, f"Error {format_hresult(hresult)}."
+    )
+
+
 class BcsError(Exception):
-    """Root of every error the engine reports; subclasses fix the HRESULT."""
+    """Root of every error the engine reports: a row of the table, a message and its subject."""
 
-    hresult: ClassVar[int] = 0x80004005
-    name: ClassVar[str] = "E_FAIL"
-    default_message: ClassVar[str] = "Unspecified error."
-    category: ClassVar[str] = "NotSpecified"  # System.Management.Automation.ErrorCategory
-    reason: ClassVar[str] = "Failed"  # the last part of the errorId Bcs.<Noun>.<Reason>
-    transient: ClassVar[bool] = False
-
-    def __init_subclass__(
-        cls,
+    def __init__(
+        self,
+        kind: Code = E_FAIL,
+        message: str | None = None,
         *,
-        code: int | None = None,
-        name: str | None = None,
-        category: str | None = None,
         reason: str | None = None,
-        transient: bool = False,
-        **kwargs: Any,
+        noun: str = "Server",
+        target: Any = None,
     ) -> None:
-        """Register a subclass that names its HRESULT: ``class X(BcsError, code=..., name=...)``."""
-        super().__init_subclass__(**kwargs)
-        if code is None:
-            return
-        cls.hresult = code
-        cls.name = name or format_hresult(code)
-        cls.default_message = (cls.__doc__ or "").strip() or cls.default_message
-        cls.category = category or "NotSpecified"
-        cls.reason = reason or cls.__name__.removesuffix("Error")
-        cls.transient = transient
-        if code in _REGISTRY:
-            raise RuntimeError(f"HRESULT {format_hresult(code)} registered twice")
-        _REGISTRY[code] = cls
-
-    def __init__(self, message: str | None = None, *, noun: str = "Server", target: Any = None) -> None:
-        self.message = message or self.default_message
+        self.kind = kind
+        self.message = message or kind.message
+        self.reason = reason or kind.reason
         self.noun = noun
         self.target = target
         super().__init__(self.message)
 
     @property
     def code(self) -> int:
-        """The HRESULT of this instance (HttpStatusError computes it from the status)."""
-        return self.hresult
+        """The HRESULT."""
+        return self.kind.hresult
 
     @property
     def code_name(self) -> str:
-        return self.name
+        return self.kind.name
+
+    @property
+    def category(self) -> str:
+        return self.kind.category
+
+    @property
+    def transient(self) -> bool:
+        return self.kind.transient
 
     @property
     def error_id(self) -> str:
@@ -194,544 +259,147 @@ class BcsError(Exception):
         }
 
 
-# One class per code. Sources: bits-protocol.md sections 1.3, 2, 3 (bitsmsg.h values, Win32 codes).
+class _Fixed(BcsError):
+    """A subclass bound to one row: ``InvalidArgumentError(message, noun=..., target=...)``."""
 
+    KIND: Code = E_FAIL
 
-# Generic COM / Win32
-class FailError(BcsError, code=0x80004005, name="E_FAIL", category="NotSpecified", reason="Failed"):
-    """Unspecified error."""
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        reason: str | None = None,
+        noun: str = "Server",
+        target: Any = None,
+    ) -> None:
+        super().__init__(self.KIND, message, reason=reason, noun=noun, target=target)
 
 
-class NotImplError(
-    BcsError, code=0x80004001, name="E_NOTIMPL", category="NotImplemented", reason="NotImplemented"
-):
-    """Not implemented."""
+class InvalidArgumentError(_Fixed):
+    """E_INVALIDARG: a value that is not acceptable; the message names it."""
 
+    KIND = E_INVALIDARG
 
-class InvalidArgumentError(
-    BcsError, code=0x80070057, name="E_INVALIDARG", category="InvalidArgument", reason="InvalidArgument"
-):
-    """The parameter is incorrect."""
 
+class ConfigError(InvalidArgumentError):
+    """A configuration that does not load or does not validate; names the setting (and line)."""
 
-class AccessDeniedError(
-    BcsError, code=0x80070005, name="E_ACCESSDENIED", category="PermissionDenied", reason="AccessDenied"
-):
-    """Access is denied."""
+    def __init__(self, message: str, path: tuple[str | int, ...] = (), line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = config_path_text(path)
+        text = f"{where}: {message}" if where else message
+        if line is not None:
+            text = f"line {line}: {text}"
+        super().__init__(text, noun="Configuration", target=where or None)
 
 
-class LocalFileNotFoundError(
-    BcsError, code=0x80070002, name="ERROR_FILE_NOT_FOUND", category="ObjectNotFound", reason="FileNotFound"
-):
-    """The system cannot find the file specified."""
+def config_path_text(path: tuple[str | int, ...]) -> str:
+    """``("urlGroups", 0, "urls", 1, "sddl")`` -> ``urlGroups[0].urls[1].sddl``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
 
 
-class PathNotFoundError(
-    BcsError, code=0x80070003, name="ERROR_PATH_NOT_FOUND", category="ObjectNotFound", reason="PathNotFound"
-):
-    """The system cannot find the path specified."""
+class ParamError(InvalidArgumentError):
+    """A request's parameters do not match the method's declaration (JSON-RPC -32602)."""
 
 
-class DiskFullError(
-    BcsError,
-    code=0x80070070,
-    name="ERROR_DISK_FULL",
-    category="WriteError",
-    reason="DiskFull",
-    transient=True,
-):
-    """There is not enough space on the disk."""
+class InvalidStateError(_Fixed):
+    """BG_E_INVALID_STATE: the job's transition table does not allow the call now."""
 
+    KIND = BG_E_INVALID_STATE
 
-class AlreadyExistsError(
-    BcsError, code=0x800700B7, name="ERROR_ALREADY_EXISTS", category="ResourceExists", reason="AlreadyExists"
-):
-    """Cannot create a file when that file already exists."""
 
+class NotFoundError(_Fixed):
+    """ERROR_NOT_FOUND: a URL group or URL that does not exist."""
 
-class NotFoundError(
-    BcsError, code=0x80070490, name="ERROR_NOT_FOUND", category="ObjectNotFound", reason="NotFound"
-):
-    """Element not found."""
+    KIND = ERROR_NOT_FOUND
 
 
-class BusyError(
-    BcsError, code=0x800700AA, name="ERROR_BUSY", category="ResourceBusy", reason="Busy", transient=True
-):
-    """The requested resource is in use."""
+class AccessDeniedError(_Fixed):
+    """E_ACCESSDENIED."""
 
+    KIND = E_ACCESSDENIED
 
-class OperationTimeoutError(
-    BcsError,
-    code=0x800705B4,
-    name="ERROR_TIMEOUT",
-    category="OperationTimeout",
-    reason="Timeout",
-    transient=True,
-):
-    """This operation returned because the timeout period expired."""
 
+class BusyError(_Fixed):
+    """ERROR_BUSY: a resource (a port) in use."""
 
-class CancelledError(
-    BcsError, code=0x800704C7, name="ERROR_CANCELLED", category="OperationStopped", reason="Cancelled"
-):
-    """The operation was canceled by the user."""
+    KIND = ERROR_BUSY
 
 
-class InvalidDataError(
-    BcsError, code=0x8007000D, name="ERROR_INVALID_DATA", category="InvalidData", reason="InvalidData"
-):
-    """The data is invalid."""
+class AlreadyRunningError(_Fixed):
+    """Another engine already serves this pipe name or uses this state directory."""
 
+    KIND = ERROR_ALREADY_EXISTS
 
-class SharingViolationError(
-    BcsError,
-    code=0x80070020,
-    name="ERROR_SHARING_VIOLATION",
-    category="ResourceBusy",
-    reason="SharingViolation",
-    transient=True,
-):
-    """The process cannot access the file because it is being used by another process."""
+    def __init__(self, message: str | None = None, *, noun: str = "Server", target: Any = None) -> None:
+        super().__init__(message, reason="AlreadyRunning", noun=noun, target=target)
 
 
-class NotReadyError(
-    BcsError,
-    code=0x80070015,
-    name="ERROR_NOT_READY",
-    category="ResourceUnavailable",
-    reason="NotReady",
-    transient=True,
-):
-    """The device is not ready."""
-
-
-# BITS (bitsmsg.h)
-class JobNotFoundError(
-    BcsError, code=0x80200001, name="BG_E_NOT_FOUND", category="ObjectNotFound", reason="NotFound"
-):
-    """The requested job was not found."""
-
-
-class InvalidStateError(
-    BcsError, code=0x80200002, name="BG_E_INVALID_STATE", category="InvalidOperation", reason="InvalidState"
-):
-    """The requested action is not allowed in the current job state."""
-
-
-class EmptyJobError(
-    BcsError, code=0x80200003, name="BG_E_EMPTY", category="InvalidOperation", reason="Empty"
-):
-    """There are no files attached to this job."""
-
-
-class FileNotAvailableError(
-    BcsError,
-    code=0x80200004,
-    name="BG_E_FILE_NOT_AVAILABLE",
-    category="InvalidOperation",
-    reason="FileNotAvailable",
-):
-    """No file is available because no URL generated an error."""
-
-
-class ProtocolNotAvailableError(
-    BcsError,
-    code=0x80200005,
-    name="BG_E_PROTOCOL_NOT_AVAILABLE",
-    category="InvalidOperation",
-    reason="ProtocolNotAvailable",
-):
-    """No protocol is available because no URL generated an error."""
-
-
-class DestinationLockedError(
-    BcsError,
-    code=0x8020000D,
-    name="BG_E_DESTINATION_LOCKED",
-    category="ResourceUnavailable",
-    reason="DestinationLocked",
-    transient=True,
-):
-    """The destination file system volume is not available."""
-
-
-class VolumeChangedError(
-    BcsError, code=0x8020000E, name="BG_E_VOLUME_CHANGED", category="InvalidOperation", reason="VolumeChanged"
-):
-    """The destination volume has changed."""
-
-
-class ErrorInformationUnavailableError(
-    BcsError,
-    code=0x8020000F,
-    name="BG_E_ERROR_INFORMATION_UNAVAILABLE",
-    category="InvalidOperation",
-    reason="ErrorInformationUnavailable",
-):
-    """No errors have occurred."""
-
-
-class NetworkDisconnectedError(
-    BcsError,
-    code=0x80200010,
-    name="BG_E_NETWORK_DISCONNECTED",
-    category="ConnectionError",
-    reason="NetworkDisconnected",
-    transient=True,
-):
-    """There are currently no active network connections."""
-
-
-class MissingFileSizeError(
-    BcsError,
-    code=0x80200011,
-    name="BG_E_MISSING_FILE_SIZE",
-    category="ProtocolError",
-    reason="MissingFileSize",
-):
-    """The server did not return the file size. The URL might point to dynamic content."""
-
-
-class InsufficientHttpSupportError(
-    BcsError,
-    code=0x80200012,
-    name="BG_E_INSUFFICIENT_HTTP_SUPPORT",
-    category="ProtocolError",
-    reason="InsufficientHttpSupport",
-):
-    """The server does not support HTTP 1.1."""
-
-
-class InsufficientRangeSupportError(
-    BcsError,
-    code=0x80200013,
-    name="BG_E_INSUFFICIENT_RANGE_SUPPORT",
-    category="ProtocolError",
-    reason="InsufficientRangeSupport",
-):
-    """The server does not support the necessary HTTP protocol (Range requests)."""
-
-
-class ProxyListTooLargeError(
-    BcsError,
-    code=0x80200018,
-    name="BG_E_PROXY_LIST_TOO_LARGE",
-    category="InvalidArgument",
-    reason="ProxyListTooLarge",
-):
-    """The proxy list may not be longer than 32,767 characters."""
-
-
-class ProxyBypassListTooLargeError(
-    BcsError,
-    code=0x80200019,
-    name="BG_E_PROXY_BYPASS_LIST_TOO_LARGE",
-    category="InvalidArgument",
-    reason="ProxyBypassListTooLarge",
-):
-    """The proxy bypass list may not be longer than 32,767 characters."""
-
-
-class InvalidServerResponseError(
-    BcsError,
-    code=0x8020001B,
-    name="BG_E_INVALID_SERVER_RESPONSE",
-    category="ProtocolError",
-    reason="InvalidServerResponse",
-    transient=True,
-):
-    """The server's response was not valid."""
-
-
-class TooManyFilesError(
-    BcsError, code=0x8020001C, name="BG_E_TOO_MANY_FILES", category="LimitsExceeded", reason="TooManyFiles"
-):
-    """No more files can be added to this job."""
-
-
-class LocalFileChangedError(
-    BcsError,
-    code=0x8020001D,
-    name="BG_E_LOCAL_FILE_CHANGED",
-    category="InvalidData",
-    reason="LocalFileChanged",
-):
-    """The local file was changed during the transfer."""
-
-
-class RemoteApplicationError(
-    BcsError,
-    code=0x8020001E,
-    name="BG_E_ERROR_CONTEXT_REMOTE_APPLICATION",
-    category="ProtocolError",
-    reason="RemoteApplication",
-):
-    """The error occurred in the server application."""
-
-
-class SessionNotFoundError(
-    BcsError,
-    code=0x8020001F,
-    name="BG_E_SESSION_NOT_FOUND",
-    category="ObjectNotFound",
-    reason="SessionNotFound",
-):
-    """The administrator may have removed the upload session or it timed out."""
-
-
-class TooLargeError(
-    BcsError, code=0x80200020, name="BG_E_TOO_LARGE", category="LimitsExceeded", reason="TooLarge"
-):
-    """The upload file exceeds the server's maximum size."""
-
-
-class StringTooLongError(
-    BcsError, code=0x80200021, name="BG_E_STRING_TOO_LONG", category="InvalidArgument", reason="StringTooLong"
-):
-    """The string is too long."""
-
-
-class ProtocolMismatchError(
-    BcsError,
-    code=0x80200022,
-    name="BG_E_CLIENT_SERVER_PROTOCOL_MISMATCH",
-    category="ProtocolError",
-    reason="ProtocolMismatch",
-):
-    """The client and server versions of BITS are not compatible."""
-
-
-class ServerExecuteEnableError(
-    BcsError,
-    code=0x80200023,
-    name="BG_E_SERVER_EXECUTE_ENABLE",
-    category="SecurityError",
-    reason="ServerExecuteEnable",
-):
-    """Scripting or execute permissions are enabled on the upload directory."""
-
-
-class NoProgressError(
-    BcsError,
-    code=0x80200024,
-    name="BG_E_NO_PROGRESS",
-    category="OperationTimeout",
-    reason="NoProgress",
-    transient=True,
-):
-    """The job is not making headway."""
-
-
-class UsernameTooLargeError(
-    BcsError,
-    code=0x80200025,
-    name="BG_E_USERNAME_TOO_LARGE",
-    category="InvalidArgument",
-    reason="UsernameTooLarge",
-):
-    """The user name cannot exceed 300 characters."""
-
-
-class PasswordTooLargeError(
-    BcsError,
-    code=0x80200026,
-    name="BG_E_PASSWORD_TOO_LARGE",
-    category="InvalidArgument",
-    reason="PasswordTooLarge",
-):
-    """The password cannot exceed 65,535 characters."""
-
-
-class InvalidAuthTargetError(
-    BcsError,
-    code=0x80200027,
-    name="BG_E_INVALID_AUTH_TARGET",
-    category="InvalidArgument",
-    reason="InvalidAuthTarget",
-):
-    """The authentication target specified in the credentials is not defined."""
-
-
-class InvalidAuthSchemeError(
-    BcsError,
-    code=0x80200028,
-    name="BG_E_INVALID_AUTH_SCHEME",
-    category="InvalidArgument",
-    reason="InvalidAuthScheme",
-):
-    """The authentication scheme specified in the credentials is not defined."""
-
-
-class InvalidProxyInfoError(
-    BcsError,
-    code=0x8020003F,
-    name="BG_E_INVALID_PROXY_INFO",
-    category="InvalidArgument",
-    reason="InvalidProxyInfo",
-):
-    """The proxy server list or bypass list is not valid."""
-
-
-class TooManyJobsPerUserError(
-    BcsError,
-    code=0x80200049,
-    name="BG_E_TOO_MANY_JOBS_PER_USER",
-    category="QuotaExceeded",
-    reason="TooManyJobsPerUser",
-):
-    """The maximum number of jobs for this user has been reached."""
-
-
-class TooManyJobsPerMachineError(
-    BcsError,
-    code=0x80200050,
-    name="BG_E_TOO_MANY_JOBS_PER_MACHINE",
-    category="QuotaExceeded",
-    reason="TooManyJobsPerMachine",
-):
-    """The maximum number of jobs for this computer has been reached."""
-
-
-class TooManyFilesInJobError(
-    BcsError,
-    code=0x80200051,
-    name="BG_E_TOO_MANY_FILES_IN_JOB",
-    category="QuotaExceeded",
-    reason="TooManyFilesInJob",
-):
-    """The maximum number of files for this job has been reached."""
-
-
-class TooManyRangesInFileError(
-    BcsError,
-    code=0x80200052,
-    name="BG_E_TOO_MANY_RANGES_IN_FILE",
-    category="QuotaExceeded",
-    reason="TooManyRangesInFile",
-):
-    """The maximum number of ranges for this file has been reached."""
-
-
-class MaxDownloadTimeoutError(
-    BcsError,
-    code=0x80200054,
-    name="BG_E_MAXDOWNLOAD_TIMEOUT",
-    category="OperationTimeout",
-    reason="MaxDownloadTimeout",
-):
-    """The job did not complete within its maximum download time."""
-
-
-# WinHTTP transport failures (error context GENERAL_TRANSPORT)
-class NameNotResolvedError(
-    BcsError,
-    code=0x80072EE7,
-    name="ERROR_WINHTTP_NAME_NOT_RESOLVED",
-    category="ConnectionError",
-    reason="NameNotResolved",
-    transient=True,
-):
-    """The server name or address could not be resolved."""
-
-
-class TransportTimeoutError(
-    BcsError,
-    code=0x80072EE2,
-    name="ERROR_WINHTTP_TIMEOUT",
-    category="OperationTimeout",
-    reason="TransportTimeout",
-    transient=True,
-):
-    """The operation timed out."""
-
-
-class CannotConnectError(
-    BcsError,
-    code=0x80072EFD,
-    name="ERROR_WINHTTP_CANNOT_CONNECT",
-    category="ConnectionError",
-    reason="CannotConnect",
-    transient=True,
-):
-    """A connection with the server could not be established."""
-
-
-class ConnectionTerminatedError(
-    BcsError,
-    code=0x80072EFE,
-    name="ERROR_WINHTTP_CONNECTION_ERROR",
-    category="ConnectionError",
-    reason="ConnectionAborted",
-    transient=True,
-):
-    """The connection with the server was terminated abnormally."""
-
-
-class ClientCertNeededError(
-    BcsError,
-    code=0x80072F0C,
-    name="ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED",
-    category="AuthenticationError",
-    reason="ClientCertificateNeeded",
-):
-    """The server requires a client certificate."""
-
-
-class InvalidServerResponseTransportError(
-    BcsError,
-    code=0x80072F78,
-    name="ERROR_WINHTTP_INVALID_SERVER_RESPONSE",
-    category="ProtocolError",
-    reason="InvalidTransportResponse",
-    transient=True,
-):
-    """The server response could not be parsed."""
-
-
-class SecureFailureError(
-    BcsError,
-    code=0x80072F8F,
-    name="ERROR_WINHTTP_SECURE_FAILURE",
-    category="SecurityError",
-    reason="SecureFailure",
-):
-    """A security error occurred (TLS certificate validation failed)."""
-
-
-class RedirectFailedError(
-    BcsError,
-    code=0x80072F7C,
-    name="ERROR_WINHTTP_REDIRECT_FAILED",
-    category="ProtocolError",
-    reason="RedirectFailed",
-):
-    """The redirect failed because of a scheme change or too many redirects."""
+class EngineNotRunningError(BcsError):
+    """No engine answers on the pipe (client side)."""
+
+    def __init__(self, message: str | None = None, *, target: Any = None) -> None:
+        super().__init__(_ENGINE_NOT_RUNNING, message, noun="Server", target=target)
+
+
+class UntrustedEngineError(BcsError):
+    """The pipe is served by a process of another user: not our engine; nothing was sent."""
+
+    def __init__(self, message: str | None = None, *, target: Any = None) -> None:
+        super().__init__(_UNTRUSTED_ENGINE, message, noun="Server", target=target)
+
+
+# Rows of the client-side errors: their codes are Win32's, their categories and reasons their own.
+_ENGINE_NOT_RUNNING = Code(
+    0x80070002,
+    "ERROR_FILE_NOT_FOUND",
+    "ResourceUnavailable",
+    "EngineNotRunning",
+    False,
+    "No engine answers on the pipe.",
+)
+_UNTRUSTED_ENGINE = Code(
+    0x80070005,
+    "E_ACCESSDENIED",
+    "SecurityError",
+    "UntrustedEngine",
+    False,
+    "The pipe is served by another user.",
+)
+
+
+class RpcError(BcsError):
+    """An error answered by the engine; carries the JSON-RPC code and ``error.data``."""
+
+    def __init__(self, code: int, message: str, data: dict[str, Any] | None) -> None:
+        self.rpc_code = code
+        self.data = data or {}
+        try:
+            hresult = parse_hresult(str(self.data.get("hresult", "0x80004005")))
+        except ValueError:
+            hresult = E_FAIL.hresult
+        row = code_of(hresult)
+        name = str(self.data.get("name", row.name))
+        super().__init__(
+            Code(row.hresult, name, row.category, row.reason, row.transient, row.message),
+            message,
+            noun="Rpc",
+            target=self.data.get("target"),
+        )
 
 
 class HttpStatusError(BcsError):
     """An HTTP status reported as BITS does: ``0x80190000 | status`` (BG_E_HTTP_ERROR_<status>)."""
 
-    category: ClassVar[str] = "ProtocolError"
-    reason: ClassVar[str] = "HttpError"
-
     def __init__(
         self, status: int, message: str | None = None, *, noun: str = "Job", target: Any = None
     ) -> None:
         self.status = status
-        super().__init__(message or f"The server returned HTTP status {status}.", noun=noun, target=target)
-
-    @property
-    def code(self) -> int:
-        return 0x80190000 | self.status
-
-    @property
-    def code_name(self) -> str:
-        return f"BG_E_HTTP_ERROR_{self.status}"
-
-    @property
-    def transient(self) -> bool:  # type: ignore[override]
-        return http_status_is_transient(self.status)
+        super().__init__(code_of(0x80190000 | status), message, noun=noun, target=target)
 
 
 def http_status_is_transient(status: int) -> bool:
@@ -749,44 +417,11 @@ def http_status_is_transient(status: int) -> bool:
     return True
 
 
-def registered_errors() -> list[type[BcsError]]:
-    """Every registered error class, in HRESULT order."""
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
-
-
-def error_class(hresult: int) -> type[BcsError] | None:
-    """The class registered for an HRESULT, or None (HTTP codes are not registered one by one)."""
-    return _REGISTRY.get(hresult & 0xFFFFFFFF)
-
-
 def error_from_hresult(
     hresult: int, message: str | None = None, *, noun: str = "Server", target: Any = None
 ) -> BcsError:
-    """Build the error for any HRESULT: a registered class, an HTTP status, or a generic BcsError."""
+    """The error for any HRESULT: its row, an HTTP status, or a row made up for an unknown code."""
     hresult &= 0xFFFFFFFF
-    cls = _REGISTRY.get(hresult)
-    if cls is not None:
-        return cls(message, noun=noun, target=target)
     if hresult & 0xFFFF0000 == 0x80190000:
         return HttpStatusError(hresult & 0xFFFF, message, noun=noun, target=target)
-    err = BcsError(message or f"Error {format_hresult(hresult)}.", noun=noun, target=target)
-    err.hresult = hresult  # type: ignore[misc]
-    err.name = format_hresult(hresult)  # type: ignore[misc]
-    return err
-
-
-def by_name(name: str) -> type[BcsError]:
-    """The class registered under a symbolic name such as ``BG_E_INVALID_STATE``.
-
-    Raises:
-        KeyError: when no class has that name.
-    """
-    for cls in _REGISTRY.values():
-        if cls.name == name:
-            return cls
-    raise KeyError(name)
-
-
-def raise_for(name: str, message: str | None = None, *, noun: str = "Server", target: Any = None) -> BcsError:
-    """Build the registered error called ``name`` (for ``raise raise_for("BG_E_EMPTY", ...)``)."""
-    return by_name(name)(message, noun=noun, target=target)
+    return BcsError(code_of(hresult), message, noun=noun, target=target)

@@ -7,7 +7,7 @@ the engine believe "another engine" runs. So a lock file is:
 
 * opened with ``O_NOFOLLOW`` and never with ``O_TRUNC``/``O_APPEND``;
 * checked before anything is written: a regular file with a single link, owned by this process's
-  uid; anything else is refused with ``ForeignLockFileError`` naming the path and the owner's uid;
+  uid; anything else is refused with ``AccessDeniedError`` (reason ForeignLockFile) naming the path and the owner's uid;
 * locked on Unix with ``flock`` on the whole file; on Windows with ``msvcrt.locking``, which locks
   from the *current position*: every engine seeks to the same fixed offset first (so two engines
   contend for the same byte), far beyond the pid text (Windows locks are mandatory, so the second
@@ -27,7 +27,7 @@ import sys
 
 from bcs.errors import AccessDeniedError
 
-__all__ = ["WINDOWS_LOCK_OFFSET", "ForeignLockFileError", "LockFile", "describe_entry"]
+__all__ = ["WINDOWS_LOCK_OFFSET", "LockFile", "describe_entry"]
 
 # The byte every engine locks on Windows: beyond any pid text, below the 2 GiB msvcrt can seek to.
 WINDOWS_LOCK_OFFSET = 0x40000000
@@ -40,12 +40,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NONBLOCK", 0)  # a FIFO planted at the path must not hang the engine
     | getattr(os, "O_BINARY", 0)
 )
-
-
-class ForeignLockFileError(AccessDeniedError):
-    """A lock file the engine did not create (another user's file, a symbolic link, a device...)."""
-
-    reason = "ForeignLockFile"
 
 
 def describe_entry(path: str, st: os.stat_result) -> str:
@@ -85,7 +79,7 @@ class LockFile:
             remedy: what the message suggests besides removing the file ("choose another --pipe-name").
 
         Raises:
-            ForeignLockFileError: the path holds a symbolic link, a non-regular file, a file with
+            AccessDeniedError: the path holds a symbolic link, a non-regular file, a file with
                 other hard links, or a file owned by another uid.
         """
         try:
@@ -121,9 +115,10 @@ class LockFile:
             owner, remover = "", "an administrator"
             if not _windows():  # st_uid means nothing there
                 owner, remover = f" (owner uid {st.st_uid})", f"root or uid {st.st_uid}"
-            raise ForeignLockFileError(
+            raise AccessDeniedError(
                 f"refusing lock file {path}{owner}: {problem}; another local user may "
                 f"have planted it. Remove it (as {remover}) or {remedy}",
+                reason="ForeignLockFile",
                 noun="Server",
             )
 

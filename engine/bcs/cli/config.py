@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bcs.cli.parser import command
-from bcs.errors import OperationTimeoutError
+from bcs.errors import ERROR_TIMEOUT, BcsError
 from bcs.rpc.client import RpcClient
 
 __all__: list[str] = []
@@ -60,7 +60,9 @@ def _server_stop(client: RpcClient, args: argparse.Namespace) -> Any:
     result = client.call("server.stop")
     pid = result.get("pid")
     if isinstance(pid, int) and not wait_for_exit(pid, args.timeout):
-        raise OperationTimeoutError(
-            f"the engine (process {pid}) still runs {args.timeout:g} s after server.stop", target=pid
+        raise BcsError(
+            ERROR_TIMEOUT,
+            f"the engine (process {pid}) still runs {args.timeout:g} s after server.stop",
+            target=pid,
         )
     return result

@@ -16,9 +16,9 @@ from bcs.cli import config as _config_commands  # noqa: F401 - registers its com
 from bcs.cli import jobs as _job_commands  # noqa: F401 - registers its command forms
 from bcs.cli.parser import CUSTOM, build_parser, params_from_args
 from bcs.cli.render import render
-from bcs.errors import BcsError
+from bcs.errors import BcsError, EngineNotRunningError, RpcError
 from bcs.methods import load_registry
-from bcs.rpc.client import EngineNotRunningError, RpcClient, RpcError
+from bcs.rpc.client import RpcClient
 
 __all__ = ["main"]
 

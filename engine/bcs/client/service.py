@@ -66,16 +66,17 @@ from bcs.client.transfer import (
     local_error,
 )
 from bcs.errors import (
+    BG_E_EMPTY,
+    BG_E_MAXDOWNLOAD_TIMEOUT,
+    BG_E_NOT_FOUND,
+    BG_E_TOO_MANY_FILES,
+    BG_E_TOO_MANY_FILES_IN_JOB,
+    E_NOTIMPL,
+    ERROR_PATH_NOT_FOUND,
     AccessDeniedError,
-    EmptyJobError,
+    BcsError,
     InvalidArgumentError,
     InvalidStateError,
-    JobNotFoundError,
-    MaxDownloadTimeoutError,
-    NotImplError,
-    PathNotFoundError,
-    TooManyFilesError,
-    TooManyFilesInJobError,
 )
 
 __all__ = ["JobService"]
@@ -221,7 +222,7 @@ class JobService:
                 job.move(E.RETRY)
                 self._save(job)
             else:
-                error = MaxDownloadTimeoutError(noun="Job")
+                error = BcsError(BG_E_MAXDOWNLOAD_TIMEOUT, noun="Job")
                 self._to_error(job, JobError.from_exception(error, ErrorContext.GeneralQueueManager, None))
         plan = scheduler.plan(self.jobs.values(), now, self.slots, _time_slice(), self.busy, self.transfers)
         for j in plan.preempt:
@@ -360,7 +361,7 @@ class JobService:
         key = normalize_job_id(job_id)
         job = self.jobs.get(key) or self.tombstones.get(key)
         if job is None or not caller.may_see(job):
-            raise JobNotFoundError(f"job {key} was not found", noun="Job", target=key)
+            raise BcsError(BG_E_NOT_FOUND, f"job {key} was not found", noun="Job", target=key)
         return job
 
     def create(self, caller: Caller, params: dict[str, Any]) -> dict[str, Any]:
@@ -368,11 +369,15 @@ class JobService:
         files = params.get("files") or []
         suspended = bool(params.get("suspended"))
         if transfer_type is not JobType.Download and len(files) > 1:
-            raise TooManyFilesError("an upload job has exactly one file", noun="Job")
+            raise BcsError(BG_E_TOO_MANY_FILES, "an upload job has exactly one file", noun="Job")
         if not suspended and not files:
-            raise EmptyJobError("a job without files cannot start; pass files or suspended=true", noun="Job")
+            raise BcsError(
+                BG_E_EMPTY, "a job without files cannot start; pass files or suspended=true", noun="Job"
+            )
         if not suspended and transfer_type is not JobType.Download:
-            raise NotImplError("upload jobs cannot run yet (the upload protocol lands later)", noun="Job")
+            raise BcsError(
+                E_NOTIMPL, "upload jobs cannot run yet (the upload protocol lands later)", noun="Job"
+            )
         job = Job(job_id=new_job_id(), owner=caller.owner, transfer_type=transfer_type)
         _apply_settings(job, params)
         for spec in files:
@@ -391,7 +396,9 @@ class JobService:
             job = self._find(job_id, caller)
             transition(job.state, E.ADD_FILE, job.job_id)
             if job.transfer_type is not JobType.Download and job.files:
-                raise TooManyFilesError("an upload job has exactly one file", noun="Job", target=job.job_id)
+                raise BcsError(
+                    BG_E_TOO_MANY_FILES, "an upload job has exactly one file", noun="Job", target=job.job_id
+                )
             job.files.append(_new_file(job, remote_url, local_path))
             job.move(E.ADD_FILE)
             self._save(job)
@@ -419,7 +426,8 @@ class JobService:
         with self.lock:
             job = self._find(job_id, caller)
             if job.state in FINAL_STATES:
-                raise JobNotFoundError(
+                raise BcsError(
+                    BG_E_NOT_FOUND,
                     f"job {job.job_id} was {job.state.name.lower()} and has left the queue",
                     noun="Job",
                     target=job.job_id,
@@ -452,9 +460,9 @@ class JobService:
             job = self._find(job_id, caller)
             transition(job.state, E.RESUME, job.job_id)
             if not job.files:
-                raise EmptyJobError(noun="Job", target=job.job_id)
+                raise BcsError(BG_E_EMPTY, noun="Job", target=job.job_id)
             if job.transfer_type is not JobType.Download:
-                raise NotImplError("upload jobs cannot run yet", noun="Job", target=job.job_id)
+                raise BcsError(E_NOTIMPL, "upload jobs cannot run yet", noun="Job", target=job.job_id)
             if job.state is JobState.Transferred and all(f.completed for f in job.files):
                 return job.to_json()  # nothing left to transfer
             if job.state not in SCHEDULABLE:
@@ -595,11 +603,11 @@ def _new_file(job: Job, remote_url: str, local_path: str) -> JobFile:
             f"localPath must be absolute: {local_path!r}", noun="Job", target=local_path
         )
     if len(job.files) >= tunables.MAX_FILES_PER_JOB:
-        raise TooManyFilesInJobError(noun="Job", target=job.job_id)
+        raise BcsError(BG_E_TOO_MANY_FILES_IN_JOB, noun="Job", target=job.job_id)
     path = os.path.normpath(local_path)
     if any(os.path.normpath(f.local_path) == path for f in job.files):
         raise InvalidArgumentError(f"{path} is already a file of this job", noun="Job", target=path)
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        raise PathNotFoundError(f"the folder of {path} does not exist", noun="Job", target=path)
+        raise BcsError(ERROR_PATH_NOT_FOUND, f"the folder of {path} does not exist", noun="Job", target=path)
     return JobFile(remote_url=remote_url, local_path=path, temporary_name=staging.temp_name(path))

@@ -40,14 +40,14 @@ from urllib3.exceptions import (
 from bcs import __version__, tunables
 from bcs.client.settings import Credential, JobSettings, parse_proxy
 from bcs.errors import (
+    ERROR_WINHTTP_CANNOT_CONNECT,
+    ERROR_WINHTTP_CONNECTION_ERROR,
+    ERROR_WINHTTP_INVALID_SERVER_RESPONSE,
+    ERROR_WINHTTP_NAME_NOT_RESOLVED,
+    ERROR_WINHTTP_REDIRECT_FAILED,
+    ERROR_WINHTTP_SECURE_FAILURE,
+    ERROR_WINHTTP_TIMEOUT,
     BcsError,
-    CannotConnectError,
-    ConnectionTerminatedError,
-    InvalidServerResponseTransportError,
-    NameNotResolvedError,
-    RedirectFailedError,
-    SecureFailureError,
-    TransportTimeoutError,
     error_from_hresult,
 )
 
@@ -94,22 +94,30 @@ def transport_error(exc: BaseException) -> BcsError:
     if isinstance(exc, ProtocolError) and exc.args and isinstance(exc.args[-1], BaseException):
         inner = exc.args[-1]
         if isinstance(inner, (ConnectionRefusedError,)):
-            return CannotConnectError(f"cannot connect: {inner}", noun="Job")
+            return BcsError(ERROR_WINHTTP_CANNOT_CONNECT, f"cannot connect: {inner}", noun="Job")
     if isinstance(exc, NameResolutionError):
-        return NameNotResolvedError(f"the server name could not be resolved: {exc}", noun="Job")
+        return BcsError(
+            ERROR_WINHTTP_NAME_NOT_RESOLVED, f"the server name could not be resolved: {exc}", noun="Job"
+        )
     if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError, TimeoutError)) and not isinstance(
         exc, NewConnectionError
     ):
-        return TransportTimeoutError(f"the operation timed out: {exc}", noun="Job")
+        return BcsError(ERROR_WINHTTP_TIMEOUT, f"the operation timed out: {exc}", noun="Job")
     if isinstance(exc, (NewConnectionError, ProxyError, ConnectionRefusedError)):
-        return CannotConnectError(f"a connection with the server could not be established: {exc}", noun="Job")
+        return BcsError(
+            ERROR_WINHTTP_CANNOT_CONNECT,
+            f"a connection with the server could not be established: {exc}",
+            noun="Job",
+        )
     if isinstance(exc, SSLError):
-        return SecureFailureError(f"TLS failure: {exc}", noun="Job")
+        return BcsError(ERROR_WINHTTP_SECURE_FAILURE, f"TLS failure: {exc}", noun="Job")
     if isinstance(exc, (ProtocolError, ConnectionError)):
-        return ConnectionTerminatedError(f"the connection was terminated abnormally: {exc}", noun="Job")
+        return BcsError(
+            ERROR_WINHTTP_CONNECTION_ERROR, f"the connection was terminated abnormally: {exc}", noun="Job"
+        )
     if isinstance(exc, HTTPError):
-        return InvalidServerResponseTransportError(f"invalid server response: {exc}", noun="Job")
-    return ConnectionTerminatedError(f"transport failure: {exc}", noun="Job")
+        return BcsError(ERROR_WINHTTP_INVALID_SERVER_RESPONSE, f"invalid server response: {exc}", noun="Job")
+    return BcsError(ERROR_WINHTTP_CONNECTION_ERROR, f"transport failure: {exc}", noun="Job")
 
 
 class _Auth:
@@ -320,16 +328,22 @@ class HttpSession:
                 noun="Job",
             )
         if urlsplit(target).scheme not in ("http", "https"):
-            raise RedirectFailedError(f"redirect to a non-HTTP URL refused: {target}", noun="Job")
+            raise BcsError(
+                ERROR_WINHTTP_REDIRECT_FAILED, f"redirect to a non-HTTP URL refused: {target}", noun="Job"
+            )
         if (
             urlsplit(source).scheme == "https"
             and urlsplit(target).scheme == "http"
             and not self.flags & ALLOW_HTTPS_TO_HTTP
         ):
-            raise RedirectFailedError(f"redirect from HTTPS to HTTP refused: {target}", noun="Job")
+            raise BcsError(
+                ERROR_WINHTTP_REDIRECT_FAILED, f"redirect from HTTPS to HTTP refused: {target}", noun="Job"
+            )
         if count > tunables.CLIENT_MAX_REDIRECTS:
-            raise RedirectFailedError(
-                f"too many redirects (more than {tunables.CLIENT_MAX_REDIRECTS})", noun="Job"
+            raise BcsError(
+                ERROR_WINHTTP_REDIRECT_FAILED,
+                f"too many redirects (more than {tunables.CLIENT_MAX_REDIRECTS})",
+                noun="Job",
             )
 
     @property

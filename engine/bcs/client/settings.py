@@ -19,11 +19,12 @@ from urllib.parse import urlsplit
 from bcs import tunables
 from bcs.casing import camel_case
 from bcs.errors import (
+    BG_E_INVALID_PROXY_INFO,
+    BG_E_PROXY_BYPASS_LIST_TOO_LARGE,
+    BG_E_PROXY_LIST_TOO_LARGE,
+    E_NOTIMPL,
+    BcsError,
     InvalidArgumentError,
-    InvalidProxyInfoError,
-    NotImplError,
-    ProxyBypassListTooLargeError,
-    ProxyListTooLargeError,
 )
 
 __all__ = ["PROXY_LIST_MAX", "Credential", "JobSettings", "changed_credentials", "parse_proxy"]
@@ -100,13 +101,13 @@ class JobSettings:
             if not sep or not name.strip() or any(c in header for c in "\r\n"):
                 raise InvalidArgumentError(f"custom header must be 'Name: value', got {header!r}", noun="Job")
         if len(" ".join(self.proxy_list)) > PROXY_LIST_MAX:
-            raise ProxyListTooLargeError(noun="Job")
+            raise BcsError(BG_E_PROXY_LIST_TOO_LARGE, noun="Job")
         if len(" ".join(self.proxy_bypass)) > PROXY_LIST_MAX:
-            raise ProxyBypassListTooLargeError(noun="Job")
+            raise BcsError(BG_E_PROXY_BYPASS_LIST_TOO_LARGE, noun="Job")
         for entry in self.proxy_list:
             parse_proxy(entry)
         if self.proxy_usage == "Override" and not self.proxy_list:
-            raise InvalidProxyInfoError("proxyUsage Override needs a proxyList", noun="Job")
+            raise BcsError(BG_E_INVALID_PROXY_INFO, "proxyUsage Override needs a proxyList", noun="Job")
         for key, path in (("caBundle", self.ca_bundle), ("clientCertificate", self.client_certificate)):
             if path and not os.path.isfile(path):
                 raise InvalidArgumentError(f"{key}: no such file: {path}", noun="Job", target=path)
@@ -122,11 +123,11 @@ def changed_credentials(current: list[Credential], given: list[dict[str, Any]] |
     for c in given or []:
         scheme, target = c["scheme"], c["target"] or "Server"
         if scheme == "Digest":
-            raise NotImplError("Digest authentication is not supported", noun="Job")
+            raise BcsError(E_NOTIMPL, "Digest authentication is not supported", noun="Job")
         if scheme == "Basic" and not (c["userName"] and c["password"]):
             raise InvalidArgumentError("Basic credentials need a user name and a password", noun="Job")
         if target == "Proxy" and scheme != "Basic":
-            raise NotImplError("proxy authentication supports Basic only", noun="Job")
+            raise BcsError(E_NOTIMPL, "proxy authentication supports Basic only", noun="Job")
         credentials = [x for x in credentials if (x.target, x.scheme) != (target, scheme)]
         credentials.append(Credential(target, scheme, c["userName"] or "", c["password"] or ""))
     return credentials
@@ -145,12 +146,12 @@ def parse_proxy(entry: str) -> str:
         text = "http://" + text
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidProxyInfoError(f"not a proxy address: {entry!r}", noun="Job", target=entry)
+        raise BcsError(BG_E_INVALID_PROXY_INFO, f"not a proxy address: {entry!r}", noun="Job", target=entry)
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise InvalidProxyInfoError(
-            f"bad port in proxy address: {entry!r}", noun="Job", target=entry
+        raise BcsError(
+            BG_E_INVALID_PROXY_INFO, f"bad port in proxy address: {entry!r}", noun="Job", target=entry
         ) from None
     return f"{parts.scheme}://{parts.netloc}"
 

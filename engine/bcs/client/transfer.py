@@ -44,18 +44,18 @@ from bcs.client.session import HttpSession, release_response, transport_error
 from bcs.client.settings import JobSettings
 from bcs.client.throttle import TokenBucket
 from bcs.errors import (
+    BG_E_INSUFFICIENT_RANGE_SUPPORT,
+    BG_E_INVALID_SERVER_RESPONSE,
+    BG_E_MISSING_FILE_SIZE,
+    E_FAIL,
+    ERROR_DISK_FULL,
+    ERROR_FILE_NOT_FOUND,
+    ERROR_PATH_NOT_FOUND,
+    ERROR_WINHTTP_CONNECTION_ERROR,
+    ERROR_WINHTTP_REDIRECT_FAILED,
     AccessDeniedError,
     BcsError,
-    ConnectionTerminatedError,
-    DiskFullError,
-    FailError,
     HttpStatusError,
-    InsufficientRangeSupportError,
-    InvalidServerResponseError,
-    LocalFileNotFoundError,
-    MissingFileSizeError,
-    PathNotFoundError,
-    RedirectFailedError,
 )
 from bcs.http.ranges import parse_content_range
 
@@ -186,14 +186,14 @@ def local_error(exc: OSError, path: str) -> BcsError:
     """The BITS error for a local file failure (context LOCAL_FILE)."""
     text = f"{path}: {exc.strerror or exc}"
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return DiskFullError(text, noun="Job", target=path)
+        return BcsError(ERROR_DISK_FULL, text, noun="Job", target=path)
     if exc.errno == errno.ENOENT and os.path.isdir(os.path.dirname(path)):
-        return LocalFileNotFoundError(text, noun="Job", target=path)
+        return BcsError(ERROR_FILE_NOT_FOUND, text, noun="Job", target=path)
     if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-        return PathNotFoundError(text, noun="Job", target=path)
+        return BcsError(ERROR_PATH_NOT_FOUND, text, noun="Job", target=path)
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return AccessDeniedError(text, noun="Job", target=path)
-    return FailError(text, noun="Job", target=path)
+    return BcsError(E_FAIL, text, noun="Job", target=path)
 
 
 def _int_header(resp: urllib3.BaseHTTPResponse, name: str) -> int | None:
@@ -262,7 +262,8 @@ class Transfer:
         except Exception as exc:
             log.exception("job %s: transfer failed unexpectedly", self.job.job_id)
             self.report(
-                self, Failed(FailError(f"internal error: {exc}", noun="Job"), ErrorContext.Unknown, None)
+                self,
+                Failed(BcsError(E_FAIL, f"internal error: {exc}", noun="Job"), ErrorContext.Unknown, None),
             )
         else:
             self.report(self, Finished())
@@ -312,7 +313,7 @@ class Transfer:
         except BcsError as exc:
             self._check()
             # Refused redirects concern the remote file; everything else is the transport's.
-            remote = isinstance(exc, RedirectFailedError) or 0x8007012C <= exc.code <= 0x8007018F
+            remote = exc.kind is ERROR_WINHTTP_REDIRECT_FAILED or 0x8007012C <= exc.code <= 0x8007018F
             context = ErrorContext.RemoteFile if remote else ErrorContext.GeneralTransport
             raise _Failure(exc, context, index) from None
         if final != url and session.reports_redirects:
@@ -382,7 +383,8 @@ class Transfer:
                     else:
                         if ranged:
                             raise _Failure(
-                                InsufficientRangeSupportError(
+                                BcsError(
+                                    BG_E_INSUFFICIENT_RANGE_SUPPORT,
                                     f"the server ignored the Range header (200 instead of 206) for {url}",
                                     noun="Job",
                                     target=url,
@@ -394,7 +396,8 @@ class Transfer:
                         length = total = _int_header(resp, "Content-Length")
                         if length is None and not dynamic:
                             raise _Failure(
-                                MissingFileSizeError(
+                                BcsError(
+                                    BG_E_MISSING_FILE_SIZE,
                                     f"the server did not send Content-Length for {url}",
                                     noun="Job",
                                     target=url,
@@ -484,8 +487,10 @@ class Transfer:
         self._body_read = length is None or received == length
         if length is not None and received < length:
             raise _Failure(
-                ConnectionTerminatedError(
-                    f"the connection closed after {received} of {length} bytes", noun="Job"
+                BcsError(
+                    ERROR_WINHTTP_CONNECTION_ERROR,
+                    f"the connection closed after {received} of {length} bytes",
+                    noun="Job",
                 ),
                 ErrorContext.GeneralTransport,
                 index,
@@ -520,7 +525,9 @@ class Transfer:
             raise _Failure(error, ErrorContext.LocalFile, index)
 
     def _bad(self, message: str, index: int) -> _Failure:
-        return _Failure(InvalidServerResponseError(message, noun="Job"), ErrorContext.RemoteFile, index)
+        return _Failure(
+            BcsError(BG_E_INVALID_SERVER_RESPONSE, message, noun="Job"), ErrorContext.RemoteFile, index
+        )
 
     def _local(self, exc: OSError, index: int) -> _Failure:
         with self.lock:

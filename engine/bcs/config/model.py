@@ -26,7 +26,15 @@ from typing import Any
 from bcs import tunables
 from bcs.auth.sddl import parse_sddl
 from bcs.casing import camel_case
-from bcs.errors import AccessDeniedError, BcsError, InvalidArgumentError, LocalFileNotFoundError, shown
+from bcs.errors import (
+    ERROR_FILE_NOT_FOUND,
+    AccessDeniedError,
+    BcsError,
+    ConfigError,
+    InvalidArgumentError,
+    config_path_text,
+    shown,
+)
 from bcs.host import tunables as host_tunables
 from bcs.urlprefix import parse_prefix
 
@@ -46,26 +54,6 @@ __all__ = [
 
 CONFIG_VERSION = 1
 AUTH_SCHEMES = ("Negotiate", "NTLM", "ClientCertificate")
-
-
-class ConfigError(InvalidArgumentError):
-    """A configuration that does not load or does not validate; names the setting (and line)."""
-
-    def __init__(self, message: str, path: tuple[str | int, ...] = (), line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        where = _path_text(path)
-        text = f"{where}: {message}" if where else message
-        if line is not None:
-            text = f"line {line}: {text}"
-        super().__init__(text, noun="Configuration", target=where or None)
-
-
-def _path_text(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out
 
 
 @dataclass
@@ -206,7 +194,7 @@ class Config:
         start, where a deleted source must not stop the engine (its URL answers 404).
 
         Raises:
-            LocalFileNotFoundError, AccessDeniedError, InvalidArgumentError: as url.create, with
+            BcsError: ERROR_FILE_NOT_FOUND, E_ACCESSDENIED or E_INVALIDARG as url.create, with
                 the setting's place in front of the message.
         """
         for i, group in enumerate(self.url_groups):
@@ -214,8 +202,14 @@ class Config:
                 try:
                     url.source_path = check_source_path(url.source_path)
                 except BcsError as exc:
-                    where = _path_text(("urlGroups", i, "urls", j, "sourcePath"))
-                    raise type(exc)(f"{where}: {exc.message}", noun=exc.noun, target=exc.target) from None
+                    where = config_path_text(("urlGroups", i, "urls", j, "sourcePath"))
+                    raise BcsError(
+                        exc.kind,
+                        f"{where}: {exc.message}",
+                        reason=exc.reason,
+                        noun=exc.noun,
+                        target=exc.target,
+                    ) from None
 
 
 def check_url_suffix(suffix: str, prefix_path: str = "/") -> str:
@@ -272,7 +266,9 @@ def check_source_path(source: str) -> str:
                 f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
             )
     except FileNotFoundError:
-        raise LocalFileNotFoundError(f"sourcePath {path} does not exist", noun="Url", target=path) from None
+        raise BcsError(
+            ERROR_FILE_NOT_FOUND, f"sourcePath {path} does not exist", noun="Url", target=path
+        ) from None
     except PermissionError:
         raise AccessDeniedError(
             f"sourcePath {path} cannot be read by the engine", noun="Url", target=path

@@ -11,11 +11,7 @@ from typing import Any
 from bcs import tunables
 from bcs.auth.sddl import parse_sddl
 from bcs.config import AUTH_SCHEMES, Config, UrlConfig, UrlGroupConfig, check_source_path, check_url_suffix
-from bcs.errors import (
-    AlreadyExistsError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError
 from bcs.rpc.registry import CallContext, Param, rpc_method
 from bcs.urlprefix import UrlPrefix, parse_prefix
 
@@ -165,8 +161,11 @@ def urlgroup_create(ctx: CallContext, url_group: str, **settings: Any) -> dict[s
 
     def change(config: Config) -> None:
         if config.find_group(prefix.key) is not None:
-            raise AlreadyExistsError(
-                f"URL group {prefix} already exists", noun="UrlGroup", target=str(prefix)
+            raise BcsError(
+                ERROR_ALREADY_EXISTS,
+                f"URL group {prefix} already exists",
+                noun="UrlGroup",
+                target=str(prefix),
             )
         if len(config.url_groups) >= config.server.max_url_groups:
             raise InvalidArgumentError(
@@ -282,8 +281,11 @@ def url_create(
     def change(config: Config) -> None:
         group = _find(config, prefix)
         if any(u.url_suffix.lower() == suffix.lower() for u in group.urls):
-            raise AlreadyExistsError(
-                f"URL {prefix}{suffix} already exists", noun="Url", target=f"{prefix}{suffix}"
+            raise BcsError(
+                ERROR_ALREADY_EXISTS,
+                f"URL {prefix}{suffix} already exists",
+                noun="Url",
+                target=f"{prefix}{suffix}",
             )
         group.urls.append(url)
 

@@ -51,7 +51,7 @@ from waitress.task import ThreadedTaskDispatcher
 from waitress.utilities import BadRequest
 from waitress.wasyncore import loop
 
-from bcs.errors import BusyError, NotImplError
+from bcs.errors import E_NOTIMPL, BcsError, BusyError
 from bcs.host import tunables
 from bcs.host.app import HostApp, HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
@@ -608,7 +608,8 @@ def make_listener(scheme: str, port: int, state: HostState, threads: int) -> Lis
     """
     if scheme == "http":
         return WaitressListener(port, state, threads)
-    raise NotImplError(
+    raise BcsError(
+        E_NOTIMPL,
         f"https URL groups are not served yet (port {port}): TLS listeners land with the security work",
         noun="UrlGroup",
         target=port,

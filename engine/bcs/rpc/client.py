@@ -25,51 +25,10 @@ import stat
 import sys
 from typing import Any
 
-from bcs.errors import AccessDeniedError, BcsError, error_from_hresult, parse_hresult
+from bcs.errors import AccessDeniedError, EngineNotRunningError, RpcError, UntrustedEngineError
 from bcs.rpc.transport import peer_credentials, pipe_path, resolve_pipe_name
 
 __all__ = ["EngineNotRunningError", "RpcClient", "RpcError", "UntrustedEngineError"]
-
-
-class RpcError(BcsError):
-    """An error answered by the engine; carries the JSON-RPC code and ``error.data``."""
-
-    def __init__(self, code: int, message: str, data: dict[str, Any] | None) -> None:
-        self.rpc_code = code
-        self.data = data or {}
-        super().__init__(message, noun="Rpc", target=self.data.get("target"))
-        try:
-            template = error_from_hresult(parse_hresult(str(self.data.get("hresult", "0x80004005"))))
-        except ValueError:
-            template = error_from_hresult(0x80004005)
-        self.hresult_value = template.code
-        self.error_name = str(self.data.get("name", template.code_name))
-
-    @property
-    def code(self) -> int:
-        return self.hresult_value
-
-    @property
-    def code_name(self) -> str:
-        return self.error_name
-
-
-class EngineNotRunningError(BcsError):
-    """No engine answers on the pipe."""
-
-    hresult = 0x80070002
-    name = "ERROR_FILE_NOT_FOUND"
-    category = "ResourceUnavailable"
-    reason = "EngineNotRunning"
-
-
-class UntrustedEngineError(BcsError):
-    """The pipe is served by a process of another user: it is not our engine, nothing was sent."""
-
-    hresult = 0x80070005
-    name = "E_ACCESSDENIED"
-    category = "SecurityError"
-    reason = "UntrustedEngine"
 
 
 def _untrusted(pipe_name: str, path: str, who: str, allowed: str) -> UntrustedEngineError:

@@ -23,8 +23,16 @@ from collections.abc import Callable
 from typing import Any
 
 from bcs import tunables
-from bcs.errors import BcsError, FailError, InvalidArgumentError, NotImplError, shown
-from bcs.rpc.registry import CallContext, MethodRegistry, ParamError, parse_int
+from bcs.errors import (
+    E_FAIL,
+    E_INVALIDARG,
+    E_NOTIMPL,
+    BcsError,
+    Code,
+    ParamError,
+    shown,
+)
+from bcs.rpc.registry import CallContext, MethodRegistry, parse_int
 
 __all__ = [
     "INTERNAL_ERROR",
@@ -143,10 +151,8 @@ def error_response(request_id: Any, code: int, error: BcsError) -> dict[str, Any
     }
 
 
-def _rpc_error(reason: str, message: str, cls: type[BcsError] = InvalidArgumentError) -> BcsError:
-    err = cls(message, noun="Rpc")
-    err.reason = reason  # type: ignore[misc]
-    return err
+def _rpc_error(reason: str, message: str, kind: Code = E_INVALIDARG) -> BcsError:
+    return BcsError(kind, message, reason=reason, noun="Rpc")
 
 
 class Dispatcher:
@@ -164,7 +170,7 @@ class Dispatcher:
             self.rejections.log(
                 logging.ERROR, "line internal error", "request line: internal error", exc_info=True
             )
-            err = FailError("Internal error; see the engine log for details.", noun="Server")
+            err = BcsError(E_FAIL, "Internal error; see the engine log for details.", noun="Server")
             return encode(error_response(None, INTERNAL_ERROR, err))
 
     def _handle_line(self, line: bytes, ctx: CallContext) -> bytes | None:
@@ -209,7 +215,9 @@ class Dispatcher:
                 shown(request_id),
                 shown(exc),
             )
-        err = FailError("Internal error: the answer could not be encoded; see the engine log.", noun="Server")
+        err = BcsError(
+            E_FAIL, "Internal error: the answer could not be encoded; see the engine log.", noun="Server"
+        )
         try:
             return encode(error_response(request_id, INTERNAL_ERROR, err))[:-1]
         except ValueError:  # the id itself: handle_message refuses such ids, this is belt and braces
@@ -247,7 +255,7 @@ class Dispatcher:
         method = self.registry.get(name)
         if method is None:
             err = _rpc_error(
-                "MethodNotFound", f"Method not found: {name if _plain(name) else shown(name)}", NotImplError
+                "MethodNotFound", f"Method not found: {name if _plain(name) else shown(name)}", E_NOTIMPL
             )
             return error_response(request_id, METHOD_NOT_FOUND, err)
         started = time.monotonic()
@@ -255,7 +263,7 @@ class Dispatcher:
             kwargs = method.bind(params)
         except ParamError as exc:
             exc.noun = "Rpc"
-            exc.reason = "InvalidParams"  # type: ignore[misc]
+            exc.reason = "InvalidParams"
             self.rejections.log(logging.INFO, f"{name} rejected", "%s rejected: %s", name, exc.message)
             return error_response(request_id, INVALID_PARAMS, exc)
         try:
@@ -269,7 +277,9 @@ class Dispatcher:
             self.rejections.log(
                 logging.ERROR, f"{name} internal error", "%s: internal error", name, exc_info=True
             )
-            err = FailError(f"Internal error in {name}; see the engine log for details.", noun="Server")
+            err = BcsError(
+                E_FAIL, f"Internal error in {name}; see the engine log for details.", noun="Server"
+            )
             return error_response(request_id, INTERNAL_ERROR, err)
         log.debug("%s done in %.3f s", name, time.monotonic() - started)
         return {"jsonrpc": "2.0", "id": request_id, "result": result}

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from bcs import tunables
 from bcs.casing import snake_case
-from bcs.errors import InvalidArgumentError, shown
+from bcs.errors import ParamError, shown
 
 __all__ = [
     "REGISTRY",
@@ -41,10 +41,6 @@ __all__ = [
 ]
 
 ParamType = Literal["string", "integer", "number", "boolean", "array", "object"]
-
-
-class ParamError(InvalidArgumentError):
-    """A request's parameters do not match the method's declaration (JSON-RPC -32602)."""
 
 
 @dataclass(frozen=True)

@@ -26,15 +26,13 @@ from collections.abc import Callable
 from typing import Any
 
 from bcs import tunables
-from bcs.errors import AccessDeniedError, BcsError, BusyError, InvalidArgumentError
+from bcs.errors import AccessDeniedError, AlreadyRunningError, BcsError, BusyError, InvalidArgumentError
 from bcs.lockfile import LockFile, describe_entry
 from bcs.rpc.protocol import INVALID_REQUEST, SERVER_ERROR, encode, error_response
 from bcs.rpc.registry import CallContext
 
 __all__ = [
-    "AlreadyRunningError",
     "LineHandler",
-    "PipePathTakenError",
     "PipeServer",
     "peer_credentials",
     "pipe_path",
@@ -45,21 +43,6 @@ __all__ = [
 log = logging.getLogger("bcs.rpc")
 
 LineHandler = Callable[[bytes, CallContext], "bytes | None"]
-
-
-class AlreadyRunningError(BcsError):
-    """Another engine already serves this pipe name."""
-
-    hresult = 0x800700B7
-    name = "ERROR_ALREADY_EXISTS"
-    category = "ResourceExists"
-    reason = "AlreadyRunning"
-
-
-class PipePathTakenError(AccessDeniedError):
-    """The pipe's socket path holds something this engine did not create (another user's socket)."""
-
-    reason = "PipePathTaken"
 
 
 def resolve_pipe_name(name: str | None) -> str:
@@ -126,8 +109,9 @@ def serve_lines(
 
 
 def _too_long(max_line: int) -> bytes:
-    err = InvalidArgumentError(f"Invalid request: line longer than {max_line} bytes", noun="Rpc")
-    err.reason = "LineTooLong"  # type: ignore[misc]
+    err = InvalidArgumentError(
+        f"Invalid request: line longer than {max_line} bytes", reason="LineTooLong", noun="Rpc"
+    )
     return encode(error_response(None, INVALID_REQUEST, err))
 
 
@@ -251,10 +235,11 @@ class PipeServer:
             return
         if stat.S_ISSOCK(st.st_mode) and st.st_uid == os.geteuid():
             return
-        raise PipePathTakenError(
+        raise AccessDeniedError(
             f"{self.path} is {describe_entry(self.path, st)} owned by uid {st.st_uid}, not by this engine's uid {os.geteuid()}: "
             f"another local user may be squatting pipe '{self.name}'. Remove it (as root or uid "
-            f"{st.st_uid}) or choose another --pipe-name"
+            f"{st.st_uid}) or choose another --pipe-name",
+            reason="PipePathTaken",
         )
 
     # --- connections ---

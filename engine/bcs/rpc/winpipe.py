@@ -28,6 +28,8 @@ import win32pipe
 import win32security
 import winerror
 
+from bcs.errors import AlreadyRunningError
+
 log = logging.getLogger("bcs.rpc")
 
 _BUFFER = 64 * 1024
@@ -121,8 +123,6 @@ class WindowsPipeListener:
 
     def claim(self) -> None:
         """Create the first pipe instance; fails when another engine owns the name."""
-        from bcs.rpc.transport import AlreadyRunningError
-
         try:
             self._next = self._create(first=True)
         except pywintypes.error as exc:
