@@ -26,7 +26,8 @@ import sys
 from typing import Any
 
 from bcs.errors import AccessDeniedError, EngineNotRunningError, RpcError, UntrustedEngineError
-from bcs.rpc.transport import peer_credentials, pipe_path, resolve_pipe_name
+from bcs.rpc.transport import pipe_path, resolve_pipe_name
+from bcs.rpc.unixsocket import peer_credentials
 
 __all__ = ["EngineNotRunningError", "RpcClient", "RpcError", "UntrustedEngineError"]
 
