@@ -181,7 +181,12 @@ def test_dotnet_client_reads_a_reply_over_one_mebibyte_in_utf8(
     try:
         config = client.call("config.export")["result"]["config"]
         urls = [
-            {"urlSuffix": f"files/{i:05d}-Grüße-日本-{'x' * 1500}.txt", "sourcePath": str(source), "sddl": ""}
+            # Path segments stay within the 255 bytes a URL suffix allows; 7 of them make the length.
+            {
+                "urlSuffix": f"files/{i:05d}-Grüße-日本-{'/'.join(['x' * 200] * 7)}.txt",
+                "sourcePath": str(source),
+                "sddl": "",
+            }
             for i in range(400)
         ]
         config["urlGroups"] = [{"urlGroup": f"http://127.0.0.1:{free_port()}/Big/", "urls": urls}]
