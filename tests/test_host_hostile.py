@@ -22,17 +22,10 @@ from typing import Any
 import pytest
 
 from conftest import EngineProcess, free_port
+from test_host_http import publish
 
 MB = 1_000_000
 HUGE = "9" * 4400  # more digits than int() converts by default (sys.get_int_max_str_digits: 4300)
-
-
-def publish(engine: EngineProcess, port: int, urls: dict[str, Path], **settings: Any) -> str:
-    prefix = f"http://+:{port}/Demo/"
-    engine.call("urlgroup.create", urlGroup=prefix, **settings)
-    for suffix, source in urls.items():
-        engine.call("url.create", urlGroup=prefix, urlSuffix=suffix, sourcePath=str(source))
-    return prefix
 
 
 def fetch(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
