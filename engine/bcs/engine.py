@@ -1,5 +1,8 @@
 """The engine process: state directory, config, services, management pipe, clean shutdown.
 
+The services (file host, BITS client) are injected by the caller (``bcs serve`` passes both), so
+this module knows only their ``Service`` protocol.
+
 Start order: claim the pipe name (a second engine fails here, before touching anything), lock and
 check the state directory, open the log file, load config.yaml, start the services (file host,
 BITS client), then listen on the pipe, so that a client that reaches the pipe finds a ready engine.
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,11 +34,14 @@ from bcs.rpc.protocol import Dispatcher
 from bcs.rpc.registry import CallContext
 from bcs.rpc.transport import PipeServer, pipe_path, resolve_pipe_name
 
-__all__ = ["DEMO_URL_GROUP", "Engine", "EngineOptions", "Service", "default_state_dir"]
+__all__ = ["DEMO_URL_GROUP", "Engine", "EngineOptions", "Service", "ServiceFactory", "default_state_dir"]
 
 log = logging.getLogger("bcs.engine")
 
 DEMO_URL_GROUP = "http://+:8080/Demo/"
+
+
+ServiceFactory = Callable[["Engine"], "Service"]
 
 
 class Service(Protocol):
@@ -88,8 +95,9 @@ def demo_config(state_dir: Path) -> Config:
 class Engine:
     """One engine: owns the config store, the services and the management pipe."""
 
-    def __init__(self, options: EngineOptions) -> None:
+    def __init__(self, options: EngineOptions, services: Sequence[ServiceFactory] = ()) -> None:
         self.options = options
+        self.factories = tuple(services)  # started in this order, stopped in the reverse
         self.state_dir = options.state_dir.resolve()
         self.pipe_name = resolve_pipe_name(options.pipe_name)
         self.config_path = (options.config_path or self.state_dir / "config.yaml").resolve()
@@ -164,10 +172,7 @@ class Engine:
         }
 
     def _start_services(self) -> None:
-        from bcs.client.service import JobService
-        from bcs.host.service import FileHost
-
-        for factory in (FileHost, JobService):
+        for factory in self.factories:
             service: Service = factory(self)
             service.start()
             self.services[service.name] = service
@@ -220,10 +225,10 @@ class Engine:
         self._log_handler = handler
 
 
-def run_engine(options: EngineOptions) -> int:
+def run_engine(options: EngineOptions, services: Sequence[ServiceFactory]) -> int:
     """``bcs serve``: run in the foreground; a clear message and exit code 1 on a startup failure."""
     try:
-        Engine(options).run()
+        Engine(options, services).run()
     except BcsError as exc:
         log.error("cannot start: %s", exc.message)
         print(f"bcs serve: {exc.message}", file=sys.stderr)

@@ -55,7 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from bcs.client.service import JobService
     from bcs.engine import EngineOptions, default_state_dir, run_engine
+    from bcs.host.service import FileHost
     from bcs.rpc.transport import resolve_pipe_name
 
     if args.detach:
@@ -93,4 +95,4 @@ def _serve(args: argparse.Namespace) -> int:
         config_path=args.config,
         demo=not args.no_demo,
     )
-    return run_engine(options)
+    return run_engine(options, (FileHost, JobService))
