@@ -24,6 +24,7 @@ RPC_LOG_WINDOW: Final = 60.0  # seconds of that window; one "suppressed K simila
 # --- Config ---------------------------------------------------------------------------------------
 MAX_URL_GROUPS: Final = 25  # BITS Compact Server sizing (25 groups); configurable up to 100 000
 CONNECTION_LIMIT: Final = 3  # simultaneous transfers per URL group (original default)
+MAX_CONNECTION_LIMIT: Final = 1_000_000  # the highest connectionLimit a URL group accepts
 MIN_BANDWIDTH_LIMIT: Final = 1024  # bytes/s; the original refused anything lower
 LOG_FILE_BYTES: Final = 10 * 1024 * 1024  # rotating engine log, size of one file
 LOG_FILE_COUNT: Final = 5  # rotated engine log files kept

@@ -15,6 +15,7 @@ from bcs.config.model import (
     UrlGroupConfig,
     check_source_path,
     check_url_suffix,
+    group_setting_problem,
 )
 from bcs.config.store import ConfigStore, Listener
 from bcs.config.yamlio import dump_yaml, load_yaml
@@ -33,5 +34,6 @@ __all__ = [
     "check_source_path",
     "check_url_suffix",
     "dump_yaml",
+    "group_setting_problem",
     "load_yaml",
 ]

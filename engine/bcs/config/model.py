@@ -50,6 +50,7 @@ __all__ = [
     "UrlGroupConfig",
     "check_source_path",
     "check_url_suffix",
+    "group_setting_problem",
 ]
 
 CONFIG_VERSION = 1
@@ -160,15 +161,9 @@ class Config:
                 raise ConfigError(f"duplicate URL group {prefix}", (*where, "urlGroup"))
             seen.add(prefix.key)
             group.url_group = str(prefix)
-            _check_range(group.connection_limit, 0, 1_000_000, (*where, "connectionLimit"))
-            _check_bandwidth(group.bandwidth_limit, (*where, "bandwidthLimit"))
-            for j, scheme in enumerate(group.authentication):
-                if scheme not in AUTH_SCHEMES:
-                    raise ConfigError(
-                        f"must be one of {', '.join(AUTH_SCHEMES)}", (*where, "authentication", j)
-                    )
-            if len(set(group.authentication)) != len(group.authentication):
-                raise ConfigError("schemes must be unique", (*where, "authentication"))
+            problem = group_setting_problem(group)
+            if problem is not None:
+                raise ConfigError(problem[1], (*where, *problem[0]))
             suffixes: set[str] = set()
             for j, url in enumerate(group.urls):
                 uwhere = (*where, "urls", j)
@@ -278,6 +273,28 @@ def check_source_path(source: str) -> str:
             f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
         ) from None
     return path
+
+
+def group_setting_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...], str] | None:
+    """The first bad setting of a URL group: (its path inside the group, what is wrong), or None.
+
+    The one place the group rules live: config validation puts the group's index in front,
+    ``urlgroup.create``/``urlgroup.set`` its prefix.
+    """
+    if not 0 <= group.connection_limit <= tunables.MAX_CONNECTION_LIMIT:
+        return ("connectionLimit",), (
+            f"must be between 0 and {tunables.MAX_CONNECTION_LIMIT}, not {group.connection_limit}"
+        )
+    if group.bandwidth_limit != 0 and group.bandwidth_limit < tunables.MIN_BANDWIDTH_LIMIT:
+        return ("bandwidthLimit",), (
+            f"must be 0 (unlimited) or at least {tunables.MIN_BANDWIDTH_LIMIT} bytes/s, not {group.bandwidth_limit}"
+        )
+    for j, scheme in enumerate(group.authentication):
+        if scheme not in AUTH_SCHEMES:
+            return ("authentication", j), f"must be one of {', '.join(AUTH_SCHEMES)}, not {shown(scheme)}"
+    if len(set(group.authentication)) != len(group.authentication):
+        return ("authentication",), "schemes must be unique"
+    return None
 
 
 def _check_range(value: int, low: int, high: int, path: tuple[str | int, ...]) -> None:

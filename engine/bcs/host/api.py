@@ -8,10 +8,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bcs import tunables
 from bcs.auth.sddl import parse_sddl
-from bcs.config import AUTH_SCHEMES, Config, UrlConfig, UrlGroupConfig, check_source_path, check_url_suffix
-from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError
+from bcs.config import (
+    Config,
+    UrlConfig,
+    UrlGroupConfig,
+    check_source_path,
+    check_url_suffix,
+    group_setting_problem,
+)
+from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError, config_path_text
 from bcs.rpc.registry import CallContext, Param, rpc_method
 from bcs.urlprefix import UrlPrefix, parse_prefix
 
@@ -40,7 +46,6 @@ _SETTINGS = (
     Param("uploadEnabled", "boolean", "Accept BITS uploads (BITS_POST) on the group's URLs."),
     Param("directoryListing", "boolean", "List the files of directory URLs."),
 )
-AUTH_DOC = f"one of {', '.join(AUTH_SCHEMES)}"
 
 
 _SETTING_FIELDS = {
@@ -68,25 +73,12 @@ def _find(config: Config, prefix: UrlPrefix) -> UrlGroupConfig:
     return group
 
 
-def _check_settings(prefix: UrlPrefix, settings: dict[str, Any]) -> None:
-    """Validate settings with messages that name the group (config validation names an index)."""
-
-    def bad(message: str) -> InvalidArgumentError:
-        return InvalidArgumentError(f"{prefix}: {message}", noun="UrlGroup", target=str(prefix))
-
-    bandwidth = settings.get("bandwidth_limit")
-    if bandwidth is not None and bandwidth != 0 and bandwidth < tunables.MIN_BANDWIDTH_LIMIT:
-        raise bad(f"bandwidthLimit must be 0 (unlimited) or at least {tunables.MIN_BANDWIDTH_LIMIT} bytes/s")
-    limit = settings.get("connection_limit")
-    if limit is not None and limit > 1_000_000:
-        raise bad("connectionLimit must be at most 1000000")
-    schemes = settings.get("authentication")
-    if schemes is not None:
-        for scheme in schemes:
-            if scheme not in AUTH_SCHEMES:
-                raise bad(f"unknown authentication scheme {scheme!r} ({AUTH_DOC})")
-        if len(set(schemes)) != len(schemes):
-            raise bad("authentication schemes must be unique")
+def _check_settings(prefix: UrlPrefix, group: UrlGroupConfig) -> None:
+    """The group rules of ``bcs.config`` with a message that names the group, not its index."""
+    problem = group_setting_problem(group)
+    if problem is not None:
+        setting = config_path_text(problem[0])
+        raise InvalidArgumentError(f"{prefix}: {setting} {problem[1]}", noun="UrlGroup", target=str(prefix))
 
 
 def _apply_settings(group: UrlGroupConfig, settings: dict[str, Any]) -> None:
@@ -157,7 +149,9 @@ def _check_source(source: str) -> str:
 )
 def urlgroup_create(ctx: CallContext, url_group: str, **settings: Any) -> dict[str, Any]:
     prefix = parse_prefix(url_group)
-    _check_settings(prefix, settings)
+    candidate = UrlGroupConfig(url_group=str(prefix))
+    _apply_settings(candidate, settings)
+    _check_settings(prefix, candidate)
 
     def change(config: Config) -> None:
         if config.find_group(prefix.key) is not None:
@@ -214,10 +208,11 @@ def urlgroup_get(ctx: CallContext, url_group: str) -> dict[str, Any]:
 )
 def urlgroup_set(ctx: CallContext, url_group: str, **settings: Any) -> dict[str, Any]:
     prefix = parse_prefix(url_group)
-    _check_settings(prefix, settings)
 
     def change(config: Config) -> None:
-        _apply_settings(_find(config, prefix), settings)
+        group = _find(config, prefix)
+        _apply_settings(group, settings)
+        _check_settings(prefix, group)
 
     config = ctx.engine.config.update(change)
     return _group_dict(ctx, _find(config, prefix), with_urls=True)
