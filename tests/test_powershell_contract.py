@@ -101,7 +101,7 @@ def _known_values(engine: EngineProcess, tmp_path: Path) -> dict[str, Any]:
 
 
 def _calls(functions: dict[str, ps.Function]) -> list[tuple[ps.Function, ps.RpcCall]]:
-    return [(f, call) for f in functions.values() if f.name != "Invoke-BcsRpc" for call in f.rpc_calls()]
+    return [(f, call) for f in functions.values() if f.name != "Invoke-BcsRpc" for call in f.rpc_calls(functions)]
 
 
 def _result_matches(result: Any, declared: str) -> bool:
