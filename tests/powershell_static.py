@@ -8,6 +8,9 @@ The module follows one machine-checkable shape, and these helpers read it back f
   (``-Params @{ jobId = $JobId }``) or in a variable (``$params = @{ urlGroup = $UrlGroup }`` and
   ``$params['bandwidthLimit'] = $BandwidthLimit``), and calls
   ``Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'x.y' -Params $params``.
+* A private helper may add keys: ``Add-BcsJobSetting -Params $params ... @setting`` assigns
+  ``$Params['minimumRetryDelay'] = $RetryInterval``; those keys are the call's, typed by the
+  helper's parameters. The splat holds the caller's bound parameters named in a ``$script:`` list.
 * The value of each key is a parameter (``$Name``), a switch (``$Name.IsPresent``), a cast
   (``[long]$x``), a literal, or an array built from hashtables (object fields are the hashtable keys,
   also inside private helpers that the value calls).
@@ -1278,7 +1281,9 @@ def forwarding_problems(
             mine = caller.parameter(p.name)
             if mine is None or p.name.lower() not in lowered | explicit:
                 continue
-            pwhere = f"{rel(helper.path)}:{p.line}: {helper.name} -{p.name} (declared in {caller.line_of(n)} {caller.name})"
+            pwhere = (
+                f"{rel(helper.path)}:{p.line}: {helper.name} -{p.name} vs {caller.name} ({caller.line_of(n)})"
+            )
             same_type = p.type == mine.type or (p.type == "switch" and (mine.type or "") in _SWITCH_ACCEPTS)
             if not same_type:
                 problems.append(f"{pwhere}: type [{p.type}] differs from the caller's [{mine.type}]")
