@@ -138,58 +138,16 @@ function Set-BcsJob {
         if ($PSBoundParameters.ContainsKey('DisplayName')) {
             $params['displayName'] = $DisplayName
         }
-        if ($PSBoundParameters.ContainsKey('Description')) {
-            $params['description'] = $Description
-        }
         if ($PSBoundParameters.ContainsKey('Priority')) {
             $params['priority'] = $Priority
         }
-        $credentials = @()
-        if ($PSBoundParameters.ContainsKey('Credential')) {
-            $credentials += ConvertTo-BcsCredential -Credential $Credential -Scheme $Authentication -Target 'Server'
+        $setting = @{}
+        foreach ($name in $script:BcsJobSettingParameters) {
+            if ($PSBoundParameters.ContainsKey($name)) {
+                $setting[$name] = $PSBoundParameters[$name]
+            }
         }
-        if ($PSBoundParameters.ContainsKey('ProxyCredential')) {
-            $credentials += ConvertTo-BcsCredential -Credential $ProxyCredential -Scheme $ProxyAuthentication -Target 'Proxy'
-        }
-        if ($credentials.Count -gt 0) {
-            $params['credentials'] = $credentials
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyUsage')) {
-            $params['proxyUsage'] = $ProxyUsage
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyList')) {
-            $params['proxyList'] = $ProxyList
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyBypass')) {
-            $params['proxyBypass'] = $ProxyBypass
-        }
-        if ($PSBoundParameters.ContainsKey('RetryInterval')) {
-            $params['minimumRetryDelay'] = $RetryInterval
-        }
-        if ($PSBoundParameters.ContainsKey('RetryTimeout')) {
-            $params['noProgressTimeout'] = $RetryTimeout
-        }
-        if ($PSBoundParameters.ContainsKey('MaxDownloadTime')) {
-            $params['maxDownloadTime'] = $MaxDownloadTime
-        }
-        if ($PSBoundParameters.ContainsKey('CustomHeaders')) {
-            $params['customHeaders'] = $CustomHeaders
-        }
-        if ($PSBoundParameters.ContainsKey('SecurityFlags')) {
-            $params['securityFlags'] = $SecurityFlags
-        }
-        if ($PSBoundParameters.ContainsKey('CertificateAuthorityFile')) {
-            $params['caBundle'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($CertificateAuthorityFile)
-        }
-        if ($PSBoundParameters.ContainsKey('ClientCertificateFile')) {
-            $params['clientCertificate'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($ClientCertificateFile)
-        }
-        if ($PSBoundParameters.ContainsKey('BandwidthLimit')) {
-            $params['bandwidthLimit'] = $BandwidthLimit
-        }
-        if ($PSBoundParameters.ContainsKey('Dynamic')) {
-            $params['dynamic'] = $Dynamic
-        }
+        Add-BcsJobSetting -Cmdlet $PSCmdlet -Params $params -Authentication $Authentication -ProxyAuthentication $ProxyAuthentication @setting
         if ($PSCmdlet.ShouldProcess($JobId, 'Change BITS job properties')) {
             Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'job.set' -Params $params | ConvertTo-BcsObject -TypeName 'Bcs.Job'
         }

@@ -184,55 +184,13 @@ function Start-BcsJob {
             suspended   = $Suspended.IsPresent
             files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType)
         }
-        if ($PSBoundParameters.ContainsKey('Description')) {
-            $params['description'] = $Description
+        $setting = @{}
+        foreach ($name in $script:BcsJobSettingParameters) {
+            if ($PSBoundParameters.ContainsKey($name)) {
+                $setting[$name] = $PSBoundParameters[$name]
+            }
         }
-        $credentials = @()
-        if ($PSBoundParameters.ContainsKey('Credential')) {
-            $credentials += ConvertTo-BcsCredential -Credential $Credential -Scheme $Authentication -Target 'Server'
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyCredential')) {
-            $credentials += ConvertTo-BcsCredential -Credential $ProxyCredential -Scheme $ProxyAuthentication -Target 'Proxy'
-        }
-        if ($credentials.Count -gt 0) {
-            $params['credentials'] = $credentials
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyUsage')) {
-            $params['proxyUsage'] = $ProxyUsage
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyList')) {
-            $params['proxyList'] = $ProxyList
-        }
-        if ($PSBoundParameters.ContainsKey('ProxyBypass')) {
-            $params['proxyBypass'] = $ProxyBypass
-        }
-        if ($PSBoundParameters.ContainsKey('RetryInterval')) {
-            $params['minimumRetryDelay'] = $RetryInterval
-        }
-        if ($PSBoundParameters.ContainsKey('RetryTimeout')) {
-            $params['noProgressTimeout'] = $RetryTimeout
-        }
-        if ($PSBoundParameters.ContainsKey('MaxDownloadTime')) {
-            $params['maxDownloadTime'] = $MaxDownloadTime
-        }
-        if ($PSBoundParameters.ContainsKey('CustomHeaders')) {
-            $params['customHeaders'] = $CustomHeaders
-        }
-        if ($PSBoundParameters.ContainsKey('SecurityFlags')) {
-            $params['securityFlags'] = $SecurityFlags
-        }
-        if ($PSBoundParameters.ContainsKey('CertificateAuthorityFile')) {
-            $params['caBundle'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($CertificateAuthorityFile)
-        }
-        if ($PSBoundParameters.ContainsKey('ClientCertificateFile')) {
-            $params['clientCertificate'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($ClientCertificateFile)
-        }
-        if ($PSBoundParameters.ContainsKey('BandwidthLimit')) {
-            $params['bandwidthLimit'] = $BandwidthLimit
-        }
-        if ($PSBoundParameters.ContainsKey('Dynamic')) {
-            $params['dynamic'] = $Dynamic.IsPresent
-        }
+        Add-BcsJobSetting -Cmdlet $PSCmdlet -Params $params -Authentication $Authentication -ProxyAuthentication $ProxyAuthentication @setting
         $what = "$TransferType of $($Source.Count) file(s): $($Source -join ', ')"
         if ($PSCmdlet.ShouldProcess($what, "Start BITS job '$DisplayName'")) {
             $job = Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'job.create' -Params $params

@@ -8,6 +8,9 @@ The module follows one machine-checkable shape, and these helpers read it back f
   (``-Params @{ jobId = $JobId }``) or in a variable (``$params = @{ urlGroup = $UrlGroup }`` and
   ``$params['bandwidthLimit'] = $BandwidthLimit``), and calls
   ``Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'x.y' -Params $params``.
+* A private helper may add keys: ``Add-BcsJobSetting -Params $params ... @setting`` assigns
+  ``$Params['minimumRetryDelay'] = $RetryInterval``; those keys are the call's, typed by the
+  helper's parameters. The splat holds the caller's bound parameters named in a ``$script:`` list.
 * The value of each key is a parameter (``$Name``), a switch (``$Name.IsPresent``), a cast
   (``[long]$x``), a literal, or an array built from hashtables (object fields are the hashtable keys,
   also inside private helpers that the value calls).
@@ -184,6 +187,7 @@ class Parameter:
     attributes: dict[str, list[str]]  # attribute name -> argument texts ("Parameter" -> ["Mandatory", ...])
     line: int
     set_entries: list[ParameterSetEntry] = field(default_factory=list)
+    default: str | None = None  # the default value as written ("'Negotiate'"), None without one
 
     def has(self, attribute: str, argument: str) -> bool:
         args = self.attributes.get(attribute, [])
@@ -208,6 +212,9 @@ class ParamKey:
     node: tree_sitter.Node
     line: int
     unconditional: bool  # set in the hashtable literal itself (always sent)
+    # The private helper that assigns the key (``$Params['key'] = ...`` on the hashtable the cmdlet
+    # passes as ``-Params $params``); its parameters, not the cmdlet's, type the value.
+    owner: Function | None = None
 
 
 @dataclass
@@ -261,12 +268,55 @@ class Function:
             and re.match(r"\$PSCmdlet\s*\.\s*ShouldProcess\s*\(", text(self.source, n), re.IGNORECASE)
         ]
 
-    def rpc_calls(self) -> list[RpcCall]:
+    def rpc_calls(self, functions: dict[str, Function] | None = None) -> list[RpcCall]:
+        """The Invoke-BcsRpc calls; with ``functions``, also the keys that private helpers add to
+        the params hashtable passed to them (``Add-BcsJobSetting -Params $params``)."""
         return [
-            self._rpc_call(n)
+            self._rpc_call(n, functions)
             for n in walk(self.node)
             if n.type == "command" and self._command_name(n) == "Invoke-BcsRpc"
         ]
+
+    def helper_keys(
+        self, var: str, functions: dict[str, Function], seen: frozenset[str] = frozenset()
+    ) -> list[ParamKey]:
+        """Keys that private helpers called with ``-Params <var>`` assign to their -Params (and on)."""
+        keys: list[ParamKey] = []
+        for n in walk(self.node):
+            if n.type != "command":
+                continue
+            helper = functions.get(self._command_name(n) or "")
+            if helper is None or helper.path.parent.name != "private" or helper.name in seen:
+                continue
+            for arg, value in _command_arguments(self.source, n).items():
+                if (
+                    value.type == "command_parameter"
+                    or text(self.source, value).strip().lower() != var.lower()
+                ):
+                    continue
+                declared = helper.parameter(arg.lstrip("-"))
+                if declared is None:
+                    continue
+                target = f"${declared.name}"
+                keys += [
+                    ParamKey(k.key, k.value, k.node, k.line, unconditional=False, owner=helper)
+                    for k in helper._assigned_keys(target)
+                ]
+                keys += helper.helper_keys(target, functions, seen | {self.name, helper.name})
+        return keys
+
+    def _assigned_keys(self, var: str) -> list[ParamKey]:
+        """``<var>['key'] = value`` assignments in this function (conditional keys)."""
+        keys = []
+        for assignment in (n for n in walk(self.node) if n.type == "assignment_expression"):
+            left = assignment.child_by_field_name("left") or assignment.children[0]
+            value = assignment.children[-1]
+            m = re.fullmatch(r"(\$\w+)\[\s*'([^']+)'\s*\]", text(self.source, left).strip())
+            if m and m.group(1).lower() == var.lower():
+                keys.append(
+                    ParamKey(m.group(2), text(self.source, value).strip(), value, line(assignment), False)
+                )
+        return keys
 
     # --- internals ---
     def _command_name(self, command: tree_sitter.Node) -> str | None:
@@ -275,7 +325,7 @@ class Function:
                 return text(self.source, c)
         return None
 
-    def _rpc_call(self, command: tree_sitter.Node) -> RpcCall:
+    def _rpc_call(self, command: tree_sitter.Node, functions: dict[str, Function] | None = None) -> RpcCall:
         args = _command_arguments(self.source, command)
         method = args.get("-method")
         params = args.get("-params")
@@ -300,17 +350,9 @@ class Function:
                 literal = _find_first(value, "hash_literal_expression")
                 if literal is not None and _is_direct_hash(self.source, value):
                     call.keys += _hash_keys(self.source, literal, unconditional=True)
-            m = re.fullmatch(r"(\$\w+)\[\s*'([^']+)'\s*\]", left_text)
-            if m and m.group(1).lower() == var.lower():
-                call.keys.append(
-                    ParamKey(
-                        m.group(2),
-                        text(self.source, value).strip(),
-                        value,
-                        line(assignment),
-                        unconditional=False,
-                    )
-                )
+        call.keys += self._assigned_keys(var)
+        if functions is not None:
+            call.keys += self.helper_keys(var, functions)
         return call
 
 
@@ -471,7 +513,9 @@ def _function(
                         entries.append(_set_entry(args))
             if not entries:
                 entries.append(_set_entry([]))  # a parameter without [Parameter()] is in every set
-            parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp), entries))
+            default_node = next((c for c in sp.children if c.type == "script_parameter_default"), None)
+            default = text(source, default_node.children[-1]).strip() if default_node is not None else None
+            parameters.append(Parameter(text(source, var)[1:], ptype, attributes, line(sp), entries, default))
     return Function(name, path, source, n, help_, binding, outputs, parameters)
 
 
@@ -736,7 +780,9 @@ class ValueShape:
 
 
 def value_shape(f: Function, key: ParamKey, functions: dict[str, Function]) -> ValueShape:
-    """Infer the JSON shape of the value a cmdlet assigns to a params key."""
+    """Infer the JSON shape of the value a cmdlet (or the private helper that assigns the key,
+    ``key.owner``) assigns to a params key, from that function's parameters and locals."""
+    f = key.owner or f
     value = key.value
     m = re.fullmatch(r"\$(\w+)(\.IsPresent)?", value)
     if m:
@@ -814,7 +860,7 @@ def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) 
     for f in functions.values():
         if f.name == "Invoke-BcsRpc":
             continue
-        for call in f.rpc_calls():
+        for call in f.rpc_calls(functions):
             where = f"{rel(f.path)}:{call.line}: {f.name}"
             if call.method is None:
                 problems.append(f"{where}: Invoke-BcsRpc without a literal -Method")
@@ -827,7 +873,9 @@ def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) 
                 problems.append(f"{where}: cannot find the keys of -Params {call.params_source}")
             declared = {p["name"]: p for p in method["params"]}
             for key in call.keys:
-                kwhere = f"{rel(f.path)}:{key.line}: {f.name} {call.method}"
+                owner = key.owner or f
+                via = f" (via {f.name})" if key.owner is not None else ""
+                kwhere = f"{rel(owner.path)}:{key.line}: {owner.name}{via} {call.method}"
                 param = declared.get(key.key)
                 if param is None:
                     problems.append(
@@ -873,7 +921,7 @@ def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) 
                     problems.append(f"{where}: {call.method} requires {p['name']!r}, never sent")
                 elif not key.unconditional:
                     source_param = re.fullmatch(r"\$(\w+)", key.value)
-                    bound = f.parameter(source_param.group(1)) if source_param else None
+                    bound = (key.owner or f).parameter(source_param.group(1)) if source_param else None
                     if bound is None or not bound.mandatory:
                         problems.append(f"{where}: required {p['name']!r} is only sent conditionally")
     return problems
@@ -907,7 +955,7 @@ def reachable_calls(f: Function, functions: dict[str, Function]) -> list[RpcCall
         if current.name in seen:
             continue
         seen.add(current.name)
-        calls += current.rpc_calls()
+        calls += current.rpc_calls(functions)
         for name, _ in current.commands():
             helper = functions.get(name)
             if helper is not None and helper.path.parent.name == "private" and helper.name != "Invoke-BcsRpc":
@@ -941,7 +989,7 @@ def sample_params(
             pass
         elif (not every_key or only is not None) and not key.unconditional:
             source = re.fullmatch(r"\$(\w+)", key.value)
-            bound = f.parameter(source.group(1)) if source else None
+            bound = (key.owner or f).parameter(source.group(1)) if source else None
             if bound is None or not bound.mandatory:
                 continue
         shape = value_shape(f, key, functions)
@@ -1010,12 +1058,17 @@ AUTOMATIC_VARIABLES = {
 }  # fmt: skip
 
 
-def variable_problems(f: Function) -> list[str]:
+def variable_problems(f: Function, lists: dict[str, list[str]] | None = None) -> list[str]:
     """Variables read but never assigned (typos such as $parmas), parameters never used, and
-    ``$PSBoundParameters.ContainsKey('X')`` naming no parameter."""
+    ``$PSBoundParameters.ContainsKey('X')`` naming no parameter.
+
+    A parameter named in a ``$script:`` list of settings that the function loops over
+    (``foreach ($name in $script:BcsJobSettingParameters)``) is used: it is forwarded by name
+    (``forwarding_problems`` checks where to)."""
     problems = []
     parameters = {p.name.lower() for p in f.parameters}
     defined = set(parameters)
+    forwarded = {name.lower() for _, names, _ in _forwarding_loops(f, lists) for name in names}
     param_block = _find_first(f.node, "param_block")
     for n in walk(f.node):
         if n.type == "foreach_statement":
@@ -1042,7 +1095,7 @@ def variable_problems(f: Function) -> list[str]:
         if name.lower() not in defined and name.lower() not in AUTOMATIC_VARIABLES:
             problems.append(f"{f.line_of(n)}: {f.name}: ${name} is never assigned")
     for p in f.parameters:
-        if p.name.lower() not in used:
+        if p.name.lower() not in used | forwarded:
             problems.append(f"{rel(f.path)}:{p.line}: {f.name}: parameter -{p.name} is never used")
     for m in re.finditer(r"\$PSBoundParameters\.ContainsKey\('([^']+)'\)", text(f.source, f.node)):
         if m.group(1).lower() not in parameters:
@@ -1128,6 +1181,118 @@ def call_problems(caller: Function, functions: dict[str, Function]) -> list[str]
             )
             if f"-{p.name.lower()}" not in args and not (from_pipeline and piped):
                 problems.append(f"{caller.line_of(n)}: {callee.name} needs -{p.name}")
+    return problems
+
+
+# --- parameters forwarded to a private helper by splatting -----------------------------------------
+
+SETTINGS_FILE = ROOT / "cmdlets" / "private" / "ModuleSettings.ps1"
+# A helper's [switch] may receive the caller's [bool]: splatting $true/$false binds a switch
+# (about_Splatting), and the helper sends $Name.IsPresent, a JSON boolean either way.
+_SWITCH_ACCEPTS = {"switch", "bool", "boolean", "system.boolean"}
+
+
+def settings_lists(path: Path = SETTINGS_FILE) -> dict[str, list[str]]:
+    """``$script:Name = @('a', 'b', ...)`` lists of strings in a settings file (lower-case name -> items)."""
+    source, tree = parse(path)
+    out: dict[str, list[str]] = {}
+    for n in walk(tree.root_node):
+        if n.type != "assignment_expression":
+            continue
+        left = re.fullmatch(r"\$script:(\w+)", text(source, n.children[0]).strip(), re.IGNORECASE)
+        value = text(source, n.children[-1]).strip()
+        if left and re.fullmatch(r"@\(\s*(?:'[^']*'\s*,?\s*)*\)", value, re.DOTALL):
+            out[left.group(1).lower()] = re.findall(r"'([^']*)'", value)
+    return out
+
+
+def _forwarding_loops(
+    f: Function, lists: dict[str, list[str]] | None
+) -> list[tuple[str, list[str], tree_sitter.Node]]:
+    """(splat variable, names, loop) of each ``foreach ($n in $script:List) { ... $var[$n] = ... }``."""
+    if lists is None:
+        lists = settings_lists()
+    out = []
+    for n in walk(f.node):
+        if n.type != "foreach_statement":
+            continue
+        pipeline = next((c for c in n.children if c.type == "pipeline"), None)
+        m = (
+            re.fullmatch(r"\$script:(\w+)", text(f.source, pipeline).strip(), re.IGNORECASE)
+            if pipeline
+            else None
+        )
+        if m is None or m.group(1).lower() not in lists:
+            continue
+        body = text(f.source, n)
+        target = re.search(r"(\$\w+)\[\s*\$\w+\s*\]\s*=", body)
+        if target is not None:
+            out.append((target.group(1), lists[m.group(1).lower()], n))
+    return out
+
+
+def _validation(p: Parameter) -> dict[str, list[str]]:
+    return {
+        name.lower(): [a.replace(" ", "") for a in args]
+        for name, args in p.attributes.items()
+        if name.lower().startswith(("validate", "allow"))
+    }
+
+
+def forwarding_problems(
+    caller: Function, functions: dict[str, Function], lists: dict[str, list[str]] | None = None
+) -> list[str]:
+    """A private helper called with a splat built from a ``$script:`` list of parameter names gets
+    exactly its own parameters (no name both splatted and passed, none it lacks: either would stop
+    the call), and each parameter it shares with the caller is declared alike: same type, default
+    and validation attributes, so the helper sees what the caller's code saw."""
+    problems = []
+    loops = _forwarding_loops(caller, lists)
+    for n in walk(caller.node):
+        if n.type != "command":
+            continue
+        helper = functions.get(caller._command_name(n) or "")
+        if helper is None or helper.path.parent.name != "private":
+            continue
+        elements = next((c for c in n.children if c.type == "command_elements"), None)
+        splats = {
+            "$" + text(caller.source, c).strip()[1:].lower()
+            for c in (elements.children if elements is not None else [])
+            if re.fullmatch(r"@\w+", text(caller.source, c).strip())
+        }
+        names = [name for var, found, _ in loops if var.lower() in splats for name in found]
+        if not splats or not names:
+            continue
+        where = f"{caller.line_of(n)}: {caller.name} -> {helper.name}"
+        explicit = {a.lstrip("-").rstrip(":").lower() for a in _command_arguments(caller.source, n)}
+        declared = {p.name.lower(): p for p in helper.parameters}
+        lowered = {name.lower() for name in names}
+        for name in names:
+            if name.lower() in explicit:
+                problems.append(f"{where}: -{name} is both splatted and passed (PowerShell stops the call)")
+            if name.lower() not in declared:
+                problems.append(f"{where}: splats -{name}, which {helper.name} does not declare")
+            if caller.parameter(name) is None:
+                problems.append(f"{where}: forwards -{name}, which {caller.name} does not declare")
+        for p in helper.parameters:
+            if p.name.lower() not in lowered | explicit and not p.mandatory:
+                problems.append(f"{where}: {helper.name} -{p.name} is neither splatted nor passed")
+        for p in helper.parameters:
+            mine = caller.parameter(p.name)
+            if mine is None or p.name.lower() not in lowered | explicit:
+                continue
+            pwhere = (
+                f"{rel(helper.path)}:{p.line}: {helper.name} -{p.name} vs {caller.name} ({caller.line_of(n)})"
+            )
+            same_type = p.type == mine.type or (p.type == "switch" and (mine.type or "") in _SWITCH_ACCEPTS)
+            if not same_type:
+                problems.append(f"{pwhere}: type [{p.type}] differs from the caller's [{mine.type}]")
+            if p.default != mine.default:
+                problems.append(f"{pwhere}: default {p.default} differs from the caller's {mine.default}")
+            if _validation(p) != _validation(mine):
+                problems.append(
+                    f"{pwhere}: validation {_validation(p)} differs from the caller's {_validation(mine)}"
+                )
     return problems
 
 

@@ -101,7 +101,9 @@ def _known_values(engine: EngineProcess, tmp_path: Path) -> dict[str, Any]:
 
 
 def _calls(functions: dict[str, ps.Function]) -> list[tuple[ps.Function, ps.RpcCall]]:
-    return [(f, call) for f in functions.values() if f.name != "Invoke-BcsRpc" for call in f.rpc_calls()]
+    return [
+        (f, call) for f in functions.values() if f.name != "Invoke-BcsRpc" for call in f.rpc_calls(functions)
+    ]
 
 
 def _result_matches(result: Any, declared: str) -> bool:
@@ -159,6 +161,84 @@ def test_contract_check_fails_for_a_drifted_parameter_name_type_and_method(engin
     assert any("bandwidthLimit is sent as string, declared integer" in p for p in problems), problems
     assert any("'urlgroup.update' is not in rpc.describe" in p for p in problems), problems
     assert all(p.startswith("tests/powershell_fixtures/Set-BcsUrlGroup.ps1:") for p in problems)
+
+
+# The keys Add-BcsJobSetting assigns to the params of job.create and job.set, and the JSON type each
+# gets from the helper's parameter declarations.
+JOB_SETTING_KEYS = {
+    "description": "string",
+    "credentials": "array",
+    "proxyUsage": "string",
+    "proxyList": "array",
+    "proxyBypass": "array",
+    "minimumRetryDelay": "integer",
+    "noProgressTimeout": "integer",
+    "maxDownloadTime": "integer",
+    "customHeaders": "array",
+    "securityFlags": "integer",
+    "caBundle": "string",
+    "clientCertificate": "string",
+    "bandwidthLimit": "integer",
+    "dynamic": "boolean",
+}
+
+
+@pytest.mark.parametrize(("cmdlet", "method"), [("Start-BcsJob", "job.create"), ("Set-BcsJob", "job.set")])
+def test_the_job_settings_the_helper_assigns_are_read_as_keys_of_the_cmdlets_call(
+    engine: EngineProcess, cmdlet: str, method: str
+) -> None:
+    functions = ps.module_functions()
+    f = functions[cmdlet]
+    (call,) = [c for c in f.rpc_calls(functions) if c.method == method]
+    helper = functions["Add-BcsJobSetting"]
+    from_helper = {k.key: ps.value_shape(f, k, functions).json_type for k in call.keys if k.owner is helper}
+    assert from_helper == JOB_SETTING_KEYS
+    declared = {p["name"]: p["type"] for p in ps.methods_by_name(_describe(engine))[method]["params"]}
+    assert {k: declared.get(k) for k in JOB_SETTING_KEYS} == JOB_SETTING_KEYS
+    # Without the module's functions the reader sees only the cmdlet's own keys.
+    assert not set(JOB_SETTING_KEYS) & {k.key for c in f.rpc_calls() for k in c.keys}
+
+
+def _drifted_job_functions() -> tuple[ps.Function, dict[str, ps.Function]]:
+    (caller,) = ps.functions_in(FIXTURES / "Set-BcsJobDrift.ps1")
+    (helper,) = ps.functions_in(FIXTURES / "private" / "Add-BcsJobDrift.ps1")
+    return caller, {**ps.module_functions(), caller.name: caller, helper.name: helper}
+
+
+def test_contract_check_fails_for_a_key_a_private_helper_drifted_typed_in_the_helper(
+    engine: EngineProcess,
+) -> None:
+    _, functions = _drifted_job_functions()
+    problems = ps.contract_problems(functions, _describe(engine))  # the module itself is clean
+    helper_file = "tests/powershell_fixtures/private/Add-BcsJobDrift.ps1"
+    assert any(
+        p.startswith(
+            f"{helper_file}:55: Add-BcsJobDrift (via Set-BcsJobDrift) job.set: key 'retryDelay' is not a parameter"
+        )
+        for p in problems
+    ), problems
+    # Set-BcsJobDrift declares [long]$BandwidthLimit; the helper's [string] is what goes out.
+    assert any(
+        p.startswith(f"{helper_file}:58:") and "bandwidthLimit is sent as string, declared integer" in p
+        for p in problems
+    ), problems
+    assert len(problems) == 2, problems
+
+
+def test_a_drifted_helper_key_is_sent_and_rejected_by_the_engine_with_invalid_params(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    caller, functions = _drifted_job_functions()
+    (call,) = caller.rpc_calls(functions)
+    method = ps.methods_by_name(_describe(engine))["job.set"]
+    params = ps.sample_params(
+        caller, call, method, functions, _known_values(engine, tmp_path), only={"retryDelay"}
+    )
+    assert set(params) == {"jobId", "retryDelay"}
+    with engine.client() as client:
+        answer = client.request({"jsonrpc": "2.0", "id": 1, "method": "job.set", "params": params})
+    assert answer["error"]["code"] == -32602
+    assert "retryDelay" in answer["error"]["message"]
 
 
 def test_coverage_check_fails_when_a_method_has_no_cmdlet(engine: EngineProcess) -> None:

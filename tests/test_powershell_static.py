@@ -6,11 +6,14 @@ that it fails when a cmdlet is broken.
 
 from __future__ import annotations
 
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tree_sitter
 import yaml
 
 import powershell_static as ps
@@ -419,4 +422,215 @@ def test_convert_to_json_check_fails_without_depth_or_compress() -> None:
     assert ps.convert_to_json_problems(FIXTURES / "Send-BcsJson.ps1") == [
         "tests/powershell_fixtures/Send-BcsJson.ps1:12: ConvertTo-Json without -Depth",
         "tests/powershell_fixtures/Send-BcsJson.ps1:13: ConvertTo-Json without -Compress",
+    ]
+
+
+# --- job settings shared through Add-BcsJobSetting ---------------------------------------------------
+
+INLINE = FIXTURES / "inline"  # Start-BcsJob and Set-BcsJob as they were before Add-BcsJobSetting
+SHARED_SETTING_CALLERS = ("Start-BcsJob", "Set-BcsJob")
+
+
+def test_private_helpers_get_exactly_their_parameters_declared_as_in_each_caller() -> None:
+    functions = ps.module_functions()
+    problems = [p for f in functions.values() for p in ps.forwarding_problems(f, functions)]
+    assert problems == []
+    for name in SHARED_SETTING_CALLERS:  # the rule has something to check
+        assert ps._forwarding_loops(functions[name], None), name
+
+
+def test_forwarding_check_fails_for_a_helper_that_drifted_from_its_caller() -> None:
+    (caller,) = ps.functions_in(FIXTURES / "Set-BcsJobDrift.ps1")
+    (helper,) = ps.functions_in(FIXTURES / "private" / "Add-BcsJobDrift.ps1")
+    functions = {**ps.module_functions(), caller.name: caller, helper.name: helper}
+    lists = {"bcsdriftparameters": ["RetryInterval", "BandwidthLimit", "Credential", "Priority"]}
+    problems = ps.forwarding_problems(caller, functions, lists)
+    expected = [
+        ("Set-BcsJobDrift.ps1:58:", "-RetryInterval is both splatted and passed"),
+        ("Set-BcsJobDrift.ps1:58:", "splats -Priority, which Add-BcsJobDrift does not declare"),
+        ("Set-BcsJobDrift.ps1:58:", "forwards -Priority, which Set-BcsJobDrift does not declare"),
+        ("Set-BcsJobDrift.ps1:58:", "Add-BcsJobDrift -Proxy is neither splatted nor passed"),
+        ("Add-BcsJobDrift.ps1:41:", "default 'Basic' differs from the caller's 'Negotiate'"),
+        ("Add-BcsJobDrift.ps1:44:", "validation {} differs"),
+        ("Add-BcsJobDrift.ps1:47:", "type [string] differs from the caller's [long]"),
+    ]
+    for where, what in expected:
+        assert any(where in p and what in p for p in problems), (where, what, problems)
+    assert all(p.startswith("tests/powershell_fixtures/") for p in problems)
+    # The splat-forwarded parameters count as used; the typo check still runs on the rest.
+    assert ps.variable_problems(caller, lists) == []
+
+
+# A small model of PowerShell's parameter binding, enough to say what the params hashtable holds
+# for a set of parameters the user bound: ⟨X⟩ is the value the user gave -X, switch⟨X⟩/bool⟨X⟩ when
+# -X is a [switch]/[bool]; an unbound parameter has its default as written, or ⟨unset X⟩.
+
+
+def _bound_value(f: ps.Function, name: str) -> str:
+    p = f.parameter(name)
+    assert p is not None
+    kind = {"switch": "switch", "bool": "bool"}.get(p.type or "", "")
+    return f"{kind}⟨{p.name}⟩"
+
+
+def _unbound_value(f: ps.Function, name: str) -> str:
+    p = f.parameter(name)
+    assert p is not None
+    if p.default is not None:
+        return p.default
+    return f"switch⟨unset {p.name}⟩" if p.type == "switch" else f"⟨unset {p.name}⟩"
+
+
+def _resolve(f: ps.Function, expression: str, env: dict[str, str]) -> str:
+    """``expression`` with each of ``f``'s parameters replaced by its value in ``env``."""
+
+    def value(m: re.Match[str]) -> str:
+        p = f.parameter(m.group(1))
+        if p is None:
+            return m.group(0)  # a local ($params, $credentials) or automatic ($PSCmdlet) variable
+        resolved = env[p.name.lower()]
+        if m.group(2):  # .IsPresent: the boolean of a switch
+            assert resolved.startswith("switch⟨"), (f.name, m.group(0), resolved)
+            return "bool" + resolved.removeprefix("switch")
+        return resolved
+
+    return re.sub(r"\$(\w+)(\.IsPresent)?", value, expression)
+
+
+def _holds(f: ps.Function, node: tree_sitter.Node, bound: set[str], env: dict[str, str]) -> bool:
+    """Whether every `if` around ``node`` in ``f`` is true when ``bound`` are the bound parameters."""
+    n = node.parent
+    while n is not None and n != f.node:
+        if n.type == "if_statement":
+            condition = ps.text(f.source, next(c for c in n.children if c.type == "pipeline")).strip()
+            contains = re.fullmatch(r"\$PSBoundParameters\.ContainsKey\('(\w+)'\)", condition)
+            non_empty = re.fullmatch(r"\$(\w+)\.Count -gt 0", condition)
+            if contains:
+                if contains.group(1).lower() not in bound:
+                    return False
+            elif non_empty:
+                if not _local_items(f, non_empty.group(1), bound, env):
+                    return False
+            else:
+                raise AssertionError(f"{f.line_of(n)}: the model does not know the condition {condition!r}")
+        n = n.parent
+    return True
+
+
+def _local_items(f: ps.Function, var: str, bound: set[str], env: dict[str, str]) -> list[str]:
+    """What ``$var += ...`` adds to a local array (``$var = @()``) for these bound parameters."""
+    items = []
+    for n in ps.walk(f.node):
+        if (
+            n.type != "assignment_expression"
+            or ps.text(f.source, n.children[0]).strip().lower() != f"${var}".lower()
+        ):
+            continue
+        operator = ps.text(f.source, n.children[1]).strip()
+        value = ps.text(f.source, n.children[-1]).strip()
+        if operator == "=":
+            assert value == "@()", (f.line_of(n), value)
+        elif _holds(f, n, bound, env):
+            items.append(_resolve(f, value, env))
+    return items
+
+
+def _sent(f: ps.Function, keys: list[ps.ParamKey], bound: set[str], env: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        if not key.unconditional and not _holds(f, key.node, bound, env):
+            continue
+        local = re.fullmatch(r"\$(\w+)", key.value)
+        if local and f.parameter(local.group(1)) is None:
+            out[key.key] = _local_items(f, local.group(1), bound, env)
+        else:
+            out[key.key] = _resolve(f, key.value, env)
+    return out
+
+
+def _inline_params(cmdlet: ps.Function, bound: set[str]) -> dict[str, Any]:
+    """What the inline (pre-helper) cmdlet put into its params."""
+    env = {
+        p.name.lower(): _bound_value(cmdlet, p.name)
+        if p.name.lower() in bound
+        else _unbound_value(cmdlet, p.name)
+        for p in cmdlet.parameters
+    }
+    (call,) = cmdlet.rpc_calls()
+    return _sent(cmdlet, call.keys, bound, env)
+
+
+def _helper_params(cmdlet: ps.Function, functions: dict[str, ps.Function], bound: set[str]) -> dict[str, Any]:
+    """What the cmdlet and Add-BcsJobSetting put into the params: the helper's bound parameters are
+    those the cmdlet splats (bound and in the forwarded list) and passes by name."""
+    env = {
+        p.name.lower(): _bound_value(cmdlet, p.name)
+        if p.name.lower() in bound
+        else _unbound_value(cmdlet, p.name)
+        for p in cmdlet.parameters
+    }
+    (call,) = cmdlet.rpc_calls(functions)
+    out = _sent(cmdlet, [k for k in call.keys if k.owner is None], bound, env)
+    ((splat, names, loop),) = ps._forwarding_loops(cmdlet, None)
+    loop_text = ps.text(cmdlet.source, loop)
+    assert "if ($PSBoundParameters.ContainsKey($name))" in loop_text, loop_text
+    assert f"{splat}[$name] = $PSBoundParameters[$name]" in loop_text, loop_text
+    helper = functions["Add-BcsJobSetting"]
+    (site,) = [n for name, n in cmdlet.commands() if name == helper.name]
+    command = site.parent
+    assert command is not None and f"@{splat[1:]}" in ps.text(cmdlet.source, command)
+    helper_env: dict[str, str] = {}
+    helper_bound: set[str] = set()
+    for arg, node in ps._command_arguments(cmdlet.source, command).items():
+        name = arg.lstrip("-").lower()
+        helper_env[name] = _resolve(cmdlet, ps.text(cmdlet.source, node).strip(), env)
+        helper_bound.add(name)
+    for name in names:
+        if name.lower() in bound:
+            value = env[name.lower()]
+            declared = helper.parameter(name)
+            assert declared is not None, name
+            if declared.type == "switch":
+                value = "switch" + value.removeprefix("bool").removeprefix(
+                    "switch"
+                )  # $true/$false bind a switch
+            helper_env[name.lower()] = value
+            helper_bound.add(name.lower())
+    for p in helper.parameters:
+        helper_env.setdefault(p.name.lower(), _unbound_value(helper, p.name))
+    helper_keys = [k for k in call.keys if k.owner is helper]
+    out.update(_sent(helper, helper_keys, helper_bound, helper_env))
+    return out
+
+
+def _combinations(names: list[str]) -> list[set[str]]:
+    lowered = [n.lower() for n in names]
+    return [
+        set(),
+        set(lowered),
+        *({n} for n in lowered),
+        *(set(pair) for pair in itertools.combinations(lowered, 2)),
+    ]
+
+
+@pytest.mark.parametrize("name", SHARED_SETTING_CALLERS)
+def test_add_bcsjobsetting_sends_what_the_inline_code_sent_for_every_bound_combination(name: str) -> None:
+    functions = ps.module_functions()
+    (inline,) = ps.functions_in(INLINE / f"{name}.ps1")
+    cmdlet = functions[name]
+    assert [p.name for p in inline.parameters] == [p.name for p in cmdlet.parameters]
+    combinations = _combinations([p.name for p in cmdlet.parameters])
+    for bound in combinations:
+        before = _inline_params(inline, bound)
+        after = _helper_params(cmdlet, functions, bound)
+        assert after == before, sorted(bound)
+    everything = _helper_params(cmdlet, functions, set(combinations[1]))
+    assert everything["credentials"] == [
+        "ConvertTo-BcsCredential -Credential ⟨Credential⟩ -Scheme ⟨Authentication⟩ -Target 'Server'",
+        "ConvertTo-BcsCredential -Credential ⟨ProxyCredential⟩ -Scheme ⟨ProxyAuthentication⟩ -Target 'Proxy'",
+    ]
+    assert everything["dynamic"] == "bool⟨Dynamic⟩"
+    only_credential = _helper_params(cmdlet, functions, {"credential"})
+    assert only_credential["credentials"] == [
+        "ConvertTo-BcsCredential -Credential ⟨Credential⟩ -Scheme 'Negotiate' -Target 'Server'"
     ]

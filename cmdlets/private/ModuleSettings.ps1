@@ -12,3 +12,11 @@ $script:BcsRequestId = 0
 # PowerShell 7's ConvertFrom-Json turns into [datetime] while Windows PowerShell 5.1 keeps a
 # string; ConvertTo-BcsObject makes both editions return a UTC [datetime].
 $script:BcsDateTimePattern = '^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$'
+# The job settings Start-BcsJob and Set-BcsJob forward to Add-BcsJobSetting when the user bound
+# them (splatted by name). Authentication and ProxyAuthentication are not here: the callers pass
+# them always, so their defaults apply, and a name both splatted and passed would be an error.
+$script:BcsJobSettingParameters = @(
+    'Description', 'Credential', 'ProxyUsage', 'ProxyList', 'ProxyBypass', 'ProxyCredential',
+    'RetryInterval', 'RetryTimeout', 'MaxDownloadTime', 'CustomHeaders', 'SecurityFlags',
+    'CertificateAuthorityFile', 'ClientCertificateFile', 'BandwidthLimit', 'Dynamic'
+)
