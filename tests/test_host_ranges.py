@@ -1,4 +1,4 @@
-"""Pure logic of the file host: Range parsing, preconditions, token bucket, routing table."""
+"""Pure logic of the file host: Range and Content-Range, preconditions, token bucket, routing table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from bcs.config import Config, UrlConfig, UrlGroupConfig
 from bcs.host.limits import TokenBucket, TransferGate
-from bcs.host.ranges import (
+from bcs.host.routing import RoutingTable
+from bcs.http.ranges import (
     ByteRange,
     Precondition,
     RangeNotSatisfiable,
@@ -16,9 +17,9 @@ from bcs.host.ranges import (
     check_preconditions,
     http_date,
     if_range_matches,
+    parse_content_range,
     parse_range,
 )
-from bcs.host.routing import RoutingTable
 
 
 @pytest.mark.parametrize(
@@ -101,6 +102,16 @@ def test_if_range_needs_a_strong_match() -> None:
     assert not if_range_matches(v, "W/" + v.etag)
     assert not if_range_matches(v, http_date(1_700_000_001))
     assert not if_range_matches(v, "nonsense")
+
+
+@pytest.mark.parametrize(("first", "last", "size"), [(0, 0, 1), (500, 999, 1000), (0, 10**18, 10**18 + 1)])
+def test_content_range_the_host_writes_is_read_back_by_the_client(first: int, last: int, size: int) -> None:
+    assert parse_content_range(ByteRange(first, last).content_range(size)) == (first, last, size)
+
+
+@pytest.mark.parametrize("value", ["bytes 5-4/10", "bytes 0-10/10", "bytes */10", "items 0-1/2", "bytes 0-1"])
+def test_content_range_that_is_invalid_or_unsatisfied_reads_as_none(value: str) -> None:
+    assert parse_content_range(value) is None
 
 
 def test_etag_changes_with_size_and_mtime() -> None:

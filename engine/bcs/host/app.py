@@ -41,7 +41,8 @@ from urllib.parse import quote
 
 from bcs.errors import AccessDeniedError, HttpStatusError
 from bcs.host import tunables
-from bcs.host.ranges import (
+from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
+from bcs.http.ranges import (
     ByteRange,
     Precondition,
     RangeNotSatisfiable,
@@ -50,7 +51,6 @@ from bcs.host.ranges import (
     if_range_matches,
     parse_range,
 )
-from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
 
 if TYPE_CHECKING:
     from bcs.host.accesslog import AccessLog
