@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from waitress.buffers import ReadOnlyFileBasedBuffer
 
+from bcs.bandwidth import TokenBucket
 from bcs.host import pump as pumping
 from bcs.host.app import _TrackedFile
-from bcs.host.limits import TokenBucket
 from conftest import EngineProcess, free_port
 
 MB = 1_000_000
@@ -180,7 +180,7 @@ def test_a_throttled_body_waits_in_the_pump_at_its_rate(
     path.write_bytes(data)
     server, client = pair
     fh = _TrackedFile(path, "rb")
-    fh.buckets = (TokenBucket(2 * MB),)
+    fh.buckets = (TokenBucket(2 * MB, burst=0.05),)
     body = make_body(server, path, fh)
     started = time.monotonic()
     assert body.send() in (pumping.WAIT, pumping.PAUSED)  # the burst went

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
+from bcs.bandwidth import TokenBucket, as_paced
 from bcs.config import Config, UrlConfig, UrlGroupConfig
-from bcs.host.limits import TokenBucket, TransferGate
+from bcs.host.app import _TrackedFile
+from bcs.host.limits import TransferGate
 from bcs.host.routing import RoutingTable
 from bcs.http.ranges import (
     ByteRange,
@@ -120,7 +123,7 @@ def test_etag_changes_with_size_and_mtime() -> None:
 
 def test_token_bucket_paces_reservations_and_changes_rate_live() -> None:
     now = [100.0]
-    bucket = TokenBucket(1000, clock=lambda: now[0])
+    bucket = TokenBucket(1000, burst=0.05, clock=lambda: now[0])
     assert bucket.reserve(500) == 0.0
     assert bucket.reserve(500) == pytest.approx(0.5)
     assert bucket.reserve(1000) == pytest.approx(1.0)
@@ -132,6 +135,26 @@ def test_token_bucket_paces_reservations_and_changes_rate_live() -> None:
     assert bucket.reserve(1000) == pytest.approx(0.1)
     bucket.set_rate(0)
     assert bucket.reserve(10**9) == 0.0
+
+
+def test_take_saves_a_burst_then_sleeps_off_the_debt_unless_cancelled() -> None:
+    bucket = TokenBucket(10_000, burst=0.25)
+    time.sleep(0.3)  # idle: a quarter of a second of rate saved, no more
+    started = time.monotonic()
+    bucket.take(2500)
+    assert time.monotonic() - started < 0.05
+    bucket.take(1000)  # 0.1 s of debt
+    assert time.monotonic() - started >= 0.09
+    started = time.monotonic()
+    bucket.take(100_000, cancelled=lambda: True)  # a cancelled transfer does not wait out 10 s
+    assert time.monotonic() - started < 0.05
+
+
+def test_only_bodies_of_a_paced_class_are_paced(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x")
+    with _TrackedFile(path, "rb") as paced, open(path, "rb") as plain:
+        assert as_paced(paced) is paced and as_paced(plain) is None
 
 
 def test_transfer_gate_counts_against_a_live_limit() -> None:

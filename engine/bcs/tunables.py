@@ -21,6 +21,13 @@ RPC_LOG_LINE_CHARS: Final = 1000  # characters of one rejection log line; the re
 RPC_LOG_BURST: Final = 20  # rejection log lines of one kind (method + outcome) per window; then counted
 RPC_LOG_WINDOW: Final = 60.0  # seconds of that window; one "suppressed K similar lines" line closes it
 
+# --- Bandwidth (bcs.bandwidth.TokenBucket) --------------------------------------------------------
+HOST_BUCKET_BURST: Final = (
+    0.05  # seconds of rate an idle host bucket lets out at once to a non-blocking sender
+)
+CLIENT_BUCKET_BURST: Final = 0.25  # seconds of rate an idle client bucket lets in before pacing starts
+BUCKET_WAIT_STEP: Final = 0.1  # longest sleep of a paced client read between two looks at cancellation
+
 # --- Config ---------------------------------------------------------------------------------------
 MAX_URL_GROUPS: Final = 25  # BITS Compact Server sizing (25 groups); configurable up to 100 000
 CONNECTION_LIMIT: Final = 3  # simultaneous transfers per URL group (original default)

@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bcs import tunables
+from bcs.bandwidth import TokenBucket
 from bcs.client import scheduler, staging
 from bcs.client.job import (
     ACTION_STATES,
@@ -49,7 +50,6 @@ from bcs.client.job import (
 from bcs.client.scheduler import RUNNING, SCHEDULABLE, Due
 from bcs.client.settings import changed_credentials
 from bcs.client.store import JobStore
-from bcs.client.throttle import TokenBucket
 from bcs.client.transfer import (
     Exited,
     Failed,
@@ -118,7 +118,7 @@ class JobService:
         self.busy: set[str] = set()  # jobs being completed or cancelled (the scheduler leaves them)
         self.store: JobStore | None = None
         self.slots = 1
-        self.global_bucket = TokenBucket()
+        self.global_bucket = TokenBucket(burst=tunables.CLIENT_BUCKET_BURST)
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._last_notify: dict[str, float] = {}

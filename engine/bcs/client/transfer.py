@@ -38,11 +38,11 @@ import urllib3
 from urllib3.exceptions import HTTPError
 
 from bcs import tunables
+from bcs.bandwidth import TokenBucket
 from bcs.client import staging
 from bcs.client.job import ErrorContext, Job
 from bcs.client.session import HttpSession, release_response, transport_error
 from bcs.client.settings import JobSettings
-from bcs.client.throttle import TokenBucket
 from bcs.errors import (
     BG_E_INSUFFICIENT_RANGE_SUPPORT,
     BG_E_INVALID_SERVER_RESPONSE,
@@ -223,7 +223,7 @@ class Transfer:
         self.report = report
         self.valid = True  # cleared (under the service lock) when the job no longer wants this turn
         self.stopping = threading.Event()
-        self.bucket = TokenBucket(job.settings.bandwidth_limit)
+        self.bucket = TokenBucket(job.settings.bandwidth_limit, burst=tunables.CLIENT_BUCKET_BURST)
         self.global_bucket = global_bucket
         self._resp: urllib3.BaseHTTPResponse | None = None
         self._buffer: memoryview | None = None
@@ -475,8 +475,8 @@ class Transfer:
                     received += written
             except OSError as exc:
                 raise self._local(exc, index) from None
-            self.global_bucket.consume(n, cancelled)
-            self.bucket.consume(n, cancelled)
+            self.global_bucket.take(n, cancelled)
+            self.bucket.take(n, cancelled)
             persist = offset - checkpoint >= tunables.CLIENT_CHECKPOINT_BYTES or (
                 time.monotonic() - checkpoint_at >= tunables.CLIENT_CHECKPOINT_SECONDS
             )

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from bcs.bandwidth import Paced, TokenBucket
 from bcs.errors import AccessDeniedError, HttpStatusError
 from bcs.host import tunables
 from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
@@ -54,7 +55,6 @@ from bcs.http.ranges import (
 
 if TYPE_CHECKING:
     from bcs.host.accesslog import AccessLog
-    from bcs.host.limits import TokenBucket
 
 __all__ = ["HostApp", "HostState"]
 
@@ -152,8 +152,11 @@ class _Transfer:
             )
 
 
-class _TrackedFile(io.FileIO):
-    """A file whose close (by waitress, once the body is sent or the client left) ends the transfer."""
+class _TrackedFile(io.FileIO, Paced):
+    """A file whose close (by waitress, once the body is sent or the client left) ends the transfer.
+
+    It is ``Paced``: the channel and the pump that send it ask it how much may leave.
+    """
 
     transfer: _Transfer | None = None
     start = 0

@@ -31,6 +31,7 @@ from typing import Any
 
 from waitress.wasyncore import _DISCONNECTED
 
+from bcs.bandwidth import Paced, as_paced
 from bcs.host import tunables
 
 __all__ = ["DONE", "PAUSED", "WAIT", "EpollPoller", "FileBody", "Poller", "Pump", "SelectorPoller"]
@@ -62,8 +63,6 @@ class FileBody:
     """
 
     __slots__ = (
-        "_allowance",
-        "_consumed",
         "channel",
         "error",
         "fd",
@@ -72,6 +71,7 @@ class FileBody:
         "offset",
         "outbuf",
         "outcome",
+        "paced",
         "paused_until",
         "rate_bytes",
         "rate_since",
@@ -98,8 +98,7 @@ class FileBody:
         self.offset: int = fh.tell()
         self.remain: int = outbuf.remain
         self.sent = 0  # bytes sent and not yet settled with the channel
-        self._allowance = getattr(fh, "allowance", None)
-        self._consumed = getattr(fh, "consumed", None)
+        self.paced: Paced | None = as_paced(fh)  # None: a body without bandwidth buckets
         self.paused_until = 0.0
         self.rate_since = 0.0  # start of the send-rate window (the pump's clock)
         self.rate_bytes = 0  # bytes the client had taken at ``rate_since``
@@ -111,12 +110,12 @@ class FileBody:
 
     def send(self) -> int:
         """Send as far as the socket and the bandwidth buckets allow: ``WAIT``, ``PAUSED`` or ``DONE``."""
-        allowance = self._allowance
+        paced = self.paced
         while self.remain > 0:
             want = min(self.remain, tunables.SENDFILE_CHUNK)
             now = time.monotonic()
-            if allowance is not None:
-                room = allowance(now)
+            if paced is not None:
+                room = paced.allowance(now)
                 if room is not None:
                     if room < 1:
                         self.paused_until = now + tunables.PACE_TICK
@@ -140,8 +139,8 @@ class FileBody:
             self.offset += n
             self.remain -= n
             self.sent += n
-            if self._consumed is not None and allowance is not None:
-                self._consumed(n, now)
+            if paced is not None:
+                paced.consumed(n, now)
             # A short send means the socket buffer is full: wait for the next writable event
             # instead of asking again for an EAGAIN (as nginx does).
             if n < want:

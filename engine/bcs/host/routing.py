@@ -19,8 +19,10 @@ import os
 import threading
 from dataclasses import dataclass, field
 
+from bcs import tunables
+from bcs.bandwidth import TokenBucket
 from bcs.config import Config, UrlConfig, UrlGroupConfig
-from bcs.host.limits import TokenBucket, TransferGate
+from bcs.host.limits import TransferGate
 from bcs.urlprefix import HostKind, UrlPrefix, parse_prefix
 
 __all__ = ["GroupCounters", "GroupRuntime", "RoutingTable", "UrlEntry"]
@@ -43,7 +45,7 @@ class GroupRuntime:
         self.prefix = prefix
         self.counters = GroupCounters()
         self.gate = TransferGate(config.connection_limit)
-        self.bucket = TokenBucket(config.bandwidth_limit)
+        self.bucket = TokenBucket(config.bandwidth_limit, burst=tunables.HOST_BUCKET_BURST)
         self.config = config
 
     def apply(self, config: UrlGroupConfig) -> None:

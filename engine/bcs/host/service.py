@@ -19,14 +19,15 @@ import os
 import threading
 from typing import Any
 
+from bcs.bandwidth import TokenBucket
 from bcs.config import Config
 from bcs.errors import BcsError, InvalidArgumentError
 from bcs.host import tunables
 from bcs.host.accesslog import AccessLog
 from bcs.host.app import HostState
-from bcs.host.limits import TokenBucket
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
+from bcs.tunables import HOST_BUCKET_BURST
 from bcs.urlprefix import parse_prefix
 
 __all__ = ["FileHost"]
@@ -99,7 +100,7 @@ class FileHost:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._lock = threading.RLock()
-        self.state = HostState(RoutingTable.build(Config()), TokenBucket())
+        self.state = HostState(RoutingTable.build(Config()), TokenBucket(burst=HOST_BUCKET_BURST))
         self.listeners: dict[int, Listener] = {}
         self.failed: dict[int, str] = {}  # port -> why it is not listening
         self._retry_ports: set[int] = set()  # failed ports whose failure may pass (port in use)
