@@ -1,6 +1,6 @@
 """Hostile clients against a real engine: absurd numbers, bare line ends, slow and idle connections.
 
-Timeouts are shortened with the test-only ``BCS_TEST_*`` variables of ``bcs.host.tunables``; the
+Timeouts are shortened with the test-only ``BCS_TEST_*`` variables of ``bcs.tunables``; the
 acceptance test of the connection cap runs with the production defaults.
 """
 

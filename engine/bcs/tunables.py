@@ -2,10 +2,17 @@
 
 Values here are defaults; settings that an administrator changes live in ``config.yaml`` and
 override them (``bcs.config``). Nothing else in the engine hard-codes a limit, timeout or size.
+The file host's defences against slow and idle clients are fixed here, not ``config.yaml``
+settings: like HTTP.SYS's timeouts they protect the server rather than shape one group's service,
+and a wrong value (a header deadline of 0) would only open the hole again.
+
+Tests shorten a few of them through ``tuned`` and a test-only ``BCS_TEST_<name>`` environment
+variable (never set in production); that function is the only place that reads those variables.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Final
 
 # --- Management transport -------------------------------------------------------------------------
@@ -21,12 +28,10 @@ RPC_LOG_LINE_CHARS: Final = 1000  # characters of one rejection log line; the re
 RPC_LOG_BURST: Final = 20  # rejection log lines of one kind (method + outcome) per window; then counted
 RPC_LOG_WINDOW: Final = 60.0  # seconds of that window; one "suppressed K similar lines" line closes it
 
-# --- Bandwidth (bcs.bandwidth.TokenBucket) --------------------------------------------------------
-HOST_BUCKET_BURST: Final = (
-    0.05  # seconds of rate an idle host bucket lets out at once to a non-blocking sender
+# --- Threads --------------------------------------------------------------------------------------
+THREAD_JOIN_TIMEOUT: Final = (
+    5.0  # seconds to wait for a helper thread (job scheduler, access-log writer) to end
 )
-CLIENT_BUCKET_BURST: Final = 0.25  # seconds of rate an idle client bucket lets in before pacing starts
-BUCKET_WAIT_STEP: Final = 0.1  # longest sleep of a paced client read between two looks at cancellation
 
 # --- Config ---------------------------------------------------------------------------------------
 MAX_URL_GROUPS: Final = 25  # BITS Compact Server sizing (25 groups); configurable up to 100 000
@@ -35,6 +40,13 @@ MAX_CONNECTION_LIMIT: Final = 1_000_000  # the highest connectionLimit a URL gro
 MIN_BANDWIDTH_LIMIT: Final = 1024  # bytes/s; the original refused anything lower
 LOG_FILE_BYTES: Final = 10 * 1024 * 1024  # rotating engine log, size of one file
 LOG_FILE_COUNT: Final = 5  # rotated engine log files kept
+
+# --- Bandwidth (bcs.bandwidth.TokenBucket) --------------------------------------------------------
+HOST_BUCKET_BURST: Final = (
+    0.05  # seconds of rate an idle host bucket lets out at once to a non-blocking sender
+)
+CLIENT_BUCKET_BURST: Final = 0.25  # seconds of rate an idle client bucket lets in before pacing starts
+BUCKET_WAIT_STEP: Final = 0.1  # longest sleep of a paced client read between two looks at cancellation
 
 # --- BITS client (bits-protocol.md section 3) ------------------------------------------------------
 MINIMUM_RETRY_DELAY: Final = 600  # seconds (BITS default 600, floor 5)
@@ -52,7 +64,75 @@ CLIENT_CHECKPOINT_BYTES: Final = 4 * 1024 * 1024  # progress persisted to jobs.d
 CLIENT_CHECKPOINT_SECONDS: Final = 2.0  # ... and at least this often while bytes arrive (slow links)
 CLIENT_PROGRESS_INTERVAL: Final = 0.25  # seconds between changeCount bumps for progress (job.wait)
 CLIENT_TIME_SLICE: Final = 60.0  # seconds a background job runs before others of its priority get a turn
+#                                  (BCS_TEST_TIME_SLICE)
 CLIENT_SCHEDULER_TICK: Final = 0.5  # seconds between two looks of the job scheduler at the timers of its jobs
 CLIENT_TOMBSTONE_SECONDS: Final = 3600.0  # Acknowledged/Cancelled jobs answer job.get this long (memory only)
 CLIENT_TOMBSTONE_MAX: Final = 1000  # ... but only the most recent ones (memory bound at high job rates)
 CLIENT_STOP_JOIN: Final = 10.0  # seconds to wait for a transfer thread to stop (suspend, shutdown)
+CLIENT_RANGE_RESTARTS: Final = (
+    2  # a resumed file answered 416 starts again from 0 while it restarted fewer times
+)
+CLIENT_FILE_RESTARTS: Final = (
+    3  # restarts of one file in one turn (416, changed Last-Modified); one more fails it
+)
+
+# --- File host: requests --------------------------------------------------------------------------
+MAX_PATH_BYTES: Final = 4096  # longest decoded request path; longer gets 414 (HTTP.SYS: 260 chars/segment)
+MAX_SEGMENT_BYTES: Final = 255  # longest path segment (NAME_MAX on Linux, 255 on NTFS); longer gets 414
+MAX_LISTING_ENTRIES: Final = 10_000  # entries shown by a directory listing
+RETRY_AFTER_SECONDS: Final = 5  # Retry-After of a 503 beyond the connection limit (BITS retries anyway)
+ACCESS_LOG_FLUSH_INTERVAL: Final = 0.25  # seconds between two writes of the access log (lines gathered)
+
+# --- File host: bodies ----------------------------------------------------------------------------
+READ_CHUNK: Final = 256 * 1024  # bytes read per step for file_wrapper and iterated bodies
+SENDFILE_CHUNK: Final = 64 * 1024 * 1024  # most bytes handed to one sendfile() call
+SEND_BUFFER: Final = 4 * 1024 * 1024  # SO_SNDBUF of served connections where wmem_max allows (0: autotune)
+PACE_STEPS: Final = 20  # a throttled transfer sends rate/20 bytes per step (20 steps a second)
+PACE_TICK: Final = 0.02  # seconds a throttled file body waits before asking its bucket again
+MIN_PACED_CHUNK: Final = 1024  # smallest paced step (the minimum bandwidth limit is 1024 B/s)
+
+# --- File host: listeners (waitress) --------------------------------------------------------------
+BASE_THREADS: Final = 4  # worker threads of a listener beyond its groups' connection limits (waitress: 4)
+UNLIMITED_GROUP_THREADS: Final = 8  # threads counted for a group whose connection limit is 0
+MAX_THREADS: Final = 256  # worker threads of one listener at most
+MAX_CONNECTIONS: Final = 1000  # open connections per listener (waitress default 100)
+ACCEPTS_PER_WAKEUP: Final = 64  # connections accepted in one wake-up while refused ones keep coming
+DRAIN_IDLE: Final = 32  # idle connections closed at once when MAX_CONNECTIONS is reached (nginx: up to 32)
+LISTEN_RETRY_SECONDS: Final = 10.0  # a port that was in use is tried again this often (HTTP.SYS: no retry)
+#                                     (BCS_TEST_LISTEN_RETRY)
+STOP_TIMEOUT: Final = 5.0  # seconds to wait for a listener's threads when it stops
+OPEN_FILES: Final = 65536  # the engine raises its soft RLIMIT_NOFILE towards this (hard limit permitting)
+
+# --- File host: slow, idle and greedy clients (per listener; the HTTP.SYS and nginx defaults beside each)
+# Checked by a sweep every SWEEPS_PER_TIMEOUT-th of the shortest of the three timeouts (15 s with
+# these values), only while the listener has connections: a timeout fires up to a quarter late.
+# Each can be shortened by BCS_TEST_<its name>.
+HEADER_TIMEOUT: Final = 60.0  # s for a whole request head, from accept or from its first byte,
+#                               whatever the byte rate (nginx client_header_timeout 60 s, HTTP.SYS HeaderWait 120 s)
+IDLE_TIMEOUT: Final = 120.0  # s a keep-alive connection waits for its next request, or a request
+#                              body for its next byte (HTTP.SYS IdleConnection and EntityBody 120 s, nginx keepalive_timeout 75 s)
+MIN_SEND_RATE: Final = 150  # B/s a client must take a response at, measured over SEND_RATE_WINDOW;
+#                             slower closes the connection and frees its transfer slot (HTTP.SYS MinSendRate 150 B/s)
+SEND_RATE_WINDOW: Final = 60.0  # s over which MIN_SEND_RATE is measured; time a bandwidth limit
+#                                 holds the body back does not count (nginx send_timeout 60 s)
+CONNECTIONS_PER_ADDRESS: Final = 64  # open connections of one client address on one port; more are
+#                                      closed at accept (nginx limit_conn: off, its docs' example 1; HTTP.SYS: none)
+SWEEPS_PER_TIMEOUT: Final = 4  # sweeps per shortest timeout (or per send-rate window in the pump)
+SWEEP_MIN_INTERVAL: Final = 0.05  # s between two sweeps at least (tests shorten the timeouts a lot)
+SWEEP_MAX_INTERVAL: Final = 30.0  # s between two sweeps at most
+
+
+def tuned(name: str, default: float) -> float:
+    """``default``, or the test-only environment variable ``BCS_TEST_<name>`` when it is set.
+
+    Args:
+        name: the variable's name without its prefix, e.g. ``HEADER_TIMEOUT``.
+        default: the tunable it stands in for, e.g. ``HEADER_TIMEOUT``.
+    """
+    override = os.environ.get(f"BCS_TEST_{name}")
+    return float(override) if override else float(default)
+
+
+def sweep_interval(shortest: float) -> float:
+    """Seconds between two sweeps of connections whose shortest timeout is ``shortest``."""
+    return max(SWEEP_MIN_INTERVAL, min(SWEEP_MAX_INTERVAL, shortest / SWEEPS_PER_TIMEOUT))

@@ -146,7 +146,7 @@ class JobService:
         for t in transfers:
             t.join()
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(tunables.THREAD_JOIN_TIMEOUT)
         with self.lock:
             if self.store is not None:
                 for job in self.jobs.values():
@@ -571,8 +571,7 @@ class Caller:
 # --- helpers ------------------------------------------------------------------------------------------
 def _time_slice() -> float:
     """CLIENT_TIME_SLICE; the test-only variable BCS_TEST_TIME_SLICE shortens it for round-robin tests."""
-    override = os.environ.get("BCS_TEST_TIME_SLICE")
-    return float(override) if override else tunables.CLIENT_TIME_SLICE
+    return tunables.tuned("TIME_SLICE", tunables.CLIENT_TIME_SLICE)
 
 
 def _apply_settings(job: Job, params: dict[str, Any]) -> None:

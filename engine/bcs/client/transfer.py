@@ -365,7 +365,7 @@ class Transfer:
                 try:
                     status = resp.status
                     last_modified = resp.headers.get("Last-Modified")
-                    if status == 416 and ranged and restarts < 2:
+                    if status == 416 and ranged and restarts < tunables.CLIENT_RANGE_RESTARTS:
                         # The file shrank or was replaced: start it again.
                         restarts += 1
                         offset = self._restart(fd, index, None, None)
@@ -409,7 +409,7 @@ class Transfer:
                         if known_lm is not None and last_modified is not None and last_modified != known_lm:
                             log.info("job %s: %s changed on the server; restarting it", self.job.job_id, url)
                             restarts += 1
-                            if restarts > 3:
+                            if restarts > tunables.CLIENT_FILE_RESTARTS:
                                 raise self._bad(f"{url} keeps changing on the server", index)
                             offset = self._restart(fd, index, total, last_modified)
                             if start != 0:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bcs import tunables
+from bcs import tunables as host_tunables
 from bcs.auth.sddl import parse_sddl
 from bcs.casing import camel_case
 from bcs.errors import (
@@ -35,7 +36,6 @@ from bcs.errors import (
     config_path_text,
     shown,
 )
-from bcs.host import tunables as host_tunables
 from bcs.urlprefix import parse_prefix
 
 __all__ = [

@@ -9,7 +9,7 @@ Line format (space-separated, never containing spaces itself)::
 say, e.g. ``refused:authentication-not-enforced`` (fail closed, see ``bcs.host.app``).
 
 A request only appends a tuple to a deque (about a microsecond); a writer thread formats and
-writes what has accumulated every ``FLUSH_INTERVAL`` seconds with one ``write``, and sleeps
+writes what has accumulated every ``ACCESS_LOG_FLUSH_INTERVAL`` seconds with one ``write``, and sleeps
 while nothing is logged (an idle engine does not wake up for it). Measured: a
 ``logging`` call with a flushing file handler per request cost 68 us, a third of the time the
 engine spends on a 64 KiB request. The lines also go to the ``bcs.access`` logger when a handler
@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from bcs import tunables
+
 __all__ = ["AccessLog", "Entry"]
 
-FLUSH_INTERVAL = 0.25  # seconds between two writes of the access log
 logger = logging.getLogger("bcs.access")
 logger.propagate = False
 
@@ -74,14 +75,16 @@ class AccessLog:
     def close(self) -> None:
         self._stop.set()
         self._pending.set()
-        self._thread.join(5)
+        self._thread.join(tunables.THREAD_JOIN_TIMEOUT)
         self.flush()
         self._fh.close()
 
     def _run(self) -> None:
         while True:
             self._pending.wait()
-            stopping = self._stop.wait(FLUSH_INTERVAL)  # gather a moment's lines into one write
+            stopping = self._stop.wait(
+                tunables.ACCESS_LOG_FLUSH_INTERVAL
+            )  # gather a moment's lines into one write
             self._pending.clear()  # before flushing: a line recorded meanwhile sets it again
             try:
                 self.flush()

@@ -39,9 +39,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from bcs import tunables
 from bcs.bandwidth import Paced, TokenBucket
 from bcs.errors import AccessDeniedError, HttpStatusError
-from bcs.host import tunables
 from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
 from bcs.http.ranges import (
     ByteRange,

@@ -51,8 +51,8 @@ from waitress.task import ThreadedTaskDispatcher
 from waitress.utilities import BadRequest
 from waitress.wasyncore import loop
 
+from bcs import tunables
 from bcs.errors import E_NOTIMPL, BcsError, BusyError
-from bcs.host import tunables
 from bcs.host.app import HostApp, HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
 
@@ -243,13 +243,13 @@ class HostServer(TcpWSGIServer):  # type: ignore[misc]
             app, map, True, sock, dispatcher=dispatcher, adj=adj, bind_socket=False, sockinfo=sockinfo
         )
         self.per_address: dict[str, int] = {}
-        self.address_cap = int(tunables.tuned("CONNECTIONS_PER_ADDRESS"))
-        self.header_timeout = tunables.tuned("HEADER_TIMEOUT")
-        self.idle_timeout = tunables.tuned("IDLE_TIMEOUT")
-        self.min_send_rate = tunables.tuned("MIN_SEND_RATE")
-        self.send_rate_window = tunables.tuned("SEND_RATE_WINDOW")
+        self.address_cap = int(tunables.tuned("CONNECTIONS_PER_ADDRESS", tunables.CONNECTIONS_PER_ADDRESS))
+        self.header_timeout = tunables.tuned("HEADER_TIMEOUT", tunables.HEADER_TIMEOUT)
+        self.idle_timeout = tunables.tuned("IDLE_TIMEOUT", tunables.IDLE_TIMEOUT)
+        self.min_send_rate = tunables.tuned("MIN_SEND_RATE", tunables.MIN_SEND_RATE)
+        self.send_rate_window = tunables.tuned("SEND_RATE_WINDOW", tunables.SEND_RATE_WINDOW)
         shortest = min(self.header_timeout, self.idle_timeout, self.send_rate_window)
-        self.sweep_interval = max(0.05, min(30.0, shortest / 4))
+        self.sweep_interval = tunables.sweep_interval(shortest)
         self.refused = 0  # connections reset at accept (over their address's cap)
         self.drained = 0  # idle connections closed to make room at the connection limit
         self._capped: set[str] = set()  # addresses at their cap, logged once until they drop below
@@ -259,7 +259,7 @@ class HostServer(TcpWSGIServer):  # type: ignore[misc]
         # One accept per wake-up, as waitress (and nginx without multi_accept); after a refused
         # connection go on accepting, so a flood over the cap costs an accept and a close each
         # and does not fill the backlog in front of the others.
-        for _ in range(64):
+        for _ in range(tunables.ACCEPTS_PER_WAKEUP):
             if len(self._map) >= self.adj.connection_limit:
                 return
             try:

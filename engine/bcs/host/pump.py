@@ -31,8 +31,8 @@ from typing import Any
 
 from waitress.wasyncore import _DISCONNECTED
 
+from bcs import tunables
 from bcs.bandwidth import Paced, as_paced
-from bcs.host import tunables
 
 __all__ = ["DONE", "PAUSED", "WAIT", "EpollPoller", "FileBody", "Poller", "Pump", "SelectorPoller"]
 
@@ -344,7 +344,7 @@ class Pump:
                 log.exception("%s: file body loop error", self.name)
 
     def _sweep_interval(self) -> float:
-        return max(0.05, min(30.0, self.window / 4))
+        return tunables.sweep_interval(self.window)
 
     def _take_incoming(self) -> None:
         with contextlib.suppress(BlockingIOError, OSError):

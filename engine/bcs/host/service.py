@@ -15,19 +15,17 @@ a group needing that port is refused (ERROR_BUSY), as before.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Any
 
+from bcs import tunables
 from bcs.bandwidth import TokenBucket
 from bcs.config import Config
 from bcs.errors import BcsError, InvalidArgumentError
-from bcs.host import tunables
 from bcs.host.accesslog import AccessLog
 from bcs.host.app import HostState
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
-from bcs.tunables import HOST_BUCKET_BURST
 from bcs.urlprefix import parse_prefix
 
 __all__ = ["FileHost"]
@@ -66,9 +64,7 @@ def _new_group_ports(old: Config, new: Config) -> set[int]:
 
 
 def _retry_seconds() -> float:
-    """LISTEN_RETRY_SECONDS; the test-only variable BCS_TEST_LISTEN_RETRY shortens it."""
-    override = os.environ.get("BCS_TEST_LISTEN_RETRY")
-    return float(override) if override else tunables.LISTEN_RETRY_SECONDS
+    return tunables.tuned("LISTEN_RETRY", tunables.LISTEN_RETRY_SECONDS)
 
 
 def unenforced(config: Config) -> list[dict[str, Any]]:
@@ -100,7 +96,7 @@ class FileHost:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
         self._lock = threading.RLock()
-        self.state = HostState(RoutingTable.build(Config()), TokenBucket(burst=HOST_BUCKET_BURST))
+        self.state = HostState(RoutingTable.build(Config()), TokenBucket(burst=tunables.HOST_BUCKET_BURST))
         self.listeners: dict[int, Listener] = {}
         self.failed: dict[int, str] = {}  # port -> why it is not listening
         self._retry_ports: set[int] = set()  # failed ports whose failure may pass (port in use)
