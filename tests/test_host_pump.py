@@ -16,7 +16,7 @@ from waitress.buffers import ReadOnlyFileBasedBuffer
 
 from bcs.bandwidth import TokenBucket
 from bcs.host import pump as pumping
-from bcs.host.app import _TrackedFile
+from bcs.host.download import TrackedFile
 from conftest import EngineProcess, free_port
 
 MB = 1_000_000
@@ -179,7 +179,7 @@ def test_a_throttled_body_waits_in_the_pump_at_its_rate(
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     server, client = pair
-    fh = _TrackedFile(path, "rb")
+    fh = TrackedFile(path, "rb")
     fh.buckets = (TokenBucket(2 * MB, burst=0.05),)
     body = make_body(server, path, fh)
     started = time.monotonic()

@@ -9,7 +9,7 @@ import pytest
 
 from bcs.bandwidth import TokenBucket, as_paced
 from bcs.config import Config, UrlConfig, UrlGroupConfig
-from bcs.host.app import _TrackedFile
+from bcs.host.download import TrackedFile
 from bcs.host.limits import TransferGate
 from bcs.host.routing import RoutingTable
 from bcs.http.ranges import (
@@ -153,18 +153,30 @@ def test_take_saves_a_burst_then_sleeps_off_the_debt_unless_cancelled() -> None:
 def test_only_bodies_of_a_paced_class_are_paced(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"x")
-    with _TrackedFile(path, "rb") as paced, open(path, "rb") as plain:
+    with TrackedFile(path, "rb") as paced, open(path, "rb") as plain:
         assert as_paced(paced) is paced and as_paced(plain) is None
 
 
 def test_transfer_gate_counts_against_a_live_limit() -> None:
     gate = TransferGate(2)
-    assert gate.try_enter() and gate.try_enter() and not gate.try_enter()
+    first, second = gate.enter(), gate.enter()
+    assert first is not None and second is not None and gate.enter() is None
     gate.limit = 3
-    assert gate.try_enter()
-    gate.leave()
+    third = gate.enter()
+    assert third is not None and gate.active == 3
+    third.release()
     gate.limit = 0
-    assert all(gate.try_enter() for _ in range(100))
+    assert all(gate.enter() is not None for _ in range(100))
+
+
+def test_a_slot_released_twice_gives_its_place_back_once() -> None:
+    gate = TransferGate(1)
+    slot = gate.enter()
+    assert slot is not None and gate.enter() is None
+    slot.release()
+    slot.release()  # the error path and the body's close both end a transfer
+    assert gate.active == 0
+    assert gate.enter() is not None and gate.enter() is None
 
 
 def _config(groups: list[tuple[str, list[tuple[str, str]]]]) -> Config:

@@ -53,7 +53,8 @@ from waitress.wasyncore import loop
 
 from bcs import tunables
 from bcs.errors import E_NOTIMPL, BcsError, BusyError
-from bcs.host.app import HostApp, HostState
+from bcs.host.app import HostApp
+from bcs.host.exchange import HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
 
 __all__ = [

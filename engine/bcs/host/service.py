@@ -23,7 +23,7 @@ from bcs.bandwidth import TokenBucket
 from bcs.config import Config
 from bcs.errors import BcsError, InvalidArgumentError
 from bcs.host.accesslog import AccessLog
-from bcs.host.app import HostState
+from bcs.host.exchange import HostState
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
 from bcs.urlprefix import parse_prefix

@@ -1,0 +1,114 @@
+"""One request and its answer, as every step of the file host sees it.
+
+Owns ``Exchange`` (the record of one request: its status, the connection-limit slot it holds,
+the bytes it sent and the access-log line written when it ends), ``Answer`` (an error answer
+raised from any step, which the app turns into the response), the status lines, and
+``HostState``, what the exchanges of every listener read (routing table, server bucket, access log).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bcs.bandwidth import TokenBucket
+    from bcs.host.accesslog import AccessLog
+    from bcs.host.limits import Slot
+    from bcs.host.routing import GroupRuntime, RoutingTable
+
+__all__ = ["Answer", "Exchange", "Headers", "HostState", "StartResponse", "status_line"]
+
+StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
+
+_REASONS = {
+    200: "OK",
+    206: "Partial Content",
+    301: "Moved Permanently",
+    304: "Not Modified",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    412: "Precondition Failed",
+    414: "URI Too Long",
+    416: "Range Not Satisfiable",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Unknown')}"
+
+
+class HostState:
+    """What the apps of all listeners share: the routing table, the server bucket, logging."""
+
+    def __init__(self, table: RoutingTable, server_bucket: TokenBucket) -> None:
+        self.table = table
+        self.server_bucket = server_bucket
+        self.access_log: AccessLog | None = None  # None: access log turned off
+
+
+class Answer(Exception):
+    """A finished error answer raised from deep inside the request handling."""
+
+    def __init__(
+        self, status: int, message: str, headers: Headers | None = None, *, why: str = "", code: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or []
+        self.why = why  # access-log note
+        self.code = code  # BITS-Error-Code when it is not 0x80190000 | status
+
+
+class Exchange:
+    """Book-keeping of one request: counters, the connection-limit slot and the access-log line.
+
+    ``finish`` ends it once, whoever calls it first (the app for short answers, the file or the
+    body when waitress closes it): it gives the slot back, counts the bytes and logs the line.
+    """
+
+    __slots__ = ("_done", "environ", "group", "slot", "started", "state", "status", "why")
+
+    def __init__(self, state: HostState, environ: dict[str, Any], started: float) -> None:
+        self.state = state
+        self.environ = environ
+        self.started = started
+        self.group: GroupRuntime | None = None
+        self.slot: Slot | None = None  # a place under the group's connection limit, while sending
+        self.status = 0
+        self.why = ""  # why a request was refused, for the access log (only where the status is not enough)
+        self._done = False
+
+    def finish(self, nbytes: int) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self.slot is not None:
+            self.slot.release()
+        group = self.group
+        if group is not None and nbytes:
+            with group.counters.lock:
+                group.counters.bytes_sent += nbytes
+        access = self.state.access_log
+        if access is not None:
+            env = self.environ
+            access.record(
+                (
+                    time.time(),
+                    env.get("REMOTE_ADDR", ""),
+                    env.get("REQUEST_METHOD", "-"),
+                    env.get("REQUEST_URI") or env.get("PATH_INFO", ""),
+                    self.status,
+                    nbytes,
+                    time.monotonic() - self.started,
+                    env.get("REMOTE_USER", ""),
+                    self.why,
+                )
+            )
