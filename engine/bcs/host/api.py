@@ -1,6 +1,8 @@
-"""RPC methods of the file host: URL groups and the URLs they publish.
+"""RPC methods of the file host: ``urlgroup.*`` and ``url.*``, the URL groups and the URLs they publish.
 
-Contract declared by the foundation; the handlers are implemented by the file-host work (issue 3).
+Owns their parameter declarations and the JSON they answer with; settings are checked by the
+rules of ``bcs.config`` (named by group here), and every change goes through the config store
+(``ConfigStore.update``), which the ``FileHost`` follows live.
 """
 
 from __future__ import annotations
