@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bcs import tunables
-from bcs import tunables as host_tunables
 from bcs.auth.sddl import parse_sddl
 from bcs.casing import camel_case
 from bcs.errors import (
@@ -226,13 +225,13 @@ def check_url_suffix(suffix: str, prefix_path: str = "/") -> str:
         raise bad("control characters are not allowed")
     if any(c in text for c in "\\?#"):
         raise bad("backslash, ? and # are not allowed")
-    if len(text.encode("utf-8", "surrogatepass")) > host_tunables.MAX_PATH_BYTES - len(prefix_path):
+    if len(text.encode("utf-8", "surrogatepass")) > tunables.MAX_PATH_BYTES - len(prefix_path):
         raise bad("too long")
     for part in text.split("/"):
         if part in ("", ".", ".."):
             raise bad("empty, . and .. path segments are not allowed")
-        if len(part.encode("utf-8", "surrogatepass")) > host_tunables.MAX_SEGMENT_BYTES:
-            raise bad(f"a path segment is longer than {host_tunables.MAX_SEGMENT_BYTES} bytes")
+        if len(part.encode("utf-8", "surrogatepass")) > tunables.MAX_SEGMENT_BYTES:
+            raise bad(f"a path segment is longer than {tunables.MAX_SEGMENT_BYTES} bytes")
     return text
 
 

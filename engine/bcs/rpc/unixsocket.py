@@ -89,7 +89,7 @@ class UnixSocketListener:
                 self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
             self._listener.close()
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(tunables.THREAD_JOIN_TIMEOUT)
         with self._conns_lock:
             for conn in list(self._conns):
                 with contextlib.suppress(OSError):

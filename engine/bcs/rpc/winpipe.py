@@ -28,6 +28,7 @@ import win32pipe
 import win32security
 import winerror
 
+from bcs import tunables
 from bcs.errors import AlreadyRunningError
 
 log = logging.getLogger("bcs.rpc")
@@ -148,7 +149,7 @@ class WindowsPipeListener:
         except pywintypes.error:
             pass
         if self._thread is not None:
-            self._thread.join(5)
+            self._thread.join(tunables.THREAD_JOIN_TIMEOUT)
 
     def _accept_loop(self) -> None:
         while not self._stopping.is_set():
