@@ -51,7 +51,9 @@ def test_final_states_accept_no_event_and_raise_bg_e_invalid_state() -> None:
         for event in events:
             with pytest.raises(InvalidStateError) as info:
                 transition(state, event, "{X}")
-            assert info.value.code_name == "BG_E_INVALID_STATE" and info.value.error_id == "Bcs.Job.InvalidState"
+            assert (
+                info.value.code_name == "BG_E_INVALID_STATE" and info.value.error_id == "Bcs.Job.InvalidState"
+            )
 
 
 def test_scheduler_events_are_illegal_outside_the_action_states() -> None:
