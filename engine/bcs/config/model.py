@@ -45,6 +45,7 @@ __all__ = [
     "ConfigError",
     "HugeInteger",
     "ServerConfig",
+    "SslCertificateConfig",
     "UrlConfig",
     "UrlGroupConfig",
     "check_source_path",
@@ -78,6 +79,20 @@ class UrlGroupConfig:
     urls: list[UrlConfig] = field(default_factory=list)
 
 
+CLIENT_CERTIFICATE_MODES = ("Ignore", "Accept", "Require")
+
+
+@dataclass
+class SslCertificateConfig:
+    """A certificate bound to a port, as HTTP.SYS binds ``ipport``: every https group on it uses it."""
+
+    port: int
+    certificate_path: str  # PEM certificate (a chain may follow it)
+    key_path: str  # PEM private key, unencrypted (the file's own permissions protect it)
+    client_certificate: str = "Ignore"  # Ignore / Accept (checked when sent) / Require
+    trusted_ca_path: str = ""  # PEM CA bundle that client certificates must chain to
+
+
 @dataclass
 class ServerConfig:
     """Server-wide settings of the file host."""
@@ -103,6 +118,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
     url_groups: list[UrlGroupConfig] = field(default_factory=list)
+    ssl_certificates: list[SslCertificateConfig] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase form used in config.yaml and in RPC results."""
@@ -123,6 +139,10 @@ class Config:
     def copy(self) -> Config:
         return copy.deepcopy(self)
 
+    def ssl_binding(self, port: int) -> SslCertificateConfig | None:
+        """The certificate bound to ``port``, or None."""
+        return next((b for b in self.ssl_certificates if b.port == port), None)
+
     def find_group(self, prefix_key: str) -> UrlGroupConfig | None:
         for group in self.url_groups:
             if parse_prefix(group.url_group).key == prefix_key:
@@ -142,6 +162,7 @@ class Config:
         s = self.server
         _check_range(s.max_url_groups, 1, 100_000, ("server", "maxUrlGroups"))
         _check_bandwidth(s.bandwidth_limit, ("server", "bandwidthLimit"))
+        self._validate_ssl()
         _check_range(self.client.background_slots, 1, 1000, ("client", "backgroundSlots"))
         _check_bandwidth(self.client.bandwidth_limit, ("client", "bandwidthLimit"))
         if len(self.url_groups) > s.max_url_groups:
@@ -181,6 +202,30 @@ class Config:
                         parse_sddl(url.sddl)
                     except InvalidArgumentError as exc:
                         raise ConfigError(exc.message, (*uwhere, "sddl")) from None
+
+    def _validate_ssl(self) -> None:
+        ports: set[int] = set()
+        for i, binding in enumerate(self.ssl_certificates):
+            where: tuple[str | int, ...] = ("sslCertificates", i)
+            _check_range(binding.port, 1, 65535, (*where, "port"))
+            if binding.port in ports:
+                raise ConfigError(f"port {binding.port} has a certificate already", (*where, "port"))
+            ports.add(binding.port)
+            for key, value in (("certificatePath", binding.certificate_path), ("keyPath", binding.key_path)):
+                if not value or "\x00" in value or not os.path.isabs(value):
+                    raise ConfigError("must be an absolute path", (*where, key))
+            if binding.client_certificate not in CLIENT_CERTIFICATE_MODES:
+                raise ConfigError(
+                    f"must be one of {', '.join(CLIENT_CERTIFICATE_MODES)}", (*where, "clientCertificate")
+                )
+            ca = binding.trusted_ca_path
+            if ca and ("\x00" in ca or not os.path.isabs(ca)):
+                raise ConfigError("must be an absolute path", (*where, "trustedCaPath"))
+            if binding.client_certificate != "Ignore" and not ca:
+                raise ConfigError(
+                    f"clientCertificate {binding.client_certificate} needs a trustedCaPath",
+                    (*where, "trustedCaPath"),
+                )
 
     def check_sources(self) -> None:
         """RPC routes only (config.import): every URL's source exists and is readable now, as

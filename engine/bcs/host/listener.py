@@ -601,17 +601,11 @@ class WaitressListener(Listener):
 
 
 def make_listener(scheme: str, port: int, state: HostState, threads: int) -> Listener:
-    """The listener for ``scheme`` on ``port``, its socket bound (not yet serving).
+    """The plain-HTTP listener on ``port``, its socket bound (not yet serving); https is ``bcs.host.tls``.
 
     Raises:
         BusyError: the port is in use.
-        NotImplError: HTTPS (cheroot listener and certificate bindings) is not available yet.
     """
-    if scheme == "http":
-        return WaitressListener(port, state, threads)
-    raise BcsError(
-        E_NOTIMPL,
-        f"https URL groups are not served yet (port {port}): TLS listeners land with the security work",
-        noun="UrlGroup",
-        target=port,
-    )
+    if scheme != "http":
+        raise BcsError(E_NOTIMPL, f"no {scheme} listener here (port {port})", noun="UrlGroup", target=port)
+    return WaitressListener(port, state, threads)

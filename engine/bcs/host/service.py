@@ -21,11 +21,12 @@ from typing import Any
 from bcs import tunables
 from bcs.bandwidth import TokenBucket
 from bcs.config import Config
-from bcs.errors import BcsError, InvalidArgumentError
+from bcs.errors import ERROR_NOT_FOUND, BcsError, InvalidArgumentError
 from bcs.host.accesslog import AccessLog
 from bcs.host.exchange import HostState
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
+from bcs.host.tls import TlsListener
 from bcs.urlprefix import parse_prefix
 
 __all__ = ["FileHost"]
@@ -51,6 +52,17 @@ def _ports_of(config: Config) -> dict[int, str]:
                 target=str(prefix),
             )
     return ports
+
+
+def _no_certificate(port: int) -> BcsError:
+    """An https port without a bound certificate (not transient: it waits for sslcert.set)."""
+    return BcsError(
+        ERROR_NOT_FOUND,
+        f"no certificate is bound to port {port}; bind one with sslcert.set (Set-BcsSslCertificate)",
+        reason="NoCertificate",
+        noun="UrlGroup",
+        target=port,
+    )
 
 
 def _new_group_ports(old: Config, new: Config) -> set[int]:
@@ -171,12 +183,28 @@ class FileHost:
         try:
             for port, scheme in sorted(ports.items()):
                 current = self.listeners.get(port)
+                binding = config.ssl_binding(port) if scheme == "https" else None
+                if scheme == "https" and binding is None:
+                    # Created and reported, as HTTP.SYS would: it starts once a certificate is bound.
+                    if current is not None:
+                        self._close(port)
+                    failures[port] = _no_certificate(port)
+                    continue
                 if current is not None and current.scheme == scheme:
+                    if (
+                        isinstance(current, TlsListener)
+                        and binding is not None
+                        and binding != current.binding
+                    ):
+                        current.rebind(binding)  # raises before anything changed when it cannot serve
                     continue
                 if current is not None:  # scheme changed on this port: reopen
                     self._close(port)
                 try:
-                    opened[port] = make_listener(scheme, port, self.state, tunables.BASE_THREADS)
+                    if binding is not None:
+                        opened[port] = TlsListener(port, self.state, tunables.BASE_THREADS, binding)
+                    else:
+                        opened[port] = make_listener(scheme, port, self.state, tunables.BASE_THREADS)
                 except BcsError as exc:
                     if port in required:
                         raise

@@ -1,0 +1,296 @@
+"""HTTPS URL groups (issue 13, first step): certificates bound per port from PEM files, served by
+cheroot with TLS 1.2+, live binding and rebinding, client certificates, clear errors."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from bcs.rpc.client import RpcError
+from conftest import EngineProcess, free_port
+from test_client_support import wait_until
+
+NOW = datetime.datetime.now(datetime.timezone.utc)
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+
+
+def make_cert(
+    base: Path,
+    name: str,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+    client: bool = False,
+    days: int = 30,
+    start_days_ago: int = 1,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Path, Path]:
+    """An ECDSA P-256 certificate (self-signed CA, or signed by ``issuer``) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = _name(name)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer[0].subject if issuer else subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - datetime.timedelta(days=start_days_ago))
+        .not_valid_after(NOW + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    cert = builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+    cert_path, key_path = base / f"{name}.crt", base / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert, key, cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("pki")
+    ca_cert, ca_key, ca_path, _ = make_cert(base, "ca", None, ca=True, days=365)
+    ca = (ca_cert, ca_key)
+    server = make_cert(base, "server", ca)
+    second = make_cert(base, "server2", ca)
+    expired = make_cert(base, "expired", ca, days=-1, start_days_ago=30)
+    client = make_cert(base, "client", ca, client=True)
+    rogue_ca = make_cert(base, "rogue-ca", None, ca=True)
+    rogue_client = make_cert(base, "rogue", (rogue_ca[0], rogue_ca[1]), client=True)
+    return {
+        "base": base,
+        "ca": ca_path,
+        "server": server,
+        "second": second,
+        "expired": expired,
+        "client": client,
+        "rogue_client": rogue_client,
+    }
+
+
+@pytest.fixture
+def payload(tmp_path: Path) -> Path:
+    path = tmp_path / "f.bin"
+    path.write_bytes(bytes(range(256)) * 256)  # 64 KiB
+    return path
+
+
+def https_group(engine: EngineProcess, payload: Path) -> tuple[int, str]:
+    port = free_port()
+    group = f"https://+:{port}/Tls/"
+    engine.call("urlgroup.create", urlGroup=group)
+    engine.call("url.create", urlGroup=group, urlSuffix="f.bin", sourcePath=str(payload))
+    return port, group
+
+
+def bind(engine: EngineProcess, port: int, cert: Any, **extra: Any) -> Any:
+    return engine.call("sslcert.set", port=port, certificatePath=str(cert[2]), keyPath=str(cert[3]), **extra)
+
+
+def peer_serial(port: int, ca: Path, client: Any = None) -> int:
+    context = ssl.create_default_context(cafile=str(ca))
+    if client is not None:
+        context.load_cert_chain(str(client[2]), str(client[3]))
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        return x509.load_der_x509_certificate(der).serial_number
+
+
+def curl(port: int, ca: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "20",
+            "--cacert",
+            str(ca),
+            "-o",
+            str(out),
+            *extra,
+            f"https://localhost:{port}/Tls/f.bin",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_an_https_group_waits_for_its_certificate_then_serves_curl_and_wget(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
+) -> None:
+    port, group = https_group(engine, payload)
+    got = engine.call("urlgroup.get", urlGroup=group)
+    assert got["listening"] is False and "no certificate is bound" in got["listenError"]
+    bound = bind(engine, port, pki["server"])
+    assert bound["subject"] == "CN=server" and bound["issuer"] == "CN=ca" and bound["listening"] is True
+    assert (
+        bound["thumbprint"]
+        == hashlib.sha1(pki["server"][0].public_bytes(serialization.Encoding.DER)).hexdigest().upper()
+    )
+    assert bound["notAfter"].endswith("Z") and 28 <= bound["daysToExpiry"] <= 30
+    assert engine.call("urlgroup.get", urlGroup=group)["listening"] is True
+    out = tmp_path / "curl.bin"
+    done = curl(port, pki["ca"], out)
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == payload.read_bytes()
+    wget = subprocess.run(
+        [
+            "wget",
+            "-q",
+            f"--ca-certificate={pki['ca']}",
+            "-O",
+            str(tmp_path / "wget.bin"),
+            f"https://localhost:{port}/Tls/f.bin",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    assert wget.returncode == 0, wget.stderr
+    assert (tmp_path / "wget.bin").read_bytes() == payload.read_bytes()
+    assert [b["port"] for b in engine.call("sslcert.list")] == [port]
+    assert engine.call("sslcert.get", port=port)["certificatePath"] == str(pki["server"][2])
+
+
+def test_tls_below_1_2_is_refused(engine: EngineProcess, pki: dict[str, Any], payload: Path) -> None:
+    port, _ = https_group(engine, payload)
+    bind(engine, port, pki["server"])
+
+    def s_client(*version: str) -> subprocess.CompletedProcess[str]:
+        # SECLEVEL=0 on the client side, so that only the server can be the one refusing.
+        return subprocess.run(
+            [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{port}",
+                *version,
+                "-cipher",
+                "DEFAULT@SECLEVEL=0",
+            ],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+
+    assert s_client("-tls1_1").returncode != 0
+    assert s_client("-tls1").returncode != 0
+    ok = s_client("-tls1_2")
+    assert ok.returncode == 0 and "TLSv1.2" in ok.stdout, ok.stdout + ok.stderr
+
+
+def test_rebinding_serves_new_connections_with_the_new_certificate_and_delete_closes_the_port(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path
+) -> None:
+    port, group = https_group(engine, payload)
+    bind(engine, port, pki["server"])
+    assert peer_serial(port, pki["ca"]) == pki["server"][0].serial_number
+    bind(engine, port, pki["second"])
+    assert peer_serial(port, pki["ca"]) == pki["second"][0].serial_number
+    engine.restart()
+    assert peer_serial(port, pki["ca"]) == pki["second"][0].serial_number, "the binding persists"
+    engine.call("sslcert.delete", port=port)
+    wait_until(lambda: engine.call("urlgroup.get", urlGroup=group)["listening"] is False)
+    with pytest.raises(OSError):
+        peer_serial(port, pki["ca"])
+    with pytest.raises(RpcError) as info:
+        engine.call("sslcert.get", port=port)
+    assert info.value.data["name"] == "ERROR_NOT_FOUND"
+
+
+@pytest.mark.parametrize(
+    ("case", "name", "words"),
+    [
+        ("missing", "ERROR_FILE_NOT_FOUND", "does not exist"),
+        ("mismatch", "E_INVALIDARG", "does not match the certificate"),
+        ("expired", "E_INVALIDARG", "expired"),
+        ("not-pem", "E_INVALIDARG", "not a PEM certificate"),
+        ("relative", "E_INVALIDARG", "absolute path"),
+    ],
+)
+def test_a_binding_that_cannot_serve_is_refused_and_changes_nothing(
+    engine: EngineProcess, pki: dict[str, Any], case: str, name: str, words: str
+) -> None:
+    port = free_port()
+    server, second, base = pki["server"], pki["second"], pki["base"]
+    cert, key = {
+        "missing": (str(base / "nope.crt"), str(server[3])),
+        "mismatch": (str(server[2]), str(second[3])),
+        "expired": (str(pki["expired"][2]), str(pki["expired"][3])),
+        "not-pem": (str(server[3]), str(server[3])),
+        "relative": ("server.crt", str(server[3])),
+    }[case]
+    with pytest.raises(RpcError) as info:
+        engine.call("sslcert.set", port=port, certificatePath=cert, keyPath=key)
+    assert info.value.data["name"] == name and words in info.value.message
+    assert engine.call("sslcert.list") == []
+
+
+def test_a_required_client_certificate_must_chain_to_the_trusted_ca(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
+) -> None:
+    port, _ = https_group(engine, payload)
+    with pytest.raises(RpcError):
+        bind(engine, port, pki["server"], clientCertificate="Require")  # no trustedCaPath
+    bind(engine, port, pki["server"], clientCertificate="Require", trustedCaPath=str(pki["ca"]))
+    client, rogue = pki["client"], pki["rogue_client"]
+    assert curl(port, pki["ca"], tmp_path / "none.bin").returncode != 0
+    assert (
+        curl(
+            port, pki["ca"], tmp_path / "rogue.bin", "--cert", str(rogue[2]), "--key", str(rogue[3])
+        ).returncode
+        != 0
+    )
+    done = curl(port, pki["ca"], tmp_path / "ok.bin", "--cert", str(client[2]), "--key", str(client[3]))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "ok.bin").read_bytes() == payload.read_bytes()
+
+
+def test_an_accepted_client_certificate_is_optional(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
+) -> None:
+    port, _ = https_group(engine, payload)
+    bind(engine, port, pki["server"], clientCertificate="Accept", trustedCaPath=str(pki["ca"]))
+    assert curl(port, pki["ca"], tmp_path / "none.bin").returncode == 0
+    client = pki["client"]
+    assert (
+        curl(
+            port, pki["ca"], tmp_path / "ok.bin", "--cert", str(client[2]), "--key", str(client[3])
+        ).returncode
+        == 0
+    )
