@@ -19,6 +19,7 @@ import pytest
 
 import powershell_static as ps
 from conftest import EngineProcess, free_port
+from test_client_support import make_pki
 
 FIXTURES = Path(__file__).parent / "powershell_fixtures"
 PROTOCOL_ERRORS = {
@@ -97,6 +98,22 @@ def _known_values(engine: EngineProcess, tmp_path: Path) -> dict[str, Any]:
         "maxUrlGroups": 25,
         "timeout": 0,
         "suspended": True,
+    }
+
+
+def _ssl_known_values(tmp_path: Path) -> dict[str, Any]:
+    """Values for the sslcert.* methods: a real PEM certificate and key, and a free port.
+
+    ``clientCertificate`` is a file path for job.create/job.set but the client-certificate mode
+    (Ignore, Accept, Require) for sslcert.set, so these override ``_known_values`` there.
+    """
+    pki = make_pki(tmp_path / "pki")
+    return {
+        "port": free_port(),
+        "certificatePath": str(pki["server_cert"]),
+        "keyPath": str(pki["server_key"]),
+        "clientCertificate": "Require",
+        "trustedCaPath": str(pki["ca"]),
     }
 
 
@@ -257,6 +274,7 @@ def test_the_json_each_cmdlet_builds_passes_the_engine_validation(
     methods = ps.methods_by_name(_describe(engine))
     functions = ps.module_functions()
     known = _known_values(engine, tmp_path)
+    ssl_known = {**known, **_ssl_known_values(tmp_path)}
     problems: list[str] = []
     sent = 0
     with engine.client() as client:
@@ -265,7 +283,8 @@ def test_the_json_each_cmdlet_builds_passes_the_engine_validation(
                 continue  # test_stop_server_json_stops_the_engine
             assert call.method is not None
             method = methods[call.method]
-            params = ps.sample_params(f, call, method, functions, known, every_key=every_key)
+            values = ssl_known if call.method.startswith("sslcert.") else known
+            params = ps.sample_params(f, call, method, functions, values, every_key=every_key)
             request = {"jsonrpc": "2.0", "id": request_id, "method": call.method, "params": params}
             answer = client.request(request)
             problems += _answer_problems(
@@ -549,5 +568,52 @@ def test_a_failed_job_carries_the_error_fields_the_synchronous_cmdlets_report(
         assert re.fullmatch(r"0x[0-9A-F]{8}", job["errorCode"]), job["errorCode"]
         assert job["errorName"] and job["errorDescription"]
         assert bcs.send("Remove-BcsJob", "job.cancel")["jobState"] == "Cancelled"
+    finally:
+        bcs.client.close()
+
+
+def test_ssl_certificate_cmdlets_json_binds_gets_lists_and_removes_a_certificate(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    import datetime
+
+    from cryptography import x509
+
+    known = {**_known_values(engine, tmp_path), **_ssl_known_values(tmp_path)}
+    port = known["port"]
+    cert = x509.load_pem_x509_certificate(Path(known["certificatePath"]).read_bytes())
+    bcs = CmdletJson(engine, known)
+    try:
+        minimal = bcs.params("Set-BcsSslCertificate", "sslcert.set")
+        assert set(minimal) == {"port", "certificatePath", "keyPath"}  # the optional keys only when bound
+        bound = bcs.send("Set-BcsSslCertificate", "sslcert.set", {"clientCertificate", "trustedCaPath"})
+        assert bound["port"] == port and bound["clientCertificate"] == "Require"
+        assert bound["certificatePath"] == known["certificatePath"] and bound["keyPath"] == known["keyPath"]
+        assert bound["trustedCaPath"] == known["trustedCaPath"]
+        assert "localhost" in bound["subject"] and bound["thumbprint"]
+        assert isinstance(bound["listening"], bool) and isinstance(bound["daysToExpiry"], int)
+        _assert_view_columns_present("Bcs.SslCertificate", bound)
+        # ConvertTo-BcsObject turns a string of this form into a UTC [datetime] in both editions.
+        settings = (ps.ROOT / "cmdlets" / "private" / "ModuleSettings.ps1").read_text()
+        pattern = re.search(r"\$script:BcsDateTimePattern = '([^']+)'", settings)
+        assert pattern is not None
+        for name, expected in (
+            ("notBefore", cert.not_valid_before_utc),
+            ("notAfter", cert.not_valid_after_utc),
+        ):
+            value = bound[name]
+            assert value.endswith("Z") and re.fullmatch(pattern.group(1), value), (name, value)
+            parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            assert abs((parsed - expected).total_seconds()) < 1, (name, value, expected)
+
+        assert bcs.send("Get-BcsSslCertificate", "sslcert.get")["port"] == port
+        assert [c["port"] for c in bcs.send("Get-BcsSslCertificate", "sslcert.list")] == [port]
+        assert bcs.send("Remove-BcsSslCertificate", "sslcert.delete") is None
+        assert bcs.send("Get-BcsSslCertificate", "sslcert.list") == []
+        # Get-BcsSslCertificate -Port of an unbound port gets an engine error it can make a record of.
+        request = {"jsonrpc": "2.0", "id": 99, "method": "sslcert.get", "params": {"port": port}}
+        answer = bcs.client.request(request)
+        assert "error" in answer, answer
+        assert _answer_problems("sslcert.get", request, answer, "SslCertificate") == []
     finally:
         bcs.client.close()

@@ -34,7 +34,7 @@ APPROVED_VERBS = {
     "Suspend",
     "Wait",
 }
-TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server"}
+TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server", "Bcs.SslCertificate"}
 
 
 def _all_functions() -> list[ps.Function]:

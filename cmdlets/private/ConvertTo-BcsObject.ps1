@@ -5,13 +5,15 @@ function ConvertTo-BcsObject {
 
     .DESCRIPTION
     Nested objects and arrays are converted too; only the outer object gets the PSTypeName
-    (Bcs.Job, Bcs.UrlGroup, Bcs.Url, Bcs.Server) that selects the default table view.
+    (Bcs.Job, Bcs.UrlGroup, Bcs.Url, Bcs.Server, Bcs.SslCertificate) that selects the default
+    table view.
 
     Dates become UTC [datetime] values at every depth (CreationTime, ModificationTime,
-    TransferCompletionTime, StartTime, ...). PowerShell 7's ConvertFrom-Json already turns an
-    ISO-8601 string into [datetime] (of any Kind) while Windows PowerShell 5.1 keeps the string,
-    so without this one property would have two types depending on the edition. A value that is
-    not an object, an array or a date is returned as it is.
+    TransferCompletionTime, StartTime, NotBefore, NotAfter, ...): the test is on the value (a
+    string of the form of $script:BcsDateTimePattern), not on the property name. PowerShell 7's
+    ConvertFrom-Json already turns an ISO-8601 string into [datetime] (of any Kind) while Windows
+    PowerShell 5.1 keeps the string, so without this one property would have two types depending
+    on the edition. A value that is not an object, an array or a date is returned as it is.
 
     .PARAMETER InputObject
     One result object, as ConvertFrom-Json returns it (or one value inside it).
