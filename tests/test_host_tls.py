@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import os
 import socket
 import ssl
 import subprocess
@@ -20,7 +21,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from bcs.rpc.client import RpcError
 from conftest import EngineProcess, free_port
-from test_client_support import wait_until
+from test_client_support import wait_job, wait_until
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
 
@@ -83,6 +84,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ca = (ca_cert, ca_key)
     server = make_cert(base, "server", ca)
     second = make_cert(base, "server2", ca)
+    long_lived = make_cert(base, "server3", ca, days=365)
     expired = make_cert(base, "expired", ca, days=-1, start_days_ago=30)
     client = make_cert(base, "client", ca, client=True)
     rogue_ca = make_cert(base, "rogue-ca", None, ca=True)
@@ -92,6 +94,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "ca": ca_path,
         "server": server,
         "second": second,
+        "long": long_lived,
         "expired": expired,
         "client": client,
         "rogue_client": rogue_client,
@@ -294,3 +297,114 @@ def test_an_accepted_client_certificate_is_optional(
         ).returncode
         == 0
     )
+
+
+def test_a_certificate_that_ends_within_30_days_is_warned_about_in_the_log(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path
+) -> None:
+    port, _ = https_group(engine, payload)
+    bind(engine, port, pki["long"])
+    assert "expires on" not in engine.output()
+    bind(engine, port, pki["server"])  # 30 days left
+    wait_until(
+        lambda: f"https port {port}: certificate" in engine.output() and "expires on" in engine.output()
+    )
+
+
+def test_aria2c_with_three_connections_and_curl_resume_get_the_exact_file(
+    engine: EngineProcess, pki: dict[str, Any], tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(64 * 1024 * 1024))
+    want = hashlib.sha256(big.read_bytes()).hexdigest()
+    port = free_port()
+    group = f"https://+:{port}/Tls/"
+    engine.call("urlgroup.create", urlGroup=group, connectionLimit=0)
+    engine.call("url.create", urlGroup=group, urlSuffix="f.bin", sourcePath=str(big))
+    bind(engine, port, pki["server"])
+    url = f"https://localhost:{port}/Tls/f.bin"
+    aria = subprocess.run(
+        [
+            "aria2c",
+            "-q",
+            "-x3",
+            "-s3",
+            f"--ca-certificate={pki['ca']}",
+            "-d",
+            str(tmp_path),
+            "-o",
+            "aria.bin",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert aria.returncode == 0, aria.stdout + aria.stderr
+    assert hashlib.sha256((tmp_path / "aria.bin").read_bytes()).hexdigest() == want
+    part = tmp_path / "resumed.bin"
+    part.write_bytes(big.read_bytes()[: 10 * 1024 * 1024 + 7])  # what an interrupted download left
+    done = curl(port, pki["ca"], part, "-C", "-")
+    assert done.returncode == 0, done.stderr
+    assert hashlib.sha256(part.read_bytes()).hexdigest() == want
+
+
+def test_our_bits_client_downloads_from_an_https_group_with_a_ca_bundle_and_a_client_certificate(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
+) -> None:
+    port, _ = https_group(engine, payload)
+    bind(engine, port, pki["server"], clientCertificate="Require", trustedCaPath=str(pki["ca"]))
+    client = pki["client"]
+    both = tmp_path / "client.pem"
+    both.write_bytes(client[2].read_bytes() + client[3].read_bytes())
+    job = engine.call(
+        "job.create",
+        files=[{"remoteUrl": f"https://localhost:{port}/Tls/f.bin", "localPath": str(tmp_path / "job.bin")}],
+        priority="Foreground",
+        caBundle=str(pki["ca"]),
+        clientCertificate=str(both),
+    )
+    done = wait_job(engine, job["jobId"], ("Transferred", "Error"), timeout=60)
+    assert done["jobState"] == "Transferred", done
+    engine.call("job.complete", jobId=job["jobId"])
+    assert (tmp_path / "job.bin").read_bytes() == payload.read_bytes()
+
+
+def test_a_download_running_during_a_rebind_goes_on_to_the_end(
+    engine: EngineProcess, pki: dict[str, Any], tmp_path: Path
+) -> None:
+    data = tmp_path / "slow.bin"
+    data.write_bytes(os.urandom(3 * 1024 * 1024))
+    port = free_port()
+    group = f"https://+:{port}/Tls/"
+    engine.call("urlgroup.create", urlGroup=group, bandwidthLimit=1024 * 1024)  # about 3 s
+    engine.call("url.create", urlGroup=group, urlSuffix="f.bin", sourcePath=str(data))
+    bind(engine, port, pki["server"])
+    out = tmp_path / "out.bin"
+    running = subprocess.Popen(
+        [
+            "curl",
+            "-sS",
+            "--max-time",
+            "60",
+            "--cacert",
+            str(pki["ca"]),
+            "-o",
+            str(out),
+            f"https://localhost:{port}/Tls/f.bin",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: out.exists() and out.stat().st_size > 256 * 1024, timeout=20)
+        bind(engine, port, pki["second"])
+        assert peer_serial(port, pki["ca"]) == pki["second"][0].serial_number  # new connections
+        assert running.wait(60) == 0, running.stderr.read() if running.stderr else ""
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+        if running.stderr is not None:
+            running.stderr.close()
+    assert out.read_bytes() == data.read_bytes()

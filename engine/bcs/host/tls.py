@@ -175,6 +175,24 @@ class _Server(WSGIServer):
         return sock
 
 
+def warn_if_expiring(port: int, binding: SslCertificateConfig) -> None:
+    """Log a warning when the certificate of ``port`` ends within ``CERT_EXPIRY_WARNING_DAYS``."""
+    try:
+        info = certificate_info(binding.certificate_path)
+    except BcsError:
+        return
+    left = info.not_after - datetime.datetime.now(datetime.timezone.utc)
+    if left < datetime.timedelta(days=tunables.CERT_EXPIRY_WARNING_DAYS):
+        log.warning(
+            "https port %d: certificate %s (%s) expires on %s UTC, in %d days; bind a new one with sslcert.set",
+            port,
+            binding.certificate_path,
+            info.subject,
+            f"{info.not_after:%Y-%m-%d %H:%M}",
+            left.days,
+        )
+
+
 class TlsListener(Listener):
     """One https port on cheroot, serving the port's ``HostApp`` with the port's certificate."""
 
@@ -207,6 +225,7 @@ class TlsListener(Listener):
         self._thread = threading.Thread(target=server.serve, name=f"bcs-https-{self.port}", daemon=True)
         self._thread.start()
         log.info("listening on https port %d (%d threads)", self.port, self.threads)
+        warn_if_expiring(self.port, self.binding)
 
     def rebind(self, binding: SslCertificateConfig) -> None:
         """Serve new connections with ``binding``'s certificate; open connections keep theirs.
@@ -217,6 +236,7 @@ class TlsListener(Listener):
         self._adapter.context = load_context(binding)
         self.binding = binding
         log.info("https port %d: new certificate bound", self.port)
+        warn_if_expiring(self.port, binding)
 
     def stop(self) -> None:
         if self._sock is not None:
