@@ -10,6 +10,7 @@ import os
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -408,3 +409,28 @@ def test_a_download_running_during_a_rebind_goes_on_to_the_end(
         if running.stderr is not None:
             running.stderr.close()
     assert out.read_bytes() == data.read_bytes()
+
+
+def test_idle_tcp_clients_do_not_delay_another_clients_handshake(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
+) -> None:
+    # cheroot handshakes on its accept thread: one client that never sends a ClientHello used to
+    # stall every other handshake for the server timeout. Handshakes now happen in the workers.
+    port, _ = https_group(engine, payload)
+    bind(engine, port, pki["server"])
+    idle: list[socket.socket] = []
+    try:
+        idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        started = time.monotonic()
+        assert peer_serial(port, pki["ca"]) == pki["server"][0].serial_number
+        assert time.monotonic() - started < 1.0
+        for _ in range(199):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+        started = time.monotonic()
+        done = curl(port, pki["ca"], tmp_path / "out.bin")
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "out.bin").read_bytes() == payload.read_bytes()
+        assert time.monotonic() - started < 5.0
+    finally:
+        for sock in idle:
+            sock.close()

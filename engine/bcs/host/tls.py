@@ -20,6 +20,7 @@ import logging
 import socket
 import ssl
 import threading
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,13 +136,25 @@ def load_context(binding: SslCertificateConfig) -> ssl.SSLContext:
 
 
 class _Adapter(BuiltinSSLAdapter):
-    """cheroot's builtin adapter with a context made here (no certificate files of its own)."""
+    """cheroot's builtin adapter with a context made here, and handshakes off the accept thread.
+
+    cheroot wraps (and so handshakes) every connection on its one accept thread: a client that
+    opens a TCP connection and never sends a ClientHello stalled every other client for the
+    server timeout (design.md, cheroot issue 748). Here the socket is wrapped without the
+    handshake; OpenSSL does it on the first read, in the worker thread cheroot gives the
+    connection once it is readable, so an idle client holds no thread at all. The TLS variables
+    of a request are read then too (``_TlsEnviron``), after the handshake.
+    """
 
     def __init__(self, context: ssl.SSLContext) -> None:
         # BuiltinSSLAdapter.__init__ loads files; this adapter is given a ready context instead.
         self._context = context
         self.certificate = self.private_key = self.certificate_chain = self.ciphers = None
         self._server_env: dict[str, Any] = {}
+
+    def wrap(self, sock: socket.socket) -> tuple[ssl.SSLSocket, Mapping[str, Any]]:
+        tls = self.context.wrap_socket(sock, do_handshake_on_connect=False, server_side=True)
+        return tls, _TlsEnviron(self, tls)
 
     def get_environ(self, sock: Any = None) -> dict[str, Any]:
         """The TLS variables of a request (cheroot's, without the server's own certificate text)."""
@@ -157,10 +170,47 @@ class _Adapter(BuiltinSSLAdapter):
         return env
 
 
+class _TlsEnviron(Mapping[str, Any]):
+    """The TLS variables of a connection, read when the first request copies them (after the handshake)."""
+
+    def __init__(self, adapter: _Adapter, sock: ssl.SSLSocket) -> None:
+        self._adapter = adapter
+        self._sock = sock
+        self._env: dict[str, Any] | None = None
+
+    def _get(self) -> dict[str, Any]:
+        if self._env is None:
+            self._env = self._adapter.get_environ(self._sock)
+        return self._env
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 class _Server(WSGIServer):
     """cheroot's WSGI server on a socket bound beforehand (so a busy port is known at once)."""
 
     prebound: socket.socket | None = None
+
+    def process_conn(self, conn: Any) -> None:
+        """A new connection waits in the selector until it is readable, then gets a worker.
+
+        cheroot hands every new connection to a worker at once; with the handshake done on the
+        first read (``_Adapter.wrap``), a client that never sends its ClientHello would hold that
+        worker for the whole timeout, and a few of them every worker. Waiting for readability
+        first leaves idle connections to the selector, which expires them after the timeout.
+        """
+        if not getattr(conn, "bcs_waited", False):
+            conn.bcs_waited = True
+            self._connections.put(conn)  # type: ignore[attr-defined]
+            return
+        super().process_conn(conn)
 
     def bind(self, family: int, type: int, proto: int = 0) -> socket.socket:
         sock = self.prebound
@@ -217,6 +267,7 @@ class TlsListener(Listener):
             numthreads=self.threads,
             server_name="BITS-Compact-Server",
             timeout=int(tunables.IDLE_TIMEOUT),
+            request_queue_size=tunables.TLS_LISTEN_BACKLOG,
         )
         server.prebound = sock
         server.ssl_adapter = self._adapter
