@@ -100,9 +100,7 @@ ACCEPTS_PER_WAKEUP: Final = 64  # connections accepted in one wake-up while refu
 DRAIN_IDLE: Final = 32  # idle connections closed at once when MAX_CONNECTIONS is reached (nginx: up to 32)
 LISTEN_RETRY_SECONDS: Final = 10.0  # a port that was in use is tried again this often (HTTP.SYS: no retry)
 CERT_EXPIRY_WARNING_DAYS: Final = 30  # a bound certificate this close to its end is warned about in the log
-TLS_LISTEN_BACKLOG: Final = (
-    1024  # listen() backlog of https ports (cheroot: 5, which made connects wait for SYN retries)
-)
+TLS_LISTEN_BACKLOG: Final = 1024  # https ports' listen() backlog (cheroot's 5 made connects wait)
 #                                     (BCS_TEST_LISTEN_RETRY)
 STOP_TIMEOUT: Final = 5.0  # seconds to wait for a listener's threads when it stops
 OPEN_FILES: Final = 65536  # the engine raises its soft RLIMIT_NOFILE towards this (hard limit permitting)
