@@ -5,7 +5,9 @@ No tests here; the ``test_client_*`` modules import these helpers.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import ipaddress
 import os
 import re
 import signal
@@ -15,6 +17,11 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import EngineProcess, free_port
 
@@ -224,78 +231,75 @@ def wait_until(predicate: Any, timeout: float = 30.0, what: str = "condition") -
     raise AssertionError(f"{what} not reached after {timeout} s")
 
 
-def make_pki(folder: Path) -> dict[str, Path]:
-    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files."""
-    import datetime
-    import ipaddress
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    def name(cn: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-        return key.private_bytes(
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+    )
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
+
+def make_cert(
+    base: Path,
+    name: str,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None,
+    *,
+    ca: bool = False,
+    client: bool = False,
+    days: int = 30,
+    start_days_ago: int = 1,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Path, Path]:
+    """An ECDSA P-256 certificate (self-signed CA, or signed by ``issuer``) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = _name(name)
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(name("bcs test CA"))
-        .issuer_name(name("bcs test CA"))
-        .public_key(ca_key.public_key())
+        .subject_name(subject)
+        .issuer_name(issuer[0].subject if issuer else subject)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
+        .not_valid_before(_now() - datetime.timedelta(days=start_days_ago))
+        .not_valid_after(_now() + datetime.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    elif issuer is not None:
+        builder = builder.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def leaf(cn: str, usage: Any, sans: list[Any]) -> tuple[bytes, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(name(cn))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-            )
+    if not ca:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
         )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(ca_key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), key_pem(key)
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    cert = builder.sign(issuer[1] if issuer else key, hashes.SHA256())
+    cert_path, key_path = base / f"{name}.crt", base / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert, key, cert_path, key_path
 
-    server_cert, server_key = leaf(
-        "localhost",
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
-    )
-    client_cert, client_key = leaf("alice", ExtendedKeyUsageOID.CLIENT_AUTH, [])
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files."""
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "ca": folder / "ca.pem",
-        "server_cert": folder / "server.pem",
-        "server_key": folder / "server.key",
-        "client": folder / "client.pem",
-    }
-    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files["server_cert"].write_bytes(server_cert)
-    files["server_key"].write_bytes(server_key)
-    files["client"].write_bytes(client_cert + client_key)
+    ca = make_cert(folder, "ca", None, ca=True, days=2)
+    server = make_cert(folder, "localhost", (ca[0], ca[1]), days=2)
+    client = make_cert(folder, "alice", (ca[0], ca[1]), client=True, days=2)
+    files = {"ca": ca[2], "server_cert": server[2], "server_key": server[3], "client": folder / "client.pem"}
+    files["client"].write_bytes(client[2].read_bytes() + client[3].read_bytes())  # certificate and key
     return files
