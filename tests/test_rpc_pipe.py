@@ -370,6 +370,27 @@ def test_rpc_describe_lists_every_method_with_typed_params(engine: EngineProcess
     assert methods["urlgroup.create"]["cmdlet"] == "New-BcsUrlGroup"
 
 
+def test_state_changing_calls_are_audited_with_the_caller_and_never_their_parameters(
+    engine: EngineProcess,
+) -> None:
+    import pwd
+
+    methods = {m["name"]: m for m in engine.call("rpc.describe")["methods"]}
+    assert methods["server.status"]["readOnly"] is True
+    assert methods["urlgroup.create"]["readOnly"] is False
+    engine.call("server.set", maxUrlGroups=30)
+    engine.call("server.status")
+    with pytest.raises(RpcError):
+        engine.call("server.set", maxUrlGroups="secret-looking-value")
+    me = f"uid {os.geteuid()} ({pwd.getpwuid(os.geteuid()).pw_name}) pid {os.getpid()}"
+    text = (engine.state_dir / "engine.log").read_text()
+    audit = [line for line in text.splitlines() if "bcs.audit" in line]
+    assert any(f"{me} called server.set: ok" in line for line in audit), audit
+    assert any(f"{me} called server.set: rejected 0x80070057" in line for line in audit), audit
+    assert not any("server.status" in line for line in audit), audit
+    assert "secret-looking-value" not in "\n".join(audit)
+
+
 def test_server_stop_answers_then_stops_cleanly(engine: EngineProcess) -> None:
     assert engine.proc is not None
     assert engine.call("server.stop") == {"stopping": True, "pid": engine.proc.pid}

@@ -16,6 +16,7 @@ __all__: list[str] = []
     "server.status",
     "Report the engine's version, process, pipe, state directory and the status of its services.",
     result="Server",
+    read_only=True,
     cmdlet="Get-BcsServer",
 )
 def server_status(ctx: CallContext) -> dict[str, Any]:
@@ -44,6 +45,7 @@ def _export(ctx: CallContext) -> dict[str, Any]:
     "config.export",
     "Return the engine's configuration as config.yaml text (and as an object).",
     result="object {yaml, path, config}",
+    read_only=True,
     cmdlet="Export-BcsConfiguration",
 )
 def config_export(ctx: CallContext) -> dict[str, Any]:
@@ -69,6 +71,7 @@ def config_import(ctx: CallContext, yaml: str) -> dict[str, Any]:
     "rpc.describe",
     "Return the method registry: every method with its typed parameters, result and cmdlet.",
     result="object {protocol, version, methods[]}",
+    read_only=True,
     cmdlet="",
 )
 def rpc_describe(ctx: CallContext) -> dict[str, Any]:

@@ -166,6 +166,7 @@ def job_add_file(ctx: CallContext, job_id: str, remote_url: str, local_path: str
         Param("allUsers", "boolean", "Jobs of every user (root/administrators only).", default=False),
     ],
     result="Job[]",
+    read_only=True,
     cmdlet="Get-BcsJob",
 )
 def job_list(ctx: CallContext, name: str | None, all_users: bool) -> list[dict[str, Any]]:
@@ -178,6 +179,7 @@ def job_list(ctx: CallContext, name: str | None, all_users: bool) -> list[dict[s
     "Get one job with its files, progress and error.",
     params=[JOB_ID],
     result="Job",
+    read_only=True,
     cmdlet="Get-BcsJob",
 )
 def job_get(ctx: CallContext, job_id: str) -> dict[str, Any]:
@@ -260,6 +262,7 @@ def job_cancel(ctx: CallContext, job_id: str) -> dict[str, Any]:
         Param("timeout", "number", "Seconds to wait at most (0-300).", default=30, minimum=0, maximum=300),
     ],
     result="Job",
+    read_only=True,
     cmdlet="Wait-BcsJob",
 )
 def job_wait(ctx: CallContext, job_id: str, change_count: int, timeout: float) -> dict[str, Any]:

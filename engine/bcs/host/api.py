@@ -182,6 +182,7 @@ def urlgroup_create(ctx: CallContext, url_group: str, **settings: Any) -> dict[s
     "urlgroup.list",
     "List every URL group with its settings and counters.",
     result="UrlGroup[]",
+    read_only=True,
     cmdlet="Get-BcsUrlGroup",
 )
 def urlgroup_list(ctx: CallContext) -> list[dict[str, Any]]:
@@ -194,6 +195,7 @@ def urlgroup_list(ctx: CallContext) -> list[dict[str, Any]]:
     "Get one URL group with its settings, URLs and counters.",
     params=[URL_GROUP],
     result="UrlGroup",
+    read_only=True,
     cmdlet="Get-BcsUrlGroup",
 )
 def urlgroup_get(ctx: CallContext, url_group: str) -> dict[str, Any]:

@@ -127,6 +127,7 @@ def sslcert_set(
     "Get the certificate bound to a port.",
     params=[PORT],
     result="SslCertificate",
+    read_only=True,
     cmdlet="Get-BcsSslCertificate",
 )
 def sslcert_get(ctx: CallContext, port: int) -> dict[str, Any]:
@@ -140,6 +141,7 @@ def sslcert_get(ctx: CallContext, port: int) -> dict[str, Any]:
     "sslcert.list",
     "List the certificate bindings.",
     result="SslCertificate[]",
+    read_only=True,
     cmdlet="Get-BcsSslCertificate",
 )
 def sslcert_list(ctx: CallContext) -> list[dict[str, Any]]:

@@ -55,6 +55,7 @@ INTERNAL_ERROR = -32603
 SERVER_ERROR = -32000
 
 log = logging.getLogger("bcs.rpc")
+audit = logging.getLogger("bcs.audit")  # the management audit trail, in the engine log
 
 
 def encode(message: Any) -> bytes:
@@ -259,27 +260,37 @@ class Dispatcher:
             )
             return error_response(request_id, METHOD_NOT_FOUND, err)
         started = time.monotonic()
+        outcome = "ok"
         try:
-            kwargs = method.bind(params)
-        except ParamError as exc:
-            exc.noun = "Rpc"
-            exc.reason = "InvalidParams"
-            self.rejections.log(logging.INFO, f"{name} rejected", "%s rejected: %s", name, exc.message)
-            return error_response(request_id, INVALID_PARAMS, exc)
-        try:
-            result = method.handler(ctx, **kwargs)
-        except BcsError as exc:
-            self.rejections.log(
-                logging.INFO, f"{name} failed", "%s failed: %s %s", name, exc.header_value(), exc.message
-            )
-            return error_response(request_id, SERVER_ERROR, exc)
-        except Exception:
-            self.rejections.log(
-                logging.ERROR, f"{name} internal error", "%s: internal error", name, exc_info=True
-            )
-            err = BcsError(
-                E_FAIL, f"Internal error in {name}; see the engine log for details.", noun="Server"
-            )
-            return error_response(request_id, INTERNAL_ERROR, err)
-        log.debug("%s done in %.3f s", name, time.monotonic() - started)
-        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+            try:
+                kwargs = method.bind(params)
+            except ParamError as exc:
+                exc.noun = "Rpc"
+                exc.reason = "InvalidParams"
+                outcome = f"rejected {exc.header_value()}"
+                self.rejections.log(logging.INFO, f"{name} rejected", "%s rejected: %s", name, exc.message)
+                return error_response(request_id, INVALID_PARAMS, exc)
+            try:
+                result = method.handler(ctx, **kwargs)
+            except BcsError as exc:
+                outcome = f"failed {exc.header_value()}"
+                self.rejections.log(
+                    logging.INFO, f"{name} failed", "%s failed: %s %s", name, exc.header_value(), exc.message
+                )
+                return error_response(request_id, SERVER_ERROR, exc)
+            except Exception:
+                outcome = "internal error"
+                self.rejections.log(
+                    logging.ERROR, f"{name} internal error", "%s: internal error", name, exc_info=True
+                )
+                err = BcsError(
+                    E_FAIL, f"Internal error in {name}; see the engine log for details.", noun="Server"
+                )
+                return error_response(request_id, INTERNAL_ERROR, err)
+            log.debug("%s done in %.3f s", name, time.monotonic() - started)
+            return {"jsonrpc": "2.0", "id": request_id, "result": result}
+        finally:
+            if not method.read_only:
+                # One line per state-changing call: who, what, how it ended (never the parameters,
+                # which may hold passwords).
+                audit.info("%s called %s: %s", ctx.caller, name, outcome)

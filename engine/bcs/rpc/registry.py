@@ -226,6 +226,21 @@ class CallContext:
     peer_pid: int | None = None
     peer_name: str | None = None  # user name of the peer, where the transport knows it
 
+    @property
+    def caller(self) -> str:
+        """Who called, for the audit log: ``uid 0 (root) pid 42``, ``DOMAIN\\user`` or ``unknown``."""
+        if self.peer_name:
+            return self.peer_name
+        if self.peer_uid is None:
+            return "unknown" if self.peer_pid is None else f"pid {self.peer_pid}"
+        try:
+            import pwd
+
+            user = f" ({pwd.getpwuid(self.peer_uid).pw_name})"
+        except (ImportError, KeyError):
+            user = ""
+        return f"uid {self.peer_uid}{user}" + (f" pid {self.peer_pid}" if self.peer_pid is not None else "")
+
 
 Handler = Callable[..., Any]
 
@@ -240,6 +255,8 @@ class Method:
     result: str
     cmdlet: str
     handler: Handler = field(compare=False)
+    # False for methods that change state: each call of those is audited (bcs.rpc.protocol)
+    read_only: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -248,6 +265,7 @@ class Method:
             "params": [p.describe() for p in self.params],
             "result": self.result,
             "cmdlet": self.cmdlet,
+            "readOnly": self.read_only,
         }
 
     def bind(self, params: Any) -> dict[str, Any]:
@@ -320,12 +338,21 @@ REGISTRY = MethodRegistry()
 
 
 def rpc_method(
-    name: str, summary: str, *, params: Iterable[Param] = (), result: str = "null", cmdlet: str
+    name: str,
+    summary: str,
+    *,
+    params: Iterable[Param] = (),
+    result: str = "null",
+    cmdlet: str,
+    read_only: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Declare a handler as the RPC method ``name`` in the global registry."""
+    """Declare a handler as the RPC method ``name`` in the global registry.
+
+    ``read_only`` declares that the method changes nothing; every other method's calls are audited.
+    """
 
     def decorate(func: Handler) -> Handler:
-        REGISTRY.add(Method(name, summary, tuple(params), result, cmdlet, func))
+        REGISTRY.add(Method(name, summary, tuple(params), result, cmdlet, func, read_only))
         return func
 
     return decorate
