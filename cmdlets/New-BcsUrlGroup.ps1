@@ -20,6 +20,9 @@ function New-BcsUrlGroup {
 
     .PARAMETER Authentication
     Authentication schemes the group requires: Negotiate, NTLM, ClientCertificate. None = anonymous.
+    ClientCertificate needs an https group whose port asks for certificates
+    (Set-BcsSslCertificate -ClientCertificate Accept or Require); the certificate's UPN, else its
+    subject CN, is the identity.
 
     .PARAMETER UploadEnabled
     Accept BITS uploads (BITS_POST) on the group's URLs.

@@ -18,7 +18,8 @@ function Set-BcsUrlGroup {
 
     .PARAMETER Authentication
     Authentication schemes the group requires: Negotiate, NTLM, ClientCertificate; an empty list
-    makes the group anonymous.
+    makes the group anonymous. ClientCertificate needs an https group whose port asks for
+    certificates (Set-BcsSslCertificate -ClientCertificate Accept or Require).
 
     .PARAMETER UploadEnabled
     Whether the group accepts BITS uploads (BITS_POST).

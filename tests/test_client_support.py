@@ -21,9 +21,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from conftest import EngineProcess, free_port
+
+UPN_OID = ObjectIdentifier("1.3.6.1.4.1.311.20.2.3")  # szOID_NT_PRINCIPAL_NAME (SAN otherName)
 
 TERMINAL = ("Transferred", "Error", "Acknowledged", "Cancelled")
 
@@ -256,8 +258,13 @@ def make_cert(
     client: bool = False,
     days: int = 30,
     start_days_ago: int = 1,
+    upn: str | None = None,
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey, Path, Path]:
-    """An ECDSA P-256 certificate (self-signed CA, or signed by ``issuer``) and its key, as PEM files."""
+    """An ECDSA P-256 certificate (self-signed CA, or signed by ``issuer``) and its key, as PEM files.
+
+    ``upn`` adds a user principal name to the SubjectAltName, as an otherName holding a DER
+    UTF8String (what Windows' certificate mapping reads).
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     subject = _name(name)
     builder = (
@@ -279,12 +286,13 @@ def make_cert(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer[1].public_key()), critical=False
         )
     if not ca:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
+        names: list[x509.GeneralName] = [
+            x509.DNSName("localhost"),
+            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+        ]
+        if upn is not None:
+            names.append(x509.OtherName(UPN_OID, der_utf8_string(upn)))
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     cert = builder.sign(issuer[1] if issuer else key, hashes.SHA256())
@@ -292,6 +300,15 @@ def make_cert(
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key_path, key)
     return cert, key, cert_path, key_path
+
+
+def der_utf8_string(text: str) -> bytes:
+    """``text`` as a DER UTF8String (tag 0x0C, definite length)."""
+    data = text.encode("utf-8")
+    if len(data) < 0x80:
+        return bytes([0x0C, len(data)]) + data
+    size = len(data).to_bytes((len(data).bit_length() + 7) // 8, "big")
+    return bytes([0x0C, 0x80 | len(size)]) + size + data
 
 
 def make_pki(folder: Path) -> dict[str, Path]:

@@ -1,9 +1,11 @@
 """Fail closed: security settings the engine accepts but cannot enforce yet refuse service.
 
-A URL group with an ``authentication`` list, or a URL with an SDDL, answers 403 with
-``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) to everyone, logs why, and says
-``enforced: false``; the settings stay accepted and persisted. SDDL strings are parsed at
-``url.create`` and ``config.import``, and a bad one is refused naming the position.
+A URL group with a scheme the engine cannot enforce yet (Negotiate, NTLM), or a URL with an SDDL,
+answers 403 with ``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) to everyone, logs why, and says
+``enforced: false``; the settings stay accepted and persisted. ``ClientCertificate`` is enforced
+(``tests/test_host_client_cert.py``), so a group with only that scheme says ``enforced: true``.
+SDDL strings are parsed at ``url.create`` and ``config.import``, and a bad one is refused naming
+the position.
 """
 
 from __future__ import annotations
@@ -99,6 +101,32 @@ def test_unenforced_settings_stay_persisted_and_refused_after_a_restart(
     engine.call("urlgroup.set", urlGroup=group, authentication=[])
     assert curl_status(port, "/Sec/a") == (200, "")
     assert engine.call("server.status")["services"]["host"]["securityEnforced"] is True
+
+
+def test_only_client_certificate_counts_as_enforced_and_an_sddl_still_does_not(
+    engine: EngineProcess, secret: Path
+) -> None:
+    port = free_port()
+    cert_only, mixed = f"https://+:{port}/Cert/", f"https://+:{port}/Mixed/"
+    assert engine.call("urlgroup.create", urlGroup=cert_only, authentication=["ClientCertificate"])[
+        "enforced"
+    ]
+    engine.call("url.create", urlGroup=cert_only, urlSuffix="a", sourcePath=str(secret))
+    made = engine.call("urlgroup.create", urlGroup=mixed, authentication=["ClientCertificate", "Negotiate"])
+    assert made["enforced"] is False
+    host = engine.call("server.status")["services"]["host"]
+    assert host["unenforcedSettings"] == [{"urlGroup": mixed, "urlSuffix": None, "setting": "authentication"}]
+    engine.call("urlgroup.delete", urlGroup=mixed)
+    assert engine.call("server.status")["services"]["host"]["securityEnforced"] is True
+    url = engine.call(
+        "url.create", urlGroup=cert_only, urlSuffix="b", sourcePath=str(secret), sddl="D:(A;;GA;;;BA)"
+    )
+    assert url["enforced"] is False
+    got = engine.call("urlgroup.get", urlGroup=cert_only)
+    assert got["enforced"] is False
+    assert {u["urlSuffix"]: u["enforced"] for u in got["urls"]} == {"a": True, "b": False}
+    host = engine.call("server.status")["services"]["host"]
+    assert host["unenforcedSettings"] == [{"urlGroup": cert_only, "urlSuffix": "b", "setting": "sddl"}]
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ def config_export(ctx: CallContext) -> dict[str, Any]:
 def config_import(ctx: CallContext, yaml: str) -> dict[str, Any]:
     new = load_yaml(yaml)
     new.check_sources()  # as url.create does; the engine start deliberately does not
+    new.check_authentication()  # as urlgroup.create/set do
     ctx.engine.config.replace(new)
     return _export(ctx)
 

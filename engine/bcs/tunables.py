@@ -105,6 +105,10 @@ TLS_LISTEN_BACKLOG: Final = 1024  # https ports' listen() backlog (cheroot's 5 m
 STOP_TIMEOUT: Final = 5.0  # seconds to wait for a listener's threads when it stops
 OPEN_FILES: Final = 65536  # the engine raises its soft RLIMIT_NOFILE towards this (hard limit permitting)
 
+# --- File host: authentication ---------------------------------------------------------------------
+CLIENT_CERT_CACHE_SIZE: Final = 1024  # parsed client certificates kept (~1 KiB each; reading one ~80 us)
+MAX_PRINCIPAL_NAME_CHARS: Final = 1024  # longest name taken from a client certificate (UPN or CN)
+
 # --- File host: slow, idle and greedy clients (per listener; the HTTP.SYS and nginx defaults beside each)
 # Checked by a sweep every SWEEPS_PER_TIMEOUT-th of the shortest of the three timeouts (15 s with
 # these values), only while the listener has connections: a timeout fires up to a quarter late.

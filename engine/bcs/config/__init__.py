@@ -14,8 +14,10 @@ from bcs.config.model import (
     SslCertificateConfig,
     UrlConfig,
     UrlGroupConfig,
+    authentication_warning,
     check_source_path,
     check_url_suffix,
+    client_certificate_problem,
     group_setting_problem,
 )
 from bcs.config.store import ConfigStore, Listener
@@ -33,8 +35,10 @@ __all__ = [
     "SslCertificateConfig",
     "UrlConfig",
     "UrlGroupConfig",
+    "authentication_warning",
     "check_source_path",
     "check_url_suffix",
+    "client_certificate_problem",
     "dump_yaml",
     "group_setting_problem",
     "load_yaml",

@@ -3,9 +3,12 @@
 Two levels of checking, on purpose:
 * ``Config.validate`` (every load and every change, engine start included): types, ranges, and the
   URL-suffix rules of ``check_url_suffix``, the one place they live (url.create uses it too).
-* ``Config.check_sources`` (the RPC routes only: url.create through ``check_source_path``, and
-  config.import): every source path exists and is readable now. The engine start does not call it:
-  an engine must start when a published file was deleted; that URL then answers 404.
+* ``Config.check_sources`` and ``Config.check_authentication`` (the RPC routes only: url.create
+  through ``check_source_path``, urlgroup.create/set through ``client_certificate_problem``, and
+  config.import): every source path exists and is readable now, and no group asks for a client
+  certificate over plain http. The engine start does not call them: an engine must start when a
+  published file was deleted (that URL then answers 404) or with a configuration written before
+  the rule (that group then answers 403, fail closed, and ``authentication_warning`` says why).
 
 ``to_dict``/``from_dict`` convert to and from the camelCase form of config.yaml and the RPC
 results, generically over the dataclasses (``ConfigError`` names the first bad setting).
@@ -48,13 +51,16 @@ __all__ = [
     "SslCertificateConfig",
     "UrlConfig",
     "UrlGroupConfig",
+    "authentication_warning",
     "check_source_path",
     "check_url_suffix",
+    "client_certificate_problem",
     "group_setting_problem",
 ]
 
 CONFIG_VERSION = 1
 AUTH_SCHEMES = ("Negotiate", "NTLM", "ClientCertificate")
+CLIENT_CERTIFICATE = "ClientCertificate"
 
 
 @dataclass
@@ -250,6 +256,18 @@ class Config:
                         target=exc.target,
                     ) from None
 
+    def check_authentication(self) -> None:
+        """RPC routes only (config.import): no group asks for what can never arrive, as
+        urlgroup.create/set refuse it (``client_certificate_problem``).
+
+        Raises:
+            ConfigError: naming the group's setting.
+        """
+        for i, group in enumerate(self.url_groups):
+            problem = client_certificate_problem(group)
+            if problem is not None:
+                raise ConfigError(problem[1], ("urlGroups", i, *problem[0]))
+
 
 def check_url_suffix(suffix: str, prefix_path: str = "/") -> str:
     """Normalise a URL suffix (no leading/trailing slash) and refuse what cannot be a safe path.
@@ -338,6 +356,41 @@ def group_setting_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...],
             return ("authentication", j), f"must be one of {', '.join(AUTH_SCHEMES)}, not {shown(scheme)}"
     if len(set(group.authentication)) != len(group.authentication):
         return ("authentication",), "schemes must be unique"
+    return None
+
+
+def client_certificate_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...], str] | None:
+    """``ClientCertificate`` on a plain http group, which no request could ever satisfy (RPC routes).
+
+    Returns:
+        (its path inside the group, what is wrong), or None.
+    """
+    if CLIENT_CERTIFICATE in group.authentication and parse_prefix(group.url_group).scheme != "https":
+        return ("authentication", group.authentication.index(CLIENT_CERTIFICATE)), (
+            "ClientCertificate needs an https URL group: over plain http no client certificate ever arrives"
+        )
+    return None
+
+
+def authentication_warning(config: Config, group: UrlGroupConfig) -> str | None:
+    """Why a group's ``ClientCertificate`` cannot be satisfied as the configuration stands, or None.
+
+    Not refused when set: the port's certificate binding (``sslcert.set``) can change later, and a
+    configuration written before the http rule must still load. Until it is fixed every request to
+    the group gets 403 ``refused:no-client-certificate`` (fail closed); ``urlgroup.get`` and the
+    engine log show this text.
+    """
+    if CLIENT_CERTIFICATE not in group.authentication:
+        return None
+    prefix = parse_prefix(group.url_group)
+    if prefix.scheme != "https":
+        return "ClientCertificate on a plain http group: no client certificate ever arrives, every request gets 403"
+    binding = config.ssl_binding(prefix.port)  # none: the port does not listen (listenError says so)
+    if binding is not None and binding.client_certificate == "Ignore":
+        return (
+            f"the certificate binding of port {prefix.port} has clientCertificate Ignore, so clients "
+            "are never asked for a certificate: every request gets 403 until it is Accept or Require"
+        )
     return None
 
 

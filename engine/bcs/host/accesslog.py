@@ -5,8 +5,10 @@ Line format (space-separated, never containing spaces itself)::
     2026-11-21T08:30:00.123Z 127.0.0.1 GET /Demo/hello.txt 200 1234 0.003 -
     time (UTC)               client    method URL (as sent) status bytes seconds user [why]
 
-``why`` is there only when the engine refused a request for a reason the status alone does not
-say, e.g. ``refused:authentication-not-enforced`` (fail closed, see ``bcs.host.app``).
+``user`` is the name the request authenticated as (``Exchange.user``: a client certificate's UPN
+or CN), or the name refused credentials carried; ``-`` when anonymous. ``why`` is there only
+when the engine refused a request for a reason the status alone does not say, e.g.
+``refused:authentication-not-enforced`` or ``refused:no-client-certificate`` (see ``bcs.host.app``).
 
 A request only appends a tuple to a deque (about a microsecond); a writer thread formats and
 writes what has accumulated every ``ACCESS_LOG_FLUSH_INTERVAL`` seconds with one ``write``, and sleeps

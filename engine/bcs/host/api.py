@@ -10,13 +10,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bcs.auth.schemes import enforced
 from bcs.auth.sddl import parse_sddl
 from bcs.config import (
     Config,
     UrlConfig,
     UrlGroupConfig,
+    authentication_warning,
     check_source_path,
     check_url_suffix,
+    client_certificate_problem,
     group_setting_problem,
 )
 from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError, config_path_text
@@ -77,7 +80,7 @@ def _find(config: Config, prefix: UrlPrefix) -> UrlGroupConfig:
 
 def _check_settings(prefix: UrlPrefix, group: UrlGroupConfig) -> None:
     """The group rules of ``bcs.config`` with a message that names the group, not its index."""
-    problem = group_setting_problem(group)
+    problem = group_setting_problem(group) or client_certificate_problem(group)
     if problem is not None:
         setting = config_path_text(problem[0])
         raise InvalidArgumentError(f"{prefix}: {setting} {problem[1]}", noun="UrlGroup", target=str(prefix))
@@ -98,8 +101,8 @@ def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig) -> dict[
         "sourcePath": url.source_path,
         "sddl": url.sddl,
         "isDirectory": is_dir,
-        # False: an SDDL or the group's authentication is set but not enforced yet, so the URL answers 403
-        "enforced": not (url.sddl or group.authentication),
+        # False: an SDDL or a scheme of the group is set but not enforced yet, so the URL answers 403
+        "enforced": not url.sddl and enforced(group.authentication),
     }
 
 
@@ -120,8 +123,10 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
         "urlCount": len(group.urls),
         "listening": host.is_listening(prefix.port),
         "listenError": host.listen_error(prefix.port),
-        # False: authentication or a URL's SDDL is set but not enforced yet (those requests get 403)
-        "enforced": not (group.authentication or any(url.sddl for url in group.urls)),
+        # False: a scheme or a URL's SDDL is set but not enforced yet (those requests get 403)
+        "enforced": enforced(group.authentication) and not any(url.sddl for url in group.urls),
+        # Set: ClientCertificate cannot be satisfied as the port is bound (every request gets 403)
+        "authenticationWarning": authentication_warning(ctx.engine.config.current, group),
     }
     runtime = host.runtime(prefix.key)
     counters = runtime.snapshot() if runtime is not None else {}

@@ -9,10 +9,16 @@ path safety in ``paths``, routing in ``routing``, files in ``download``, directo
 Errors (4xx/5xx) carry a short text body and ``BITS-Error-Code`` / ``BITS-Error-Context: 0x5``
 built from ``bcs.errors`` (``0x80190000 | status``).
 
-Fail closed (authenticate, authorize): a group with an ``authentication`` list or a URL with an
-SDDL is answered 403 with ``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) and a ``refused:...``
-note in the access log, because this engine cannot enforce them yet; serving such a URL
-anonymously would be the worst outcome. The settings stay accepted and persisted, and
+Authenticate: ``bcs.auth.schemes`` turns the request and its group's ``authentication`` list into
+a ``Principal`` (anonymous without a list), kept on the ``Exchange`` for authorize and the access
+log's user field; a request it refuses gets 403 with ``BITS-Error-Code: 0x80070005``
+(E_ACCESSDENIED) and ``refused:<reason>`` in the access log only. Schemes this engine cannot
+enforce yet (Negotiate, NTLM) refuse that way too, unless another scheme of the group (a client
+certificate) proves who is asking.
+
+Fail closed (authorize): a URL with an SDDL is answered the same 403 with
+``refused:sddl-not-enforced``, because mapping principals to SIDs is not there yet; serving such a
+URL to anyone would be the worst outcome. The settings stay accepted and persisted, and
 ``enforced: false`` says so in the API.
 """
 
@@ -26,6 +32,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from bcs.auth.principal import Principal
+from bcs.auth.schemes import Refused, authenticate
 from bcs.errors import AccessDeniedError, HttpStatusError
 from bcs.host.download import serve_file
 from bcs.host.exchange import Answer, Exchange, Headers, HostState, StartResponse, status_line
@@ -37,17 +45,11 @@ __all__ = ["HostApp"]
 
 log = logging.getLogger("bcs.host")
 
-_NOT_ENFORCED = AccessDeniedError().header_value()
+_ACCESS_DENIED = AccessDeniedError().header_value()
 
 
-def _not_enforced(what: str, why: str) -> Answer:
-    return Answer(
-        403,
-        f"access denied: {what}, which this engine cannot enforce yet; it refuses the request "
-        "instead of serving it without that protection",
-        why=f"refused:{why}",
-        code=_NOT_ENFORCED,
-    )
+def _denied(message: str, why: str) -> Answer:
+    return Answer(403, f"access denied: {message}", why=f"refused:{why}", code=_ACCESS_DENIED)
 
 
 class HostApp:
@@ -82,9 +84,9 @@ class HostApp:
     ) -> Iterable[bytes]:
         path = decode_request_path(environ.get("PATH_INFO", ""))
         group, rest, slash = self._route_group(environ, exchange, path)
-        self._authenticate(group.runtime)
+        principal = self._authenticate(environ, exchange, group.runtime)
         entry, below = self._route_url(environ, group, rest, slash)
-        self._authorize(entry)
+        self._authorize(entry, principal)
         return self._dispatch(environ, start_response, exchange, entry, below, rest)
 
     # --- the steps ---
@@ -109,13 +111,16 @@ class HostApp:
         return group, rest, slash
 
     @staticmethod
-    def _authenticate(runtime: GroupRuntime) -> None:
-        """Who is asking: no scheme is enforced yet, so a group that requires one refuses (fail closed)."""
-        if runtime.config.authentication:
-            raise _not_enforced(
-                f"this URL group requires {'/'.join(runtime.config.authentication)} authentication",
-                "authentication-not-enforced",
-            )
+    def _authenticate(environ: dict[str, Any], exchange: Exchange, runtime: GroupRuntime) -> Principal:
+        """Who is asking, by the group's schemes (``bcs.auth.schemes``); kept on the exchange."""
+        try:
+            principal = authenticate(environ, runtime.config.authentication)
+        except Refused as refused:
+            exchange.user = refused.name
+            raise _denied(refused.message, refused.reason) from None
+        exchange.principal = principal
+        exchange.user = principal.name
+        return principal
 
     @staticmethod
     def _route_url(environ: dict[str, Any], group: Any, rest: str, slash: str) -> tuple[UrlEntry, str]:
@@ -130,10 +135,14 @@ class HostApp:
         return entry, below
 
     @staticmethod
-    def _authorize(entry: UrlEntry) -> None:
-        """May the caller have this URL: an SDDL cannot be checked yet, so it refuses (fail closed)."""
+    def _authorize(entry: UrlEntry, principal: Principal) -> None:
+        """May ``principal`` have this URL: an SDDL cannot be checked yet, so it refuses (fail closed)."""
         if entry.sddl:
-            raise _not_enforced("this URL is restricted by an SDDL", "sddl-not-enforced")
+            raise _denied(
+                "this URL is restricted by an SDDL, which this engine cannot enforce yet; it refuses "
+                "the request instead of serving it without that protection",
+                "sddl-not-enforced",
+            )
 
     def _dispatch(
         self,

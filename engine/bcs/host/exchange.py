@@ -1,7 +1,7 @@
 """One request and its answer, as every step of the file host sees it.
 
-Owns ``Exchange`` (the record of one request: its status, the connection-limit slot it holds,
-the bytes it sent and the access-log line written when it ends), ``Answer`` (an error answer
+Owns ``Exchange`` (the record of one request: its status, who asked, the connection-limit slot it
+holds, the bytes it sent and the access-log line written when it ends), ``Answer`` (an error answer
 raised from any step, which the app turns into the response), the status lines, and
 ``HostState``, what the exchanges of every listener read (routing table, server bucket, access log).
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from bcs.auth.principal import ANONYMOUS, Principal
 
 if TYPE_CHECKING:
     from bcs.bandwidth import TokenBucket
@@ -74,7 +76,18 @@ class Exchange:
     body when waitress closes it): it gives the slot back, counts the bytes and logs the line.
     """
 
-    __slots__ = ("_done", "environ", "group", "slot", "started", "state", "status", "why")
+    __slots__ = (
+        "_done",
+        "environ",
+        "group",
+        "principal",
+        "slot",
+        "started",
+        "state",
+        "status",
+        "user",
+        "why",
+    )
 
     def __init__(self, state: HostState, environ: dict[str, Any], started: float) -> None:
         self.state = state
@@ -84,6 +97,8 @@ class Exchange:
         self.slot: Slot | None = None  # a place under the group's connection limit, while sending
         self.status = 0
         self.why = ""  # why a request was refused, for the access log (only where the status is not enough)
+        self.principal: Principal = ANONYMOUS  # who asked, once authenticated; what authorization reads
+        self.user = ""  # the access log's user: the principal's name, or whom refused credentials named
         self._done = False
 
     def finish(self, nbytes: int) -> None:
@@ -108,7 +123,7 @@ class Exchange:
                     self.status,
                     nbytes,
                     time.monotonic() - self.started,
-                    env.get("REMOTE_USER", ""),
+                    self.user,
                     self.why,
                 )
             )

@@ -19,8 +19,9 @@ import threading
 from typing import Any
 
 from bcs import tunables
+from bcs.auth.schemes import enforced
 from bcs.bandwidth import TokenBucket
-from bcs.config import Config
+from bcs.config import Config, authentication_warning
 from bcs.errors import ERROR_NOT_FOUND, BcsError, InvalidArgumentError
 from bcs.host.accesslog import AccessLog
 from bcs.host.exchange import HostState
@@ -80,10 +81,13 @@ def _retry_seconds() -> float:
 
 
 def unenforced(config: Config) -> list[dict[str, Any]]:
-    """Security settings this engine accepts but cannot enforce yet (their URLs answer 403)."""
+    """Security settings this engine accepts but cannot enforce yet (their URLs answer 403).
+
+    A group whose schemes are all enforced (``ClientCertificate``) is not listed.
+    """
     found: list[dict[str, Any]] = []
     for group in config.url_groups:
-        if group.authentication:
+        if not enforced(group.authentication):
             found.append({"urlGroup": group.url_group, "urlSuffix": None, "setting": "authentication"})
         for url in group.urls:
             if url.sddl:
@@ -115,6 +119,7 @@ class FileHost:
         self._retry_timer: threading.Timer | None = None
         self._stopped = False
         self._unenforced: list[dict[str, Any]] = []
+        self._warned: dict[str, str] = {}  # URL group -> its authentication warning, logged once
         self._access: AccessLog | None = None
 
     # --- lifecycle ---
@@ -284,6 +289,11 @@ class FileHost:
                     item["setting"],
                 )
         self._unenforced = found
+        warnings = {group.url_group: authentication_warning(config, group) for group in config.url_groups}
+        for url_group, warning in warnings.items():
+            if warning and self._warned.get(url_group) != warning:
+                log.warning("%s: %s", url_group, warning)
+        self._warned = {url_group: w for url_group, w in warnings.items() if w}
 
     def _close(self, port: int) -> None:
         listener = self.listeners.pop(port)
