@@ -150,8 +150,9 @@ def test_malformed_tokens_are_refused_never_raised(acceptor: NegotiateAcceptor) 
         b64(b"NTLMSSP\x00\x01\x00\x00\x00"): "rejected",  # a NEGOTIATE message cut short
         b64(negotiate[:20]): "rejected",
         b64(b"NTLMSSP\x00\x03\x00\x00\x00" + b"\x00" * 60): "no-handshake",
-        b64(b"\x60\x03\x06\x01\x00"): "rejected",  # a GSS initial token that is nothing
-        b64(b"\x60\x80" + b"\xff" * 40): "rejected",
+        # GSS initial tokens that are nothing: "unavailable" where this machine has no Kerberos keys
+        b64(b"\x60\x03\x06\x01\x00"): "rejected|unavailable",
+        b64(b"\x60\x80" + b"\xff" * 40): "rejected|unavailable",
         b64(b"\xa1\x03\x30\x01\x00"): "no-handshake",  # a SPNEGO response on a connection without handshake
         b64(b"\x00" * 64): "no-handshake",
     }
@@ -159,7 +160,7 @@ def test_malformed_tokens_are_refused_never_raised(acceptor: NegotiateAcceptor) 
         for scheme in ("Negotiate", "NTLM"):
             result = acceptor.step(conn, scheme, token)
             assert isinstance(result, Refused), (token[:40], result)
-            assert result.reason == reason, (token[:40], scheme, result)
+            assert result.reason in reason.split("|"), (token[:40], scheme, result)
     assert acceptor.step(conn, "Basic", b64(b"alice:pw")) == Refused("unsupported-scheme", "scheme 'Basic'")
     # A started handshake, then garbage or a truncated AUTHENTICATE message: refused, the handshake gone.
     rng = random.Random(14)
@@ -357,6 +358,19 @@ def test_kerberos_through_the_configured_keytab(
         mapped, Conn(), spnego.client(hostname="localhost", service="HTTP", protocol="kerberos")
     )
     assert isinstance(result, Authenticated) and result.principal.name == "BCS\\alice"
+
+
+def test_a_kerberos_token_without_a_usable_keytab_is_refused_as_unavailable(
+    realm: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("KRB5CCNAME", realm.env["KRB5CCNAME"])
+    monkeypatch.delenv("NTLM_USER_FILE", raising=False)
+    acceptor = NegotiateAcceptor(keytab_path=str(tmp_path / "missing.keytab"))
+    for protocol in ("negotiate", "kerberos"):
+        client = spnego.client(hostname="localhost", service="HTTP", protocol=protocol)
+        result, _ = handshake(acceptor, Conn(), client)
+        assert isinstance(result, Refused) and result.reason == "unavailable", result
+    assert acceptor.status()["pendingHandshakes"] == 0
 
 
 def test_negotiate_falls_back_to_ntlm_inside_spnego(realm: Any, acceptor: NegotiateAcceptor) -> None:

@@ -26,6 +26,9 @@ The rules of ``step`` (one request carrying ``Authorization: <scheme> <token>``)
   unknown user all end in ``Refused``, which the host answers with 401 and fresh challenges.
 * Under ``Negotiate``, SPNEGO with Kerberos or NTLM inside and a bare NTLM token (what Windows
   sends when it has no Kerberos ticket) are accepted; the answer uses the scheme of the request.
+  Known limit (pyspnego 0.12): when a client opens SPNEGO with a Kerberos token and this engine has
+  no usable keytab, pyspnego feeds that token to NTLM instead of asking the client to switch (RFC
+  4178 allows that), so the handshake is refused; a client without a ticket sends NTLM at once.
 
 Bounded memory: at most ``NEGOTIATE_MAX_PENDING`` half-done handshakes (the oldest is dropped to
 make room) and each expires after ``NEGOTIATE_HANDSHAKE_TIMEOUT``; an authenticated connection
@@ -319,10 +322,11 @@ class NegotiateAcceptor:
             if complete:
                 protocol_used = str(context.negotiated_protocol or protocol)
                 principal = Principal(self._name(str(context.client_principal or ""), protocol_used), name)
-        except (
-            Exception
-        ) as exc:  # pyspnego and GSSAPI raise many kinds for bad input; none is ours to crash on
-            return Refused("rejected", f"{type(exc).__name__}: {str(exc)[:300]}")
+        except Exception as exc:  # pyspnego and GSSAPI raise many kinds on bad input: never ours to crash on
+            kind = type(exc).__name__
+            # BadMechanismError: no acceptor for what the client offers (no keytab for a Kerberos token).
+            reason = "unavailable" if kind == "BadMechanismError" else "rejected"
+            return Refused(reason, f"{kind}: {str(exc)[:300]}")
         header = f"{name} {base64.b64encode(out).decode('ascii')}" if out else None
         if complete:
             if not principal.name:
@@ -331,10 +335,6 @@ class NegotiateAcceptor:
             return Authenticated(principal, protocol_used, header)
         if header is None:
             return Refused("rejected", "the acceptor had nothing to answer")
-        with self._lock:
-            while len(self._pending) >= self.max_pending:
-                self._pending.popitem(last=False)
-                self.evicted += 1
         self._keep(connection, self._pending, _Pending(context, name, started))
         return Continue(header)
 
@@ -362,6 +362,10 @@ class NegotiateAcceptor:
     def _keep(self, connection: Hashable, table: dict[Hashable, Any], value: Any) -> None:
         """Store ``value`` for ``connection`` unless the connection has closed meanwhile."""
         with self._lock:
+            if table is self._pending:
+                while len(self._pending) >= self.max_pending:  # the oldest makes room
+                    self._pending.popitem(last=False)
+                    self.evicted += 1
             table[connection] = value
         if getattr(connection, "closed", False):  # closed after we looked: forget may have run before
             with self._lock:
