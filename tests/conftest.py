@@ -143,3 +143,22 @@ def engine(engine_factory: Any) -> EngineProcess:
     """A running engine with an empty configuration."""
     e: EngineProcess = engine_factory()
     return e.start()
+
+
+@pytest.fixture
+def realm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A running MIT Kerberos realm (``auth_support.KerberosRealm``) with user ``alice`` (password
+    ``Alice-pw1``) logged on in the realm's ticket cache; this process uses its krb5.conf and keytab."""
+    from auth_support import KerberosRealm
+
+    if not KerberosRealm.available():
+        pytest.skip("MIT Kerberos KDC not installed (apt-get install krb5-kdc krb5-admin-server krb5-user)")
+    kdc = KerberosRealm(tmp_path / "krb").start()
+    try:
+        kdc.add_user("alice", "Alice-pw1")
+        kdc.kinit("alice", "Alice-pw1")
+        for key in ("KRB5_CONFIG", "KRB5_KTNAME"):
+            monkeypatch.setenv(key, kdc.env[key])
+        yield kdc
+    finally:
+        kdc.stop()

@@ -108,6 +108,13 @@ OPEN_FILES: Final = 65536  # the engine raises its soft RLIMIT_NOFILE towards th
 # --- File host: authentication ---------------------------------------------------------------------
 CLIENT_CERT_CACHE_SIZE: Final = 1024  # parsed client certificates kept (~1 KiB each; reading one ~80 us)
 MAX_PRINCIPAL_NAME_CHARS: Final = 1024  # longest name taken from a client certificate (UPN or CN)
+# --- File host: NTLM and Negotiate handshakes (bcs.auth.negotiate) --------------------------------
+NEGOTIATE_MAX_PENDING: Final = 4096  # half-done handshakes held at once, engine-wide; the oldest is dropped
+#                                      for a new one (one per connection at most, so open connections bound it too)
+NEGOTIATE_HANDSHAKE_TIMEOUT: Final = 60.0  # s from a handshake's first token to its last; later legs are
+#                                            refused and it starts over (NTLM and SPNEGO take 2 round trips)
+NEGOTIATE_MAX_TOKEN: Final = 65536  # base64 characters of one Authorization token (Windows' Kerberos
+#                                     MaxTokenSize is 48 000 bytes, 64 000 in base64); longer is refused unread
 
 # --- File host: slow, idle and greedy clients (per listener; the HTTP.SYS and nginx defaults beside each)
 # Checked by a sweep every SWEEPS_PER_TIMEOUT-th of the shortest of the three timeouts (15 s with

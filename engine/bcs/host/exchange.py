@@ -53,6 +53,9 @@ class HostState:
         self.table = table
         self.server_bucket = server_bucket
         self.access_log: AccessLog | None = None  # None: access log turned off
+        # Called by the listeners with a connection's ``environ["bcs.connection"]`` once it has
+        # closed (from an I/O or worker thread), so per-connection state can be dropped.
+        self.connection_closed: Callable[[Any], None] | None = None
 
 
 class Answer(Exception):

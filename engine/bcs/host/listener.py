@@ -7,8 +7,13 @@ the system has IPv6 (``0.0.0.0`` otherwise): HTTP.SYS listens on every address a
 Host header, and so do we.
 
 HTTPS (cheroot with the builtin TLS adapter) plugs in as another ``Listener`` subclass with the
-same WSGI app; ``make_listener`` is the seam. Per-connection authentication state will hang off
-the listener's connection objects.
+same WSGI app; ``make_listener`` is the seam.
+
+Connections (both stacks): each client connection is a ``Connection``, put in the WSGI environ of
+its every request as ``environ["bcs.connection"]``, so per-connection state (NTLM and Negotiate
+handshakes, ``bcs.auth.negotiate``) can be keyed by it; when it closes, the listener marks it
+``closed`` and calls ``HostState.connection_closed`` with it. Both cost nothing per request beyond
+one dict entry: the object is made once per connection.
 
 Hostile clients (issue #11), one rule each, all in ``HostServer`` and ``SendfileChannel``:
 
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import logging
 import re
 import socket
@@ -47,7 +53,7 @@ from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher
+from waitress.task import ThreadedTaskDispatcher, WSGITask
 from waitress.utilities import BadRequest
 from waitress.wasyncore import loop
 
@@ -58,6 +64,7 @@ from bcs.host.exchange import HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
 
 __all__ = [
+    "Connection",
     "HostRequestParser",
     "HostServer",
     "Listener",
@@ -73,6 +80,37 @@ log = logging.getLogger("bcs.host")
 # A CR not followed by LF, or an LF without its CR (RFC 9112 section 2.2).
 _BARE_LINE_END = re.compile(rb"\r(?=[^\n])|(?<!\r)\n")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close with RST, no TIME_WAIT kept
+_connection_numbers = itertools.count(1)
+
+
+class Connection:
+    """One client connection, as ``environ["bcs.connection"]`` shows it to the app and the authenticators.
+
+    Hashable by identity and never reused (unlike a socket number or a client port), so state kept
+    for it cannot pass to a later connection. ``closed`` turns true when the connection closes,
+    before ``HostState.connection_closed`` is called with it.
+    """
+
+    __slots__ = ("closed", "number")
+
+    def __init__(self) -> None:
+        self.number = next(_connection_numbers)  # for logs
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"<connection {self.number}{' closed' if self.closed else ''}>"
+
+    def end(self, state: HostState | None) -> None:
+        """The connection has closed: mark it and tell ``state.connection_closed`` (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        hook = state.connection_closed if state is not None else None
+        if hook is not None:
+            try:
+                hook(self)
+            except Exception:
+                log.exception("closing %r: the connection-closed hook failed", self)
 
 
 class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
@@ -100,6 +138,17 @@ class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
             raise ParsingError("Content-Length is invalid") from exc
 
 
+class HostTask(WSGITask):  # type: ignore[misc]
+    """waitress's WSGI task, with the request's ``Connection`` in its environ."""
+
+    def get_environment(self) -> dict[str, Any]:
+        environ: dict[str, Any] | None = self.environ
+        if environ is None:  # built once per request, then cached by waitress
+            environ = WSGITask.get_environment(self)
+            environ["bcs.connection"] = self.channel.connection
+        return environ
+
+
 class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     """waitress's channel, sending file bodies with ``os.sendfile`` (zero copy) and pacing them.
 
@@ -115,12 +164,17 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     """
 
     parser_class = HostRequestParser
+    task_class = HostTask
     _body: FileBody | None = None  # the file body being sent, here or in the pump
     address_key: str | None = None  # the client address counted in ``HostServer.per_address``
     head_started = 0.0  # when the current request head began (0: no request yet)
     bytes_out = 0  # bytes handed to the socket, for the send-rate window
     rate_since = 0.0  # start of the send-rate window (0: no window open)
     rate_bytes = 0  # what the client had taken at ``rate_since``
+
+    def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
+        self.connection = Connection()
+        super().__init__(server, sock, addr, adj, map)
 
     def received(self, data: bytes) -> bool:
         if self.request is None:
@@ -135,6 +189,7 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
             self.address_key = None
             self.server.forget_address(key)
         super().del_channel(map)
+        self.connection.end(self.server.host_state)
 
     def writable(self) -> bool:
         body = self._body
@@ -236,7 +291,16 @@ class HostServer(TcpWSGIServer):  # type: ignore[misc]
 
     channel_class = SendfileChannel
 
-    def __init__(self, app: Any, map: dict[int, Any], sock: socket.socket, adj: Any, threads: int) -> None:
+    def __init__(
+        self,
+        app: Any,
+        map: dict[int, Any],
+        sock: socket.socket,
+        adj: Any,
+        threads: int,
+        host_state: HostState | None = None,
+    ) -> None:
+        self.host_state = host_state  # its connection_closed hears of every closed connection
         dispatcher = ThreadedTaskDispatcher()
         dispatcher.set_thread_count(threads)
         sockinfo = (sock.family, sock.type, sock.proto, sock.getsockname())
@@ -470,6 +534,7 @@ class Listener:
 
     def __init__(self, port: int, state: HostState, threads: int) -> None:
         self.port = port
+        self.state = state
         self.threads = threads
         self.stopping = threading.Event()
         self.app = HostApp(state, port, self.stopping, paces_files=self.paces_files)
@@ -513,7 +578,7 @@ class WaitressListener(Listener):
             asyncore_use_poll=True,
             expose_tracebacks=False,
         )
-        self._server = server = HostServer(self.app, self._map, sock, adj, self.threads)
+        self._server = server = HostServer(self.app, self._map, sock, adj, self.threads, self.state)
         server.pump = self._pump = Pump(
             f"bcs-body-{self.port}", window=server.send_rate_window, min_rate=server.min_send_rate
         )

@@ -24,14 +24,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cheroot.server import HTTPConnection
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.wsgi import Gateway_10
 from cheroot.wsgi import Server as WSGIServer
 
 from bcs import tunables
 from bcs.config import SslCertificateConfig
 from bcs.errors import ERROR_FILE_NOT_FOUND, AccessDeniedError, BcsError, InvalidArgumentError
 from bcs.host.exchange import HostState
-from bcs.host.listener import Listener, bind_port
+from bcs.host.listener import Connection, Listener, bind_port
 
 __all__ = ["CertificateInfo", "TlsListener", "certificate_info", "load_context"]
 
@@ -193,10 +195,39 @@ class _TlsEnviron(Mapping[str, Any]):
         return len(self._get())
 
 
+class _HttpConnection(HTTPConnection):
+    """cheroot's connection, with the ``Connection`` the app sees and its end told to the host state."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bcs_connection = Connection()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.bcs_connection.end(self.server.host_state)
+
+
+class _Gateway(Gateway_10):
+    """cheroot's WSGI 1.0 gateway, with the request's ``Connection`` in its environ."""
+
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # cheroot's stub says None
+        env: dict[str, Any] = Gateway_10.get_environ(self)  # type: ignore[no-untyped-call]
+        env["bcs.connection"] = self.req.conn.bcs_connection
+        return env
+
+
 class _Server(WSGIServer):
     """cheroot's WSGI server on a socket bound beforehand (so a busy port is known at once)."""
 
+    ConnectionClass = _HttpConnection
     prebound: socket.socket | None = None
+    host_state: HostState | None = None  # its connection_closed hears of every closed connection
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gateway = _Gateway
 
     def process_conn(self, conn: Any) -> None:
         """A new connection waits in the selector until it is readable, then gets a worker.
@@ -270,6 +301,7 @@ class TlsListener(Listener):
             request_queue_size=tunables.TLS_LISTEN_BACKLOG,
         )
         server.prebound = sock
+        server.host_state = self.state
         server.ssl_adapter = self._adapter
         server.prepare()
         self._server = server
