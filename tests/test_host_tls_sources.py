@@ -413,3 +413,43 @@ def test_without_pythonnet_a_thumbprint_binding_is_refused_clearly(
         assert group["listening"] is False and "pythonnet is not installed" in group["listenError"]
     finally:
         engine.stop()
+
+
+def test_the_command_line_reads_the_password_from_stdin_and_resolves_relative_paths(
+    engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
+) -> None:
+    port = https_group(engine, payload)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bcs",
+            "--pipe-name",
+            engine.pipe_name,
+            "--json",
+            "sslcert",
+            "set",
+            "--port",
+            str(port),
+            "--certificate-path",
+            "server.crt",
+            "--key-path",
+            "server-encrypted.key",
+            "--key-password",
+            "-",
+            "--client-certificate",
+            "Accept",
+            "--trusted-ca-path",
+            "ca.crt",
+        ],
+        cwd=pki["base"],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    bound = json.loads(done.stdout)
+    assert bound["certificatePath"] == str(pki["server"][2]) and bound["clientCertificate"] == "Accept"
+    assert bound["keyPasswordSet"] is True and PASSWORD not in done.stdout
+    curl_ok(port, pki["ca"], payload, tmp_path / "cli.bin")
