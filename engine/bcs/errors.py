@@ -52,6 +52,7 @@ __all__ = [
     "code_of",
     "codes",
     "error_from_hresult",
+    "file_error",
     "format_hresult",
     "http_status_is_transient",
     "parse_hresult",
@@ -431,3 +432,14 @@ def error_from_hresult(
     if hresult & 0xFFFF0000 == 0x80190000:
         return HttpStatusError(hresult & 0xFFFF, message, noun=noun, target=target)
     return BcsError(code_of(hresult), message, noun=noun, target=target)
+
+
+def file_error(exc: OSError, subject: str, *, noun: str, target: Any = None) -> BcsError:
+    """The error of a file the engine could not open or read: ``subject`` ("sourcePath /x") is
+    missing (ERROR_FILE_NOT_FOUND), unreadable by the engine (E_ACCESSDENIED), or else unusable
+    (E_INVALIDARG with the system's reason). One ladder for every path a caller gives."""
+    if isinstance(exc, FileNotFoundError):
+        return BcsError(ERROR_FILE_NOT_FOUND, f"{subject} does not exist", noun=noun, target=target)
+    if isinstance(exc, PermissionError):
+        return AccessDeniedError(f"{subject} cannot be read by the engine", noun=noun, target=target)
+    return InvalidArgumentError(f"{subject}: {exc.strerror or exc}", noun=noun, target=target)

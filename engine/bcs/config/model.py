@@ -30,12 +30,11 @@ from bcs import tunables
 from bcs.auth.sddl import parse_sddl
 from bcs.casing import camel_case
 from bcs.errors import (
-    ERROR_FILE_NOT_FOUND,
-    AccessDeniedError,
     BcsError,
     ConfigError,
     InvalidArgumentError,
     config_path_text,
+    file_error,
     shown,
 )
 from bcs.urlprefix import parse_prefix
@@ -399,7 +398,7 @@ def check_source_path(source: str) -> str:
 
     Raises:
         InvalidArgumentError: not absolute, or neither a regular file nor a directory.
-        LocalFileNotFoundError: it does not exist.
+        BcsError: ERROR_FILE_NOT_FOUND, it does not exist.
         AccessDeniedError: the engine cannot read it.
     """
     if "\x00" in source or not os.path.isabs(source):
@@ -418,18 +417,8 @@ def check_source_path(source: str) -> str:
             raise InvalidArgumentError(
                 f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
             )
-    except FileNotFoundError:
-        raise BcsError(
-            ERROR_FILE_NOT_FOUND, f"sourcePath {path} does not exist", noun="Url", target=path
-        ) from None
-    except PermissionError:
-        raise AccessDeniedError(
-            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
-        ) from None
     except OSError as exc:
-        raise InvalidArgumentError(
-            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
-        ) from None
+        raise file_error(exc, f"sourcePath {path}", noun="Url", target=path) from None
     return path
 
 

@@ -44,14 +44,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from bcs import tunables
 from bcs.config import SslCertificateConfig
-from bcs.errors import (
-    ERROR_FILE_NOT_FOUND,
-    ERROR_INVALID_PASSWORD,
-    NTE_NO_KEY,
-    AccessDeniedError,
-    BcsError,
-    InvalidArgumentError,
-)
+from bcs.errors import ERROR_INVALID_PASSWORD, NTE_NO_KEY, BcsError, InvalidArgumentError, file_error
 from bcs.host.certstore import read_store_certificate
 from bcs.host.exchange import HostState
 from bcs.host.listener import Listener, bind_port
@@ -78,12 +71,8 @@ def _read(path: str, what: str) -> bytes:
     try:
         with open(path, "rb") as fh:
             return fh.read()
-    except FileNotFoundError:
-        raise BcsError(ERROR_FILE_NOT_FOUND, f"{what} {path} does not exist", noun=_NOUN) from None
-    except PermissionError:
-        raise AccessDeniedError(f"{what} {path} cannot be read by the engine", noun=_NOUN) from None
     except OSError as exc:
-        raise InvalidArgumentError(f"{what} {path}: {exc.strerror or exc}", noun=_NOUN) from None
+        raise file_error(exc, f"{what} {path}", noun=_NOUN) from None
 
 
 def _password(binding: SslCertificateConfig) -> bytes | None:
