@@ -5,9 +5,12 @@ function Get-BcsSslCertificate {
 
     .DESCRIPTION
     Without -Port returns every binding (sslcert.list); with it, the binding of that port
-    (sslcert.get), writing an error when the port has none. Each binding shows the certificate's
-    subject, issuer, thumbprint, validity (NotBefore and NotAfter as UTC [datetime] values,
-    DaysToExpiry), the client-certificate mode and whether the HTTPS listener is up.
+    (sslcert.get), writing an error when the port has none. Each binding shows where the
+    certificate comes from (Source: a file path, or Cert:\<StoreLocation>\<StoreName>\<thumbprint>
+    for the certificate store), whether a key password is stored (KeyPasswordSet; the password
+    itself is never returned), the certificate's subject, issuer, thumbprint, validity (NotBefore
+    and NotAfter as UTC [datetime] values, DaysToExpiry), the client-certificate mode and whether
+    the HTTPS listener is up.
 
     .PARAMETER Port
     The TCP port whose binding to get.

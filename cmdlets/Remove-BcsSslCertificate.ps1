@@ -5,8 +5,8 @@ function Remove-BcsSslCertificate {
 
     .DESCRIPTION
     The port loses its certificate (sslcert.delete), so its https:// URL groups can no longer be
-    served over TLS until a certificate is bound again. The certificate and key files are not
-    touched.
+    served over TLS until a certificate is bound again. The certificate and key files, and the
+    certificate store, are not touched; a key password the engine kept for the binding is deleted.
 
     .PARAMETER Port
     The TCP port whose binding to remove.

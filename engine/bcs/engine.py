@@ -101,7 +101,7 @@ class Engine:
         self.state_dir = options.state_dir.resolve()
         self.pipe_name = resolve_pipe_name(options.pipe_name)
         self.config_path = (options.config_path or self.state_dir / "config.yaml").resolve()
-        self.config = ConfigStore(self.config_path)
+        self.config = ConfigStore(self.config_path, self.state_dir / "secrets.json")
         self.services: dict[str, Service] = {}
         self.started_at = time.time()
         self._stop = threading.Event()

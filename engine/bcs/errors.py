@@ -52,6 +52,7 @@ __all__ = [
     "code_of",
     "codes",
     "error_from_hresult",
+    "file_error",
     "format_hresult",
     "http_status_is_transient",
     "parse_hresult",
@@ -115,7 +116,8 @@ def _row(hresult: int, name: str, category: str, reason: str, transient: bool, m
     return code
 
 
-# The table. Sources: bits-protocol.md sections 1.3, 2, 3 (bitsmsg.h values, Win32 codes).
+# The table. Sources: bits-protocol.md sections 1.3, 2, 3 (bitsmsg.h values, Win32 codes); the
+# NTE_/CRYPT_E_ rows are winerror.h's, as Windows reports them for certificates and keys.
 # fmt: off
 E_NOTIMPL = _row(0x80004001, "E_NOTIMPL", "NotImplemented", "NotImplemented", False, 'Not implemented.')
 E_FAIL = _row(0x80004005, "E_FAIL", "NotSpecified", "Failed", False, 'Unspecified error.')
@@ -125,6 +127,8 @@ E_ACCESSDENIED = _row(0x80070005, "E_ACCESSDENIED", "PermissionDenied", "AccessD
 ERROR_INVALID_DATA = _row(0x8007000D, "ERROR_INVALID_DATA", "InvalidData", "InvalidData", False, 'The data is invalid.')
 ERROR_NOT_READY = _row(0x80070015, "ERROR_NOT_READY", "ResourceUnavailable", "NotReady", True, 'The device is not ready.')
 ERROR_SHARING_VIOLATION = _row(0x80070020, "ERROR_SHARING_VIOLATION", "ResourceBusy", "SharingViolation", True, 'The process cannot access the file because it is being used by another process.')
+ERROR_NOT_SUPPORTED = _row(0x80070032, "ERROR_NOT_SUPPORTED", "NotImplemented", "NotSupported", False, 'The request is not supported.')
+ERROR_INVALID_PASSWORD = _row(0x80070056, "ERROR_INVALID_PASSWORD", "InvalidArgument", "InvalidPassword", False, 'The specified network password is not correct.')
 E_INVALIDARG = _row(0x80070057, "E_INVALIDARG", "InvalidArgument", "InvalidArgument", False, 'The parameter is incorrect.')
 ERROR_DISK_FULL = _row(0x80070070, "ERROR_DISK_FULL", "WriteError", "DiskFull", True, 'There is not enough space on the disk.')
 ERROR_BUSY = _row(0x800700AA, "ERROR_BUSY", "ResourceBusy", "Busy", True, 'The requested resource is in use.')
@@ -140,6 +144,9 @@ ERROR_WINHTTP_CLIENT_AUTH_CERT_NEEDED = _row(0x80072F0C, "ERROR_WINHTTP_CLIENT_A
 ERROR_WINHTTP_INVALID_SERVER_RESPONSE = _row(0x80072F78, "ERROR_WINHTTP_INVALID_SERVER_RESPONSE", "ProtocolError", "InvalidTransportResponse", True, 'The server response could not be parsed.')
 ERROR_WINHTTP_REDIRECT_FAILED = _row(0x80072F7C, "ERROR_WINHTTP_REDIRECT_FAILED", "ProtocolError", "RedirectFailed", False, 'The redirect failed because of a scheme change or too many redirects.')
 ERROR_WINHTTP_SECURE_FAILURE = _row(0x80072F8F, "ERROR_WINHTTP_SECURE_FAILURE", "SecurityError", "SecureFailure", False, 'A security error occurred (TLS certificate validation failed).')
+NTE_BAD_KEY_STATE = _row(0x8009000B, "NTE_BAD_KEY_STATE", "InvalidOperation", "KeyNotExportable", False, 'Key not valid for use in specified state.')
+NTE_NO_KEY = _row(0x8009000D, "NTE_NO_KEY", "ObjectNotFound", "NoPrivateKey", False, 'Key does not exist.')
+CRYPT_E_NOT_FOUND = _row(0x80092004, "CRYPT_E_NOT_FOUND", "ObjectNotFound", "CertificateNotFound", False, 'Cannot find object or property.')
 BG_E_NOT_FOUND = _row(0x80200001, "BG_E_NOT_FOUND", "ObjectNotFound", "NotFound", False, 'The requested job was not found.')
 BG_E_INVALID_STATE = _row(0x80200002, "BG_E_INVALID_STATE", "InvalidOperation", "InvalidState", False, 'The requested action is not allowed in the current job state.')
 BG_E_EMPTY = _row(0x80200003, "BG_E_EMPTY", "InvalidOperation", "Empty", False, 'There are no files attached to this job.')
@@ -425,3 +432,14 @@ def error_from_hresult(
     if hresult & 0xFFFF0000 == 0x80190000:
         return HttpStatusError(hresult & 0xFFFF, message, noun=noun, target=target)
     return BcsError(code_of(hresult), message, noun=noun, target=target)
+
+
+def file_error(exc: OSError, subject: str, *, noun: str, target: Any = None) -> BcsError:
+    """The error of a file the engine could not open or read: ``subject`` ("sourcePath /x") is
+    missing (ERROR_FILE_NOT_FOUND), unreadable by the engine (E_ACCESSDENIED), or else unusable
+    (E_INVALIDARG with the system's reason). One ladder for every path a caller gives."""
+    if isinstance(exc, FileNotFoundError):
+        return BcsError(ERROR_FILE_NOT_FOUND, f"{subject} does not exist", noun=noun, target=target)
+    if isinstance(exc, PermissionError):
+        return AccessDeniedError(f"{subject} cannot be read by the engine", noun=noun, target=target)
+    return InvalidArgumentError(f"{subject}: {exc.strerror or exc}", noun=noun, target=target)

@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from bcs.config import Config, dump_yaml, load_yaml
+from bcs.errors import InvalidArgumentError
 from bcs.rpc.registry import REGISTRY, CallContext, Param, rpc_method
 
 __all__: list[str] = []
@@ -43,7 +44,8 @@ def _export(ctx: CallContext) -> dict[str, Any]:
 
 @rpc_method(
     "config.export",
-    "Return the engine's configuration as config.yaml text (and as an object).",
+    "Return the engine's configuration as config.yaml text (and as an object); secrets such as a "
+    "key password appear only as set or not (keyPasswordSet).",
     result="object {yaml, path, config}",
     read_only=True,
     cmdlet="Export-BcsConfiguration",
@@ -55,13 +57,22 @@ def config_export(ctx: CallContext) -> dict[str, Any]:
 @rpc_method(
     "config.import",
     "Replace the whole configuration with the given config.yaml text; validated (as url.create: sources "
-    "must exist and be readable), applied live, persisted.",
+    "must exist and be readable), applied live, persisted. A secret is given in clear (keyPassword) or "
+    "kept from the current configuration (keyPasswordSet: true, as config.export writes it).",
     params=[Param("yaml", "string", "The configuration, as config.yaml text.", required=True)],
     result="object {yaml, path, config}",
     cmdlet="Import-BcsConfiguration",
 )
 def config_import(ctx: CallContext, yaml: str) -> dict[str, Any]:
     new = load_yaml(yaml)
+    # An exported configuration says only that a secret is set: it keeps the engine's current one.
+    missing = new.fill_secrets(ctx.engine.config.current.secrets().get)
+    if missing:
+        raise InvalidArgumentError(
+            f"the YAML marks {', '.join(missing)} as set (keyPasswordSet: true) but this engine has no "
+            "such secret; give the value itself (keyPassword: ...)",
+            noun="Configuration",
+        )
     new.check_sources()  # as url.create does; the engine start deliberately does not
     new.check_authentication()  # as urlgroup.create/set do
     ctx.engine.config.replace(new)

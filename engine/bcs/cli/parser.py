@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,8 @@ def _object_value(text: str, param: Param) -> Any:
 def add_param(parser: argparse.ArgumentParser, param: Param) -> None:
     flag = f"--{kebab(param.name)}"
     kw: dict[str, Any] = {"dest": param.name, "help": param.doc, "default": None}
+    if param.secret and param.type == "string":
+        kw["help"] += f" {STDIN_SECRET!r} reads it from standard input (kept out of the process list)."
     if param.type == "boolean":
         parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         return
@@ -116,7 +119,19 @@ def add_param(parser: argparse.ArgumentParser, param: Param) -> None:
 
 
 # Parameters naming local files: the engine needs absolute paths, the user types relative ones.
-PATH_PARAMS = frozenset({"localPath", "sourcePath", "caBundle", "clientCertificate"})
+# (sslcert.set's clientCertificate is a mode, not a file: parameters with an enum are never paths.)
+PATH_PARAMS = frozenset(
+    {
+        "localPath",
+        "sourcePath",
+        "caBundle",
+        "clientCertificate",
+        "certificatePath",
+        "keyPath",
+        "trustedCaPath",
+    }
+)
+STDIN_SECRET = "-"  # a secret option's value that means: read the first line of standard input
 
 
 def absolute_paths(value: Any, name: str = "") -> Any:
@@ -138,7 +153,9 @@ def params_from_args(method: Method, args: argparse.Namespace) -> dict[str, Any]
             continue
         if p.type == "array" and value and all(isinstance(v, list) for v in value):
             value = [item for chunk in value for item in chunk]  # --files '[{...},{...}]'
-        params[p.name] = absolute_paths(value, p.name)
+        if p.secret and value == STDIN_SECRET:
+            value = sys.stdin.readline().rstrip("\r\n")
+        params[p.name] = value if p.enum else absolute_paths(value, p.name)
     return params
 
 

@@ -20,9 +20,12 @@ import copy
 import dataclasses
 import functools
 import os
+import re
 import stat
+import sys
 import types
 import typing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +33,11 @@ from bcs import tunables
 from bcs.auth.sddl import parse_sddl
 from bcs.casing import camel_case
 from bcs.errors import (
-    ERROR_FILE_NOT_FOUND,
-    AccessDeniedError,
     BcsError,
     ConfigError,
     InvalidArgumentError,
     config_path_text,
+    file_error,
     shown,
 )
 from bcs.urlprefix import parse_prefix
@@ -56,6 +58,7 @@ __all__ = [
     "check_url_suffix",
     "client_certificate_problem",
     "group_setting_problem",
+    "ssl_binding_problem",
 ]
 
 CONFIG_VERSION = 1
@@ -86,17 +89,114 @@ class UrlGroupConfig:
 
 
 CLIENT_CERTIFICATE_MODES = ("Ignore", "Accept", "Require")
+STORE_LOCATIONS = ("CurrentUser", "LocalMachine")
+# HTTP.SYS (netsh http add sslcert) reads LocalMachine, where a service's certificates live; .NET on
+# Linux and macOS has no LocalMachine\My (only Root and CertificateAuthority, read-only), so there
+# the engine user's CurrentUser store is the default.
+DEFAULT_STORE_LOCATION = "LocalMachine" if sys.platform == "win32" else "CurrentUser"
+DEFAULT_STORE_NAME = "My"
+_STORE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
+# What Windows puts around a thumbprint copied from the certificate dialog: spaces, colons and an
+# invisible LEFT-TO-RIGHT MARK in front.
+_THUMBPRINT_NOISE = re.compile("[\\s:\u200e\u200f\ufeff]")
+
+
+def secret(name: str) -> Any:
+    """A settings field holding a secret: never in config.yaml, RPC results or config.export.
+
+    Its value lives in secrets.json (``bcs.config.secrets``) under ``owner.secret_name(name)``; the
+    field ``<field>_set`` beside it says whether one is set, and that is what is written.
+    """
+    return field(default="", repr=False, metadata={"secret": name})
 
 
 @dataclass
 class SslCertificateConfig:
-    """A certificate bound to a port, as HTTP.SYS binds ``ipport``: every https group on it uses it."""
+    """A certificate bound to a port, as HTTP.SYS binds ``ipport``: every https group on it uses it.
+
+    Exactly one source: files (``certificate_path`` and maybe ``key_path``) or the certificate store
+    (``thumbprint`` in ``store_location``\\``store_name``, read through .NET).
+    """
 
     port: int
-    certificate_path: str  # PEM certificate (a chain may follow it)
-    key_path: str  # PEM private key, unencrypted (the file's own permissions protect it)
+    certificate_path: str = ""  # PEM certificate (a chain may follow it), or a PKCS#12 (PFX) file
+    key_path: str = ""  # PEM private key; empty: the key is in certificate_path (PFX, or PEM with both)
+    key_password: str = secret("keyPassword")  # of an encrypted PEM key or a PFX file
+    key_password_set: bool = False
+    thumbprint: str = ""  # SHA-1 of the certificate, 40 upper-case hex digits
+    store_location: str = ""  # CurrentUser / LocalMachine (DEFAULT_STORE_LOCATION when omitted)
+    store_name: str = ""  # My (DEFAULT_STORE_NAME when omitted), Root, WebHosting, ...
     client_certificate: str = "Ignore"  # Ignore / Accept (checked when sent) / Require
     trusted_ca_path: str = ""  # PEM CA bundle that client certificates must chain to
+
+    def secret_name(self, key: str) -> str:
+        return f"sslcert:{self.port}:{key}"
+
+    @property
+    def in_store(self) -> bool:
+        """Whether the certificate comes from the certificate store (else from files)."""
+        return bool(self.thumbprint)
+
+    @property
+    def source(self) -> str:
+        """The certificate's place as an administrator names it: a path, or a PowerShell ``Cert:`` path."""
+        if self.in_store:
+            return f"Cert:\\{self.store_location}\\{self.store_name}\\{self.thumbprint}"
+        return self.certificate_path
+
+
+def ssl_binding_problem(binding: SslCertificateConfig) -> tuple[str, str] | None:
+    """The first bad setting of a certificate binding: (its key, what is wrong), or None.
+
+    Normalises in place: the thumbprint (upper-case hex, no spaces), the store defaults, and
+    ``key_password_set``. The one place the binding rules live: config validation puts the binding's
+    index in front, ``sslcert.set`` raises it as it is.
+    """
+    b = binding
+    if b.key_password:
+        b.key_password_set = True
+    if b.thumbprint and b.certificate_path:
+        return "thumbprint", "give either certificatePath (files) or thumbprint (certificate store), not both"
+    if not b.thumbprint and not b.certificate_path:
+        return "certificatePath", "give certificatePath (files) or thumbprint (certificate store)"
+    if b.in_store:
+        for key, value in (
+            ("keyPath", b.key_path),
+            ("keyPassword", b.key_password or b.key_password_set),
+        ):
+            if value:
+                return key, "is for certificatePath bindings; a certificate store holds the key itself"
+        thumbprint = _THUMBPRINT_NOISE.sub("", b.thumbprint).upper()
+        if not re.fullmatch(r"[0-9A-F]{40}", thumbprint):
+            return (
+                "thumbprint",
+                f"must be 40 hexadecimal digits (the certificate's SHA-1), not {shown(b.thumbprint)}",
+            )
+        b.thumbprint = thumbprint
+        b.store_location = b.store_location or DEFAULT_STORE_LOCATION
+        b.store_name = b.store_name or DEFAULT_STORE_NAME
+        if b.store_location not in STORE_LOCATIONS:
+            return (
+                "storeLocation",
+                f"must be one of {', '.join(STORE_LOCATIONS)}, not {shown(b.store_location)}",
+            )
+        if not _STORE_NAME.fullmatch(b.store_name):
+            return "storeName", f"must be a store name such as My or WebHosting, not {shown(b.store_name)}"
+    else:
+        for key, value in (("storeLocation", b.store_location), ("storeName", b.store_name)):
+            if value:
+                return key, "is for thumbprint bindings (the certificate store)"
+        for key, value in (("certificatePath", b.certificate_path), ("keyPath", b.key_path)):
+            if value and ("\x00" in value or not os.path.isabs(value)):
+                return key, f"must be an absolute path, not {shown(value)}"
+    if b.client_certificate not in CLIENT_CERTIFICATE_MODES:
+        return "clientCertificate", f"must be one of {', '.join(CLIENT_CERTIFICATE_MODES)}"
+    ca = b.trusted_ca_path
+    if ca and ("\x00" in ca or not os.path.isabs(ca)):
+        return "trustedCaPath", f"must be an absolute path, not {shown(ca)}"
+    if b.client_certificate != "Ignore" and not ca:
+        return "trustedCaPath", f"clientCertificate {b.client_certificate} needs a trustedCaPath"
+    return None
 
 
 @dataclass
@@ -217,21 +317,34 @@ class Config:
             if binding.port in ports:
                 raise ConfigError(f"port {binding.port} has a certificate already", (*where, "port"))
             ports.add(binding.port)
-            for key, value in (("certificatePath", binding.certificate_path), ("keyPath", binding.key_path)):
-                if not value or "\x00" in value or not os.path.isabs(value):
-                    raise ConfigError("must be an absolute path", (*where, key))
-            if binding.client_certificate not in CLIENT_CERTIFICATE_MODES:
-                raise ConfigError(
-                    f"must be one of {', '.join(CLIENT_CERTIFICATE_MODES)}", (*where, "clientCertificate")
-                )
-            ca = binding.trusted_ca_path
-            if ca and ("\x00" in ca or not os.path.isabs(ca)):
-                raise ConfigError("must be an absolute path", (*where, "trustedCaPath"))
-            if binding.client_certificate != "Ignore" and not ca:
-                raise ConfigError(
-                    f"clientCertificate {binding.client_certificate} needs a trustedCaPath",
-                    (*where, "trustedCaPath"),
-                )
+            problem = ssl_binding_problem(binding)
+            if problem is not None:
+                raise ConfigError(problem[1], (*where, problem[0]))
+
+    def secrets(self) -> dict[str, str]:
+        """The secrets set in this configuration, by their names in secrets.json."""
+        return {
+            owner.secret_name(name): value
+            for owner, f, name in _secret_fields(self)
+            if (value := getattr(owner, f.name))
+        }
+
+    def fill_secrets(self, lookup: Callable[[str], str | None]) -> list[str]:
+        """Fill the secrets marked set (``<field>Set: true``) but not given, from ``lookup``.
+
+        Returns:
+            The names ``lookup`` does not know (those fields stay empty: what needs them refuses).
+        """
+        missing = []
+        for owner, f, name in _secret_fields(self):
+            if getattr(owner, f.name) or not getattr(owner, f"{f.name}_set"):
+                continue
+            value = lookup(owner.secret_name(name))
+            if value is None:
+                missing.append(owner.secret_name(name))
+            else:
+                setattr(owner, f.name, value)
+        return missing
 
     def check_sources(self) -> None:
         """RPC routes only (config.import): every URL's source exists and is readable now, as
@@ -303,7 +416,7 @@ def check_source_path(source: str) -> str:
 
     Raises:
         InvalidArgumentError: not absolute, or neither a regular file nor a directory.
-        LocalFileNotFoundError: it does not exist.
+        BcsError: ERROR_FILE_NOT_FOUND, it does not exist.
         AccessDeniedError: the engine cannot read it.
     """
     if "\x00" in source or not os.path.isabs(source):
@@ -322,18 +435,8 @@ def check_source_path(source: str) -> str:
             raise InvalidArgumentError(
                 f"sourcePath {path} is neither a regular file nor a directory", noun="Url", target=path
             )
-    except FileNotFoundError:
-        raise BcsError(
-            ERROR_FILE_NOT_FOUND, f"sourcePath {path} does not exist", noun="Url", target=path
-        ) from None
-    except PermissionError:
-        raise AccessDeniedError(
-            f"sourcePath {path} cannot be read by the engine", noun="Url", target=path
-        ) from None
     except OSError as exc:
-        raise InvalidArgumentError(
-            f"sourcePath {path}: {exc.strerror or exc}", noun="Url", target=path
-        ) from None
+        raise file_error(exc, f"sourcePath {path}", noun="Url", target=path) from None
     return path
 
 
@@ -426,9 +529,26 @@ def _fields(cls: type) -> list[tuple[dataclasses.Field[Any], str, Any]]:
     return [(f, camel_case(f.name), hints[f.name]) for f in dataclasses.fields(cls)]
 
 
+def _secret_fields(value: Any) -> Iterator[tuple[Any, dataclasses.Field[Any], str]]:
+    """(owner, field, secret key) of every secret field in a model tree (see ``secret``)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f, _, _ in _fields(type(value)):
+            if "secret" in f.metadata:
+                yield value, f, f.metadata["secret"]
+            else:
+                yield from _secret_fields(getattr(value, f.name))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_fields(item)
+
+
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {key: _to_plain(getattr(value, f.name)) for f, key, _ in _fields(type(value))}
+        return {
+            key: _to_plain(getattr(value, f.name))
+            for f, key, _ in _fields(type(value))
+            if "secret" not in f.metadata  # only its <field>Set flag is written
+        }
     if isinstance(value, list):
         return [_to_plain(v) for v in value]
     return value

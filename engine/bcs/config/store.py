@@ -8,6 +8,13 @@ directory) before the caller is answered. A ``kill -9`` at any point leaves the 
 A file that does not load (YAML syntax, unknown key, wrong type, invalid value) stops the engine
 with a message naming the file, the line and the setting; the file is never overwritten by a
 failed load.
+
+Secrets (a key password) are never written to config.yaml, only whether one is set; their values
+go to ``secrets.json`` (``bcs.config.secrets``): new values before config.yaml is replaced, and the
+values config.yaml no longer refers to are dropped after it, so a crash between the two writes
+leaves every secret the surviving config.yaml refers to. (One case remains: a crash between the
+two writes of a *changed* value under the same name leaves the old config.yaml with the new
+password; that binding then refuses to serve, reported with the reason, until it is set again.)
 """
 
 from __future__ import annotations
@@ -15,16 +22,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bcs.config.model import Config, ConfigError
+from bcs.config.secrets import SecretStore
 from bcs.config.yamlio import dump_yaml, load_yaml
 from bcs.durable import write_atomic
 
 __all__ = ["ConfigStore", "Listener"]
+
+log = logging.getLogger("bcs.config")
 
 
 Listener = Callable[[Config, Config], None]
@@ -33,8 +44,9 @@ Listener = Callable[[Config, Config], None]
 class ConfigStore:
     """The current configuration and its file; all changes are serialised by one lock."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, secrets_path: Path | None = None) -> None:
         self.path = path
+        self.secrets = SecretStore(secrets_path or path.parent / "secrets.json")
         self._lock = threading.RLock()
         self._current = Config()
         self._listeners: list[Listener] = []
@@ -52,9 +64,11 @@ class ConfigStore:
         """
         with self._lock:
             # Temporary files of writes a crash interrupted: never the config itself, safe to drop.
-            for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
-                with contextlib.suppress(OSError):
-                    stale.unlink()
+            for written in (self.path, self.secrets.path):
+                for stale in written.parent.glob(f".{written.name}.*.tmp"):
+                    with contextlib.suppress(OSError):
+                        stale.unlink()
+            self.secrets.load()
             try:
                 text = self.path.read_text(encoding="utf-8")
             except FileNotFoundError:
@@ -65,9 +79,13 @@ class ConfigStore:
             except UnicodeDecodeError as exc:
                 raise ConfigError(f"{self.path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
             try:
-                self._current = load_yaml(text)
+                config = load_yaml(text)
             except ConfigError as exc:
                 raise ConfigError(f"{self.path}: {exc.message}", exc.path) from None
+            for name in config.fill_secrets(self.secrets.get):
+                # Not fatal: what needs it refuses to serve, with the reason (fail closed).
+                log.error("%s: secret %s is not in %s; set it again", self.path, name, self.secrets.path)
+            self._current = config
             return self._current
 
     def subscribe(self, listener: Listener) -> None:
@@ -112,7 +130,16 @@ class ConfigStore:
             raise
 
     def _write(self, config: Config) -> None:
-        write_atomic(self.path, dump_yaml(config).encode("utf-8"))
+        secrets = config.secrets()
+        before = self.secrets.values()
+        self.secrets.put(secrets)  # first: the new config.yaml must find its secrets
+        try:
+            write_atomic(self.path, dump_yaml(config).encode("utf-8"))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the error to report is the one above
+                self.secrets.replace(before)
+            raise
+        self.secrets.retain(secrets)
 
 
 def _assign(target: Config, source: Config) -> None:

@@ -4,8 +4,12 @@ As HTTP.SYS binds a certificate to an ``ipport``, a binding belongs to a port, a
 group on that port uses it. A binding is checked before it is stored (``bcs.host.tls.load_context``)
 and applied live: a new port starts listening, a rebound port serves new connections with the new
 certificate, a removed binding closes its port (its groups report ``listening: false``).
-Bindings persist in config.yaml; the private key stays in its own file (protect it with file
-permissions: the engine only reads it), no password is stored anywhere.
+
+Sources: PEM files (``certificatePath`` + ``keyPath``, the key maybe encrypted: ``keyPassword``),
+a PKCS#12 (PFX) file (``certificatePath`` + ``keyPassword``), or the certificate store
+(``thumbprint`` + ``storeLocation`` + ``storeName``, read through .NET). Bindings persist in
+config.yaml; a key password goes to secrets.json (``bcs.config.secrets``) and is never answered:
+the results say ``keyPasswordSet``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import os
 from typing import Any
 
 from bcs.config import Config, SslCertificateConfig
-from bcs.config.model import CLIENT_CERTIFICATE_MODES
+from bcs.config.model import CLIENT_CERTIFICATE_MODES, STORE_LOCATIONS, ssl_binding_problem
 from bcs.errors import BcsError, InvalidArgumentError, NotFoundError
 from bcs.host.tls import certificate_info, load_context
 from bcs.rpc.registry import CallContext, Param, rpc_method
@@ -42,6 +46,10 @@ def _binding_dict(ctx: CallContext, binding: SslCertificateConfig) -> dict[str, 
         "port": binding.port,
         "certificatePath": binding.certificate_path,
         "keyPath": binding.key_path,
+        "keyPasswordSet": binding.key_password_set,
+        "storeLocation": binding.store_location,
+        "storeName": binding.store_name,
+        "source": binding.source,
         "clientCertificate": binding.client_certificate,
         "trustedCaPath": binding.trusted_ca_path,
         "subject": None,
@@ -53,9 +61,9 @@ def _binding_dict(ctx: CallContext, binding: SslCertificateConfig) -> dict[str, 
         "listening": ctx.engine.services["host"].is_listening(binding.port),
     }
     try:
-        info = certificate_info(binding.certificate_path)
+        info = certificate_info(binding)
     except BcsError as exc:
-        out["error"] = exc.message  # the file went away or changed after it was bound
+        out["error"] = exc.message  # the file or the store's certificate went away after it was bound
         return out
     left = info.not_after - datetime.datetime.now(datetime.timezone.utc)
     out.update(
@@ -71,16 +79,35 @@ def _binding_dict(ctx: CallContext, binding: SslCertificateConfig) -> dict[str, 
 
 @rpc_method(
     "sslcert.set",
-    "Bind a certificate (PEM files) to a port; https groups on it serve with it, applied live.",
+    "Bind a certificate to a port (PEM or PFX files, or the certificate store by thumbprint); "
+    "https groups on it serve with it, applied live.",
     params=[
         PORT,
         Param(
             "certificatePath",
             "string",
-            "Absolute path of the PEM certificate (a chain may follow).",
-            required=True,
+            "Files: absolute path of the PEM certificate (a chain may follow) or of a PKCS#12 (PFX) file.",
         ),
-        Param("keyPath", "string", "Absolute path of the PEM private key (unencrypted).", required=True),
+        Param(
+            "keyPath",
+            "string",
+            "Files: absolute path of the PEM private key; omitted, the key is read from certificatePath.",
+        ),
+        Param(
+            "keyPassword",
+            "string",
+            "Files: password of an encrypted PEM key or of the PFX file; kept in secrets.json, never returned.",
+            secret=True,
+            max_length=4096,
+        ),
+        Param("thumbprint", "string", "Store: SHA-1 thumbprint of the certificate (40 hex digits)."),
+        Param(
+            "storeLocation",
+            "string",
+            "Store: CurrentUser or LocalMachine (default LocalMachine on Windows, CurrentUser elsewhere).",
+            enum=STORE_LOCATIONS,
+        ),
+        Param("storeName", "string", "Store: the store's name (default My).", max_length=64),
         Param(
             "clientCertificate",
             "string",
@@ -95,24 +122,31 @@ def _binding_dict(ctx: CallContext, binding: SslCertificateConfig) -> dict[str, 
 def sslcert_set(
     ctx: CallContext,
     port: int,
-    certificate_path: str,
-    key_path: str,
+    certificate_path: str | None,
+    key_path: str | None,
+    key_password: str | None,
+    thumbprint: str | None,
+    store_location: str | None,
+    store_name: str | None,
     client_certificate: str | None,
     trusted_ca_path: str | None,
 ) -> dict[str, Any]:
     # The whole binding is replaced, as netsh http add sslcert does: what is not given is the default.
     binding = SslCertificateConfig(
         port=port,
-        certificate_path=_absolute(certificate_path, "certificatePath"),
-        key_path=_absolute(key_path, "keyPath"),
+        certificate_path=_absolute(certificate_path, "certificatePath") if certificate_path else "",
+        key_path=_absolute(key_path, "keyPath") if key_path else "",
+        key_password=key_password or "",
+        thumbprint=thumbprint or "",
+        store_location=store_location or "",
+        store_name=store_name or "",
         client_certificate=client_certificate or "Ignore",
         trusted_ca_path=_absolute(trusted_ca_path, "trustedCaPath") if trusted_ca_path else "",
     )
-    if binding.client_certificate != "Ignore" and not binding.trusted_ca_path:
-        raise InvalidArgumentError(
-            f"clientCertificate {binding.client_certificate} needs a trustedCaPath", noun="SslCertificate"
-        )
-    load_context(binding)  # every file and the key's match, before anything changes
+    problem = ssl_binding_problem(binding)  # one source, a well-formed thumbprint, the store defaults
+    if problem is not None:
+        raise InvalidArgumentError(f"{problem[0]}: {problem[1]}", noun="SslCertificate", target=port)
+    load_context(binding)  # every file, password, store entry and the key's match, before anything changes
 
     def change(config: Config) -> None:
         config.ssl_certificates = [b for b in config.ssl_certificates if b.port != port] + [binding]

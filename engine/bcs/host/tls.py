@@ -7,18 +7,29 @@ and the client-certificate mode (Ignore / Accept = CERT_OPTIONAL / Require = CER
 ``trustedCaPath``). Rebinding swaps the adapter's context: new connections get the new certificate,
 connections already open go on with theirs.
 
+A binding's certificate and key come from one of its sources: PEM files (the key may be encrypted:
+``keyPassword``), a PKCS#12 (PFX) file, or the certificate store by thumbprint
+(``bcs.host.certstore``). Each is read with ``cryptography`` and handed to OpenSSL in memory
+(``_pem_file``): the key is re-encrypted under a random password and written to an anonymous
+``memfd`` that ``load_cert_chain`` opens as ``/proc/self/fd/N``, so no key material from a
+password-protected file or from the store ever lands on disk.
+
 Everything a binding can get wrong is found by ``load_context`` before the binding is accepted
-(missing or unreadable file, not PEM, key not matching the certificate, expired certificate),
-each with its BITS/Win32 HRESULT.
+(missing or unreadable file, not PEM/PKCS#12, wrong or missing password, key not matching the
+certificate, unknown thumbprint, expired certificate), each with its BITS/Win32 HRESULT.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import logging
+import os
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,16 +39,23 @@ from cheroot.server import HTTPConnection
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from cheroot.wsgi import Gateway_10
 from cheroot.wsgi import Server as WSGIServer
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from bcs import tunables
 from bcs.config import SslCertificateConfig
-from bcs.errors import ERROR_FILE_NOT_FOUND, AccessDeniedError, BcsError, InvalidArgumentError
+from bcs.errors import ERROR_INVALID_PASSWORD, NTE_NO_KEY, BcsError, InvalidArgumentError, file_error
+from bcs.host.certstore import read_store_certificate
 from bcs.host.exchange import HostState
 from bcs.host.listener import Connection, Listener, bind_port
 
 __all__ = ["CertificateInfo", "TlsListener", "certificate_info", "load_context"]
 
 log = logging.getLogger("bcs.host")
+
+_NOUN = "SslCertificate"
 
 
 @dataclass(frozen=True)
@@ -55,71 +73,200 @@ def _read(path: str, what: str) -> bytes:
     try:
         with open(path, "rb") as fh:
             return fh.read()
-    except FileNotFoundError:
-        raise BcsError(ERROR_FILE_NOT_FOUND, f"{what} {path} does not exist", noun="SslCertificate") from None
-    except PermissionError:
-        raise AccessDeniedError(
-            f"{what} {path} cannot be read by the engine", noun="SslCertificate"
-        ) from None
     except OSError as exc:
-        raise InvalidArgumentError(f"{what} {path}: {exc.strerror or exc}", noun="SslCertificate") from None
+        raise file_error(exc, f"{what} {path}", noun=_NOUN) from None
 
 
-def certificate_info(path: str) -> CertificateInfo:
-    """Subject, issuer, thumbprint and validity of the first certificate in a PEM file.
+def _password(binding: SslCertificateConfig) -> bytes | None:
+    return binding.key_password.encode("utf-8") if binding.key_password else None
+
+
+def _pem_key(data: bytes, path: str, password: bytes | None) -> PrivateKeyTypes:
+    """The private key in PEM ``data`` (of file ``path``), decrypted with ``password`` when encrypted."""
+    try:
+        key = serialization.load_pem_private_key(data, None)
+    except TypeError:  # encrypted
+        if password is None:
+            raise BcsError(
+                ERROR_INVALID_PASSWORD, f"key {path} is encrypted: give its keyPassword", noun=_NOUN
+            ) from None
+        try:
+            return serialization.load_pem_private_key(data, password)
+        except ValueError:
+            raise BcsError(
+                ERROR_INVALID_PASSWORD, f"keyPassword does not decrypt key {path}", noun=_NOUN
+            ) from None
+    except ValueError:
+        raise InvalidArgumentError(f"key {path} is not a PEM private key", noun=_NOUN) from None
+    if password is not None:
+        raise InvalidArgumentError(f"key {path} is not encrypted: omit keyPassword", noun=_NOUN)
+    return key
+
+
+def _pkcs12(data: bytes, path: str, password: bytes | None) -> tuple[list[x509.Certificate], PrivateKeyTypes]:
+    """The certificate (first), its chain and its key in a PKCS#12 (PFX) file."""
+    try:
+        key, cert, chain = pkcs12.load_key_and_certificates(data, password)
+    except ValueError as exc:
+        if "deserialize" in str(exc):  # not PKCS#12 at all (a wrong password fails the MAC instead)
+            raise InvalidArgumentError(
+                f"certificate {path} is not a PEM certificate nor a PKCS#12 (PFX) file", noun=_NOUN
+            ) from None
+        why = "needs its password: give keyPassword" if password is None else "does not open with keyPassword"
+        raise BcsError(ERROR_INVALID_PASSWORD, f"PKCS#12 file {path} {why}", noun=_NOUN) from None
+    if cert is None:
+        raise InvalidArgumentError(f"PKCS#12 file {path} holds no certificate", noun=_NOUN)
+    if key is None:
+        raise BcsError(NTE_NO_KEY, f"PKCS#12 file {path} holds no private key", noun=_NOUN)
+    return [cert, *chain], key
+
+
+def _material(
+    binding: SslCertificateConfig, with_key: bool
+) -> tuple[list[x509.Certificate], PrivateKeyTypes | None, str]:
+    """The certificate (first) and its chain, the private key (when ``with_key``) and the key's place.
 
     Raises:
-        BcsError: the file is missing, unreadable or holds no PEM certificate.
+        BcsError: what keeps the source from giving them (see ``load_context``).
     """
-    from cryptography import x509
-
+    if binding.in_store:
+        found = read_store_certificate(
+            binding.thumbprint, binding.store_location, binding.store_name, with_key
+        )
+        if found.pkcs12 is None:
+            return [x509.load_der_x509_certificate(found.der)], None, binding.source
+        certs, key = _pkcs12(found.pkcs12, binding.source, found.password)
+        return certs, key, binding.source
+    path = binding.certificate_path
     data = _read(path, "certificate")
+    password = _password(binding)
+    if b"-----BEGIN" not in data:
+        if binding.key_path:
+            raise InvalidArgumentError(
+                f"certificate {path} is not PEM; a PKCS#12 (PFX) file holds its key: omit keyPath",
+                noun=_NOUN,
+            )
+        certs, key = _pkcs12(data, path, password)
+        return certs, key if with_key else None, path
     try:
-        cert = x509.load_pem_x509_certificate(data)
+        certs = x509.load_pem_x509_certificates(data)
     except ValueError:
+        raise InvalidArgumentError(f"certificate {path} is not a PEM certificate", noun=_NOUN) from None
+    if not with_key:
+        return certs, None, binding.key_path or path
+    if binding.key_path:
+        return certs, _pem_key(_read(binding.key_path, "key"), binding.key_path, password), binding.key_path
+    if b"PRIVATE KEY-----" not in data:
         raise InvalidArgumentError(
-            f"certificate {path} is not a PEM certificate", noun="SslCertificate", target=path
-        ) from None
-    from cryptography.hazmat.primitives.serialization import Encoding
+            f"certificate {path} holds no private key: give keyPath", noun=_NOUN, target=binding.port
+        )
+    return certs, _pem_key(data, path, password), path
 
-    der = cert.public_bytes(Encoding.DER)
+
+def _info(cert: x509.Certificate) -> CertificateInfo:
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
-        thumbprint=hashlib.sha1(der).hexdigest().upper(),
+        thumbprint=hashlib.sha1(cert.public_bytes(serialization.Encoding.DER)).hexdigest().upper(),
         not_before=cert.not_valid_before_utc,
         not_after=cert.not_valid_after_utc,
     )
+
+
+# A thumbprint names one certificate for ever (it is the hash of its bytes), so what sslcert.get and
+# sslcert.list show of a store binding is read once: opening a store costs .NET 0.1-0.2 s on Linux,
+# where it decrypts every PFX the store directory holds.
+_store_info: dict[tuple[str, str, str], CertificateInfo] = {}
+
+
+def certificate_info(binding: SslCertificateConfig) -> CertificateInfo:
+    """Subject, issuer, thumbprint and validity of a binding's certificate (files: read now).
+
+    Raises:
+        BcsError: the source does not give a certificate any more.
+    """
+    where = (binding.thumbprint, binding.store_location, binding.store_name)
+    if binding.in_store and where in _store_info:
+        return _store_info[where]
+    certs, _, _ = _material(binding, with_key=False)
+    info = _info(certs[0])
+    if binding.in_store:
+        _store_info[where] = info
+    return info
+
+
+@contextlib.contextmanager
+def _pem_file(data: bytes) -> Iterator[str]:
+    """A path OpenSSL can open that holds ``data`` without it reaching a disk.
+
+    Linux: an anonymous memory file (``memfd_create``), reached as ``/proc/self/fd/N`` by this
+    process only (another one needs ptrace rights over the engine, which could read its memory
+    anyway). Elsewhere: a 0600 file in a fresh 0700 directory, removed as soon as it is read; what
+    it holds is a key encrypted under a password that exists only in this process's memory.
+    """
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("bcs-tls", os.MFD_CLOEXEC)
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    directory = tempfile.mkdtemp(prefix="bcs-tls-")
+    try:
+        path = os.path.join(directory, "chain.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def load_context(binding: SslCertificateConfig) -> ssl.SSLContext:
     """The server TLS context of a binding, refusing what cannot serve.
 
     Raises:
-        BcsError: a missing or unreadable file, not PEM, a key that does not match the certificate,
-            an expired certificate, or an unusable CA bundle; nothing is changed then.
+        BcsError: a missing or unreadable file, not PEM/PKCS#12, a missing or wrong password
+            (ERROR_INVALID_PASSWORD), a key that does not match the certificate, a certificate the
+            store does not have (CRYPT_E_NOT_FOUND) or without an exportable key, no .NET for a
+            store binding (ERROR_NOT_SUPPORTED), an expired certificate, or an unusable CA bundle;
+            nothing is changed then.
     """
-    info = certificate_info(binding.certificate_path)
+    certs, key, key_place = _material(binding, with_key=True)
+    assert key is not None
+    info = _info(certs[0])
+    if binding.in_store:
+        _store_info[(binding.thumbprint, binding.store_location, binding.store_name)] = info
     if info.not_after < datetime.datetime.now(datetime.timezone.utc):
         raise InvalidArgumentError(
-            f"certificate {binding.certificate_path} expired on {info.not_after:%Y-%m-%d %H:%M} UTC",
-            noun="SslCertificate",
+            f"certificate {binding.source} expired on {info.not_after:%Y-%m-%d %H:%M} UTC",
+            noun=_NOUN,
             target=binding.port,
         )
-    _read(binding.key_path, "key")  # a clear error for a missing or unreadable key file
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != certs[0].public_key().public_bytes(*spki):
+        raise InvalidArgumentError(
+            f"key {key_place} does not match the certificate", noun=_NOUN, target=binding.port
+        )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers("DEFAULT:@SECLEVEL=2")
+    transient = os.urandom(24).hex().encode("ascii")  # protects the key on its way to OpenSSL
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs) + key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(transient),
+    )
     try:
-        context.load_cert_chain(binding.certificate_path, binding.key_path)
-    except ssl.SSLError as exc:
-        why = (
-            "does not match the certificate"
-            if "KEY_VALUES_MISMATCH" in str(exc)
-            else f"cannot be used ({exc.reason})"
-        )
+        with _pem_file(pem) as path:
+            context.load_cert_chain(path, password=transient)
+    except ssl.SSLError as exc:  # a key or signature OpenSSL refuses at security level 2
         raise InvalidArgumentError(
-            f"key {binding.key_path} {why}", noun="SslCertificate", target=binding.port
+            f"key {key_place} cannot be used ({exc.reason})", noun=_NOUN, target=binding.port
         ) from None
     if binding.client_certificate != "Ignore":
         _read(binding.trusted_ca_path, "trustedCaPath")
@@ -128,7 +275,7 @@ def load_context(binding: SslCertificateConfig) -> ssl.SSLContext:
         except ssl.SSLError as exc:
             raise InvalidArgumentError(
                 f"trustedCaPath {binding.trusted_ca_path} holds no usable CA certificate ({exc.reason})",
-                noun="SslCertificate",
+                noun=_NOUN,
                 target=binding.port,
             ) from None
         context.verify_mode = (
@@ -259,7 +406,7 @@ class _Server(WSGIServer):
 def warn_if_expiring(port: int, binding: SslCertificateConfig) -> None:
     """Log a warning when the certificate of ``port`` ends within ``CERT_EXPIRY_WARNING_DAYS``."""
     try:
-        info = certificate_info(binding.certificate_path)
+        info = certificate_info(binding)
     except BcsError:
         return
     left = info.not_after - datetime.datetime.now(datetime.timezone.utc)
@@ -267,7 +414,7 @@ def warn_if_expiring(port: int, binding: SslCertificateConfig) -> None:
         log.warning(
             "https port %d: certificate %s (%s) expires on %s UTC, in %d days; bind a new one with sslcert.set",
             port,
-            binding.certificate_path,
+            binding.source,
             info.subject,
             f"{info.not_after:%Y-%m-%d %H:%M}",
             left.days,
@@ -335,5 +482,5 @@ class TlsListener(Listener):
 
     def status(self) -> dict[str, Any]:
         out = super().status()
-        out["certificate"] = self.binding.certificate_path
+        out["certificate"] = self.binding.source
         return out
