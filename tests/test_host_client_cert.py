@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from bcs.auth import clientcert
-from bcs.auth.schemes import Refused, authenticate
+from bcs.auth.negotiate import NegotiateAcceptor
+from bcs.auth.schemes import Authenticator, Challenge, Refused
 from bcs.rpc.client import RpcError
 from conftest import EngineProcess, free_port
 from test_client_support import make_cert
@@ -174,7 +175,7 @@ def test_an_untrusted_expired_or_server_only_certificate_is_refused(
     assert [line.split(" ")[7] for line in access_lines(engine, 1)] == ["alice@example.com"]
 
 
-def test_an_sddl_still_refuses_a_certificate_holder_naming_them_in_the_log(
+def test_an_sddl_refuses_a_certificate_holder_without_a_sid_source_naming_them_in_the_log(
     engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
 ) -> None:
     port, group = secure_group(engine, pki, payload, ["ClientCertificate"])
@@ -182,7 +183,7 @@ def test_an_sddl_still_refuses_a_certificate_holder_naming_them_in_the_log(
         "url.create", urlGroup=group, urlSuffix="g.bin", sourcePath=str(payload), sddl="D:(A;;GA;;;BA)"
     )
     assert curl(port, pki, tmp_path / "out.bin", "upn", name="Sec", path="g.bin")[0] == 403
-    assert access_lines(engine, 1)[0].endswith(" alice@example.com refused:sddl-not-enforced")
+    assert access_lines(engine, 1)[0].endswith(" alice@example.com refused:principal-not-resolved")
 
 
 def test_a_group_without_client_certificate_on_the_same_port_serves_anonymously(
@@ -198,17 +199,17 @@ def test_a_group_without_client_certificate_on_the_same_port_serves_anonymously(
     assert [line.split(" ")[7:] for line in lines] == [["-"], ["-"], ["-", "refused:no-client-certificate"]]
 
 
-def test_a_group_with_a_certificate_or_ntlm_serves_a_certificate_and_refuses_the_rest(
+def test_a_group_with_a_certificate_or_ntlm_serves_a_certificate_and_challenges_the_rest(
     engine: EngineProcess, pki: dict[str, Any], payload: Path, tmp_path: Path
 ) -> None:
     port, group = secure_group(engine, pki, payload, ["ClientCertificate", "NTLM"])
     got = engine.call("urlgroup.get", urlGroup=group)
-    assert got["enforced"] is False, "NTLM is not enforced yet: requests without a certificate get 403"
+    assert got["enforced"] is True
     assert curl(port, pki, tmp_path / "a.bin", "cn")[0] == 200
-    assert curl(port, pki, tmp_path / "b.bin")[0] == 403
+    assert curl(port, pki, tmp_path / "b.bin")[0] == 401, "no certificate: NTLM is offered"
     lines = access_lines(engine, 2)
     assert lines[0].split(" ")[7:] == ["bob"]
-    assert lines[1].split(" ")[7:] == ["-", "refused:authentication-not-enforced"]
+    assert lines[1].split(" ")[4] == "401"
 
 
 def test_a_port_that_never_asks_for_a_certificate_refuses_and_warns(
@@ -349,6 +350,9 @@ def test_validity_and_purpose_are_checked_per_request(pki: dict[str, Any]) -> No
 
 
 def test_schemes_count_only_a_certificate_the_tls_layer_verified(pki: dict[str, Any]) -> None:
+    def authenticate(environ: dict[str, Any], schemes: list[str]) -> Any:
+        return Authenticator(NegotiateAcceptor()).authenticate(environ, schemes)[0]
+
     pem = pki["upn"][2].read_text()
     assert authenticate({}, []).authenticated is False
     assert authenticate(
@@ -361,6 +365,7 @@ def test_schemes_count_only_a_certificate_the_tls_layer_verified(pki: dict[str, 
         with pytest.raises(Refused) as info:
             authenticate(environ, ["ClientCertificate"])
         assert info.value.reason == "no-client-certificate"
-    with pytest.raises(Refused) as info:
-        authenticate({}, ["Negotiate"])
-    assert info.value.reason == "authentication-not-enforced"
+    # Without a certificate, a group that also lists a handshake scheme invites it (401)
+    with pytest.raises(Challenge) as challenge:
+        authenticate({"bcs.connection": object()}, ["ClientCertificate", "Negotiate", "NTLM"])
+    assert challenge.value.values == ["Negotiate", "NTLM"]

@@ -1,11 +1,11 @@
-"""Fail closed: security settings the engine accepts but cannot enforce yet refuse service.
+"""Fail closed: security settings refuse service whenever they cannot be honoured.
 
-A URL group with a scheme the engine cannot enforce yet (Negotiate, NTLM), or a URL with an SDDL,
-answers 403 with ``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) to everyone, logs why, and says
-``enforced: false``; the settings stay accepted and persisted. ``ClientCertificate`` is enforced
-(``tests/test_host_client_cert.py``), so a group with only that scheme says ``enforced: true``.
-SDDL strings are parsed at ``url.create`` and ``config.import``, and a bad one is refused naming
-the position.
+A group that authenticates answers a request without credentials 401 and never the file. A URL
+with an SDDL is checked against the caller's SIDs: anonymous callers hold fixed ones; an
+authenticated caller whose SIDs no directory or principals map gives is refused 403 with
+``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED), the URL says ``enforced: false``, and the
+settings stay accepted and persisted. SDDL strings are parsed at ``url.create`` and
+``config.import``, and a bad one is refused naming the position.
 """
 
 from __future__ import annotations
@@ -46,28 +46,25 @@ def secret(tmp_path: Path) -> Path:
     return path
 
 
-def test_a_group_that_requires_authentication_refuses_anonymous_curl_with_403(
+def test_a_group_that_requires_authentication_answers_anonymous_curl_with_401_never_the_file(
     engine: EngineProcess, secret: Path
 ) -> None:
     port = free_port()
     group = f"http://+:{port}/Sec/"
     created = engine.call("urlgroup.create", urlGroup=group, authentication=["NTLM"])
     engine.call("url.create", urlGroup=group, urlSuffix="a", sourcePath=str(secret))
-    assert created["enforced"] is False
-    assert curl_status(port, "/Sec/a") == (403, "0x80070005")
+    assert created["enforced"] is True
+    assert curl_status(port, "/Sec/a") == (401, "0x80190191")
     status, headers, body = fetch(port, "/Sec/a")
-    assert status == 403 and b"top secret" not in body
-    assert headers["bits-error-code"] == "0x80070005"
-    assert fetch(port, "/Sec/missing")[0] == 403, "no hint which URLs exist either"
-    lines = access_lines(engine, 3)
-    assert all(line.endswith(" refused:authentication-not-enforced") for line in lines[-3:]), lines
+    assert status == 401 and b"top secret" not in body
+    assert headers["www-authenticate"] == "NTLM"
+    assert fetch(port, "/Sec/missing")[0] == 401, "no hint which URLs exist either"
     host = engine.call("server.status")["services"]["host"]
-    assert host["securityEnforced"] is False
-    assert {"urlGroup": group, "urlSuffix": None, "setting": "authentication"} in host["unenforcedSettings"]
-    assert engine.call("urlgroup.get", urlGroup=group)["urls"][0]["enforced"] is False
+    assert host["securityEnforced"] is True
+    assert engine.call("urlgroup.get", urlGroup=group)["urls"][0]["enforced"] is True
 
 
-def test_a_url_with_an_sddl_answers_403_while_its_neighbours_serve(
+def test_an_sddl_is_checked_for_anonymous_callers_while_its_neighbours_serve(
     engine: EngineProcess, secret: Path, tmp_path: Path
 ) -> None:
     port = free_port()
@@ -79,31 +76,38 @@ def test_a_url_with_an_sddl_answers_403_while_its_neighbours_serve(
     made = engine.call(
         "url.create", urlGroup=group, urlSuffix="admins/a", sourcePath=str(secret), sddl="D:(A;;GA;;;BA)"
     )
-    assert made["enforced"] is False and made["sddl"] == "D:(A;;GA;;;BA)"
+    engine.call(
+        "url.create", urlGroup=group, urlSuffix="anon/a", sourcePath=str(secret), sddl="D:(A;;FR;;;AN)"
+    )
+    engine.call(
+        "url.create", urlGroup=group, urlSuffix="everyone/a", sourcePath=str(secret), sddl="D:(A;;FR;;;WD)"
+    )
+    assert made["enforced"] is True and made["sddl"] == "D:(A;;GA;;;BA)"
     assert curl_status(port, "/Mixed/admins/a") == (403, "0x80070005")
     assert fetch(port, "/Mixed/public.txt")[:1] == (200,)
+    assert fetch(port, "/Mixed/anon/a")[:1] == (200,), "anonymous callers hold Anonymous Logon (AN)"
+    assert fetch(port, "/Mixed/everyone/a")[0] == 403, "and not Everyone, as Windows since 2003"
     got = engine.call("urlgroup.get", urlGroup=group)
-    assert got["enforced"] is False
-    assert {u["urlSuffix"]: u["enforced"] for u in got["urls"]} == {"public.txt": True, "admins/a": False}
-    assert access_lines(engine, 2)[0].endswith(" refused:sddl-not-enforced")
+    assert got["enforced"] is True
+    lines = access_lines(engine, 4)
+    assert lines[0].endswith(" refused:sddl-denied")
+    assert lines[3].endswith(" refused:sddl-denied")
 
 
-def test_unenforced_settings_stay_persisted_and_refused_after_a_restart(
-    engine: EngineProcess, secret: Path
-) -> None:
+def test_settings_stay_persisted_and_enforced_after_a_restart(engine: EngineProcess, secret: Path) -> None:
     port = free_port()
     group = f"http://+:{port}/Sec/"
     engine.call("urlgroup.create", urlGroup=group, authentication=["Negotiate", "NTLM"])
     engine.call("url.create", urlGroup=group, urlSuffix="a", sourcePath=str(secret))
     engine.restart()
     assert engine.call("urlgroup.get", urlGroup=group)["authentication"] == ["Negotiate", "NTLM"]
-    assert curl_status(port, "/Sec/a")[0] == 403
+    assert curl_status(port, "/Sec/a")[0] == 401
     engine.call("urlgroup.set", urlGroup=group, authentication=[])
     assert curl_status(port, "/Sec/a") == (200, "")
     assert engine.call("server.status")["services"]["host"]["securityEnforced"] is True
 
 
-def test_only_client_certificate_counts_as_enforced_and_an_sddl_still_does_not(
+def test_an_sddl_for_authenticated_callers_without_a_sid_source_is_not_enforced_and_refuses(
     engine: EngineProcess, secret: Path
 ) -> None:
     port = free_port()
@@ -113,9 +117,7 @@ def test_only_client_certificate_counts_as_enforced_and_an_sddl_still_does_not(
     ]
     engine.call("url.create", urlGroup=cert_only, urlSuffix="a", sourcePath=str(secret))
     made = engine.call("urlgroup.create", urlGroup=mixed, authentication=["ClientCertificate", "Negotiate"])
-    assert made["enforced"] is False
-    host = engine.call("server.status")["services"]["host"]
-    assert host["unenforcedSettings"] == [{"urlGroup": mixed, "urlSuffix": None, "setting": "authentication"}]
+    assert made["enforced"] is True
     engine.call("urlgroup.delete", urlGroup=mixed)
     assert engine.call("server.status")["services"]["host"]["securityEnforced"] is True
     url = engine.call(

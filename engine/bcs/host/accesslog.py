@@ -34,6 +34,9 @@ __all__ = ["AccessLog", "Entry"]
 logger = logging.getLogger("bcs.access")
 logger.propagate = False
 
+# Kept as is in the user field: UPNs (alice@example.com) and Windows names (DOMAIN\user) stay readable.
+_USER_SAFE = "@.-_\\"
+
 # time (epoch s), client, method, raw URI, status, bytes, seconds, user, why ("" for most requests)
 Entry = tuple[float, str, str, str, int, int, float, str, str]
 
@@ -106,5 +109,5 @@ class AccessLog:
         return (
             f"{self._stamp}.{int(when * 1000) % 1000:03d}Z {client or '-'} {method} "
             f"{quote(uri, safe='/%?=&;:@!$()*+,~[]')} {status} {nbytes} {seconds:.3f} "
-            f"{quote(user, safe='@.-_') if user else '-'}{' ' + why if why else ''}\n"
+            f"{quote(user, safe=_USER_SAFE) if user else '-'}{' ' + why if why else ''}\n"
         )

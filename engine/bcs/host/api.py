@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from bcs.auth.schemes import enforced
+from bcs.auth.schemes import enforced, sddl_enforced
 from bcs.auth.sddl import parse_sddl
 from bcs.config import (
     Config,
@@ -92,7 +92,7 @@ def _apply_settings(group: UrlGroupConfig, settings: dict[str, Any]) -> None:
             setattr(group, key, list(value) if isinstance(value, list) else value)
 
 
-def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig) -> dict[str, Any]:
+def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig, resolves: bool) -> dict[str, Any]:
     is_dir = os.path.isdir(url.source_path)
     return {
         "urlGroup": str(prefix),
@@ -101,8 +101,9 @@ def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig) -> dict[
         "sourcePath": url.source_path,
         "sddl": url.sddl,
         "isDirectory": is_dir,
-        # False: an SDDL or a scheme of the group is set but not enforced yet, so the URL answers 403
-        "enforced": not url.sddl and enforced(group.authentication),
+        # False: a scheme of the group, or the SDDL, cannot be enforced, so the URL answers 403
+        "enforced": enforced(group.authentication)
+        and (not url.sddl or sddl_enforced(group.authentication, resolves)),
     }
 
 
@@ -123,8 +124,9 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
         "urlCount": len(group.urls),
         "listening": host.is_listening(prefix.port),
         "listenError": host.listen_error(prefix.port),
-        # False: a scheme or a URL's SDDL is set but not enforced yet (those requests get 403)
-        "enforced": enforced(group.authentication) and not any(url.sddl for url in group.urls),
+        # False: a scheme or a URL's SDDL cannot be enforced (those requests get 403)
+        "enforced": enforced(group.authentication)
+        and (sddl_enforced(group.authentication, host.resolves) or not any(url.sddl for url in group.urls)),
         # Set: ClientCertificate cannot be satisfied as the port is bound (every request gets 403)
         "authenticationWarning": authentication_warning(ctx.engine.config.current, group),
     }
@@ -133,7 +135,7 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
     for key in ("requests", "bytesSent", "activeTransfers", "rejectedTransfers"):
         out[key] = counters.get(key, 0)
     if with_urls:
-        out["urls"] = [_url_dict(prefix, url, group) for url in group.urls]
+        out["urls"] = [_url_dict(prefix, url, group, host.resolves) for url in group.urls]
     return out
 
 
@@ -294,7 +296,7 @@ def url_create(
         group.urls.append(url)
 
     config = ctx.engine.config.update(change)
-    return _url_dict(prefix, url, _find(config, prefix))
+    return _url_dict(prefix, url, _find(config, prefix), _host(ctx).resolves)
 
 
 @rpc_method(
@@ -303,7 +305,7 @@ def url_create(
 def url_list(ctx: CallContext, url_group: str) -> list[dict[str, Any]]:
     prefix = parse_prefix(url_group)
     group = _find(ctx.engine.config.current, prefix)
-    return [_url_dict(prefix, url, group) for url in group.urls]
+    return [_url_dict(prefix, url, group, _host(ctx).resolves) for url in group.urls]
 
 
 @rpc_method(

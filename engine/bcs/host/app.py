@@ -32,8 +32,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from bcs.auth.access import desired_access, url_rule
 from bcs.auth.principal import Principal
-from bcs.auth.schemes import Refused, authenticate
+from bcs.auth.schemes import Challenge, Refused
 from bcs.errors import AccessDeniedError, HttpStatusError
 from bcs.host.download import serve_file
 from bcs.host.exchange import Answer, Exchange, Headers, HostState, StartResponse, status_line
@@ -46,6 +47,15 @@ __all__ = ["HostApp"]
 log = logging.getLogger("bcs.host")
 
 _ACCESS_DENIED = AccessDeniedError().header_value()
+
+
+def _with_header(start_response: StartResponse, header: tuple[str, str]) -> StartResponse:
+    """``start_response`` adding ``header`` to the answer."""
+
+    def start(status: str, headers: Headers, exc_info: Any = None) -> Any:
+        return start_response(status, [*headers, header], exc_info)
+
+    return start
 
 
 def _denied(message: str, why: str) -> Answer:
@@ -84,9 +94,11 @@ class HostApp:
     ) -> Iterable[bytes]:
         path = decode_request_path(environ.get("PATH_INFO", ""))
         group, rest, slash = self._route_group(environ, exchange, path)
-        principal = self._authenticate(environ, exchange, group.runtime)
+        principal, last_token = self._authenticate(environ, exchange, group.runtime)
         entry, below = self._route_url(environ, group, rest, slash)
-        self._authorize(entry, principal)
+        self._authorize(environ, entry, principal)
+        if last_token is not None:  # Kerberos mutual authentication: the acceptor's last token
+            start_response = _with_header(start_response, ("WWW-Authenticate", last_token))
         return self._dispatch(environ, start_response, exchange, entry, below, rest)
 
     # --- the steps ---
@@ -110,17 +122,31 @@ class HostApp:
             counters.requests += 1
         return group, rest, slash
 
-    @staticmethod
-    def _authenticate(environ: dict[str, Any], exchange: Exchange, runtime: GroupRuntime) -> Principal:
-        """Who is asking, by the group's schemes (``bcs.auth.schemes``); kept on the exchange."""
+    def _authenticate(
+        self, environ: dict[str, Any], exchange: Exchange, runtime: GroupRuntime
+    ) -> tuple[Principal, str | None]:
+        """Who is asking, by the group's schemes (``bcs.auth.schemes``); kept on the exchange.
+
+        Returns:
+            (the principal, a ``WWW-Authenticate`` value for the answer or None).
+        """
         try:
-            principal = authenticate(environ, runtime.config.authentication)
+            principal, last_token = self.state.authenticator.authenticate(
+                environ, runtime.config.authentication
+            )
+        except Challenge as challenge:
+            raise Answer(
+                401,
+                "authentication required",
+                [("WWW-Authenticate", value) for value in challenge.values],
+                why=f"refused:{challenge.reason}" if challenge.reason else "",
+            ) from None
         except Refused as refused:
             exchange.user = refused.name
             raise _denied(refused.message, refused.reason) from None
         exchange.principal = principal
         exchange.user = principal.name
-        return principal
+        return principal, last_token
 
     @staticmethod
     def _route_url(environ: dict[str, Any], group: Any, rest: str, slash: str) -> tuple[UrlEntry, str]:
@@ -134,15 +160,39 @@ class HostApp:
             raise Answer(404, "not found")
         return entry, below
 
-    @staticmethod
-    def _authorize(entry: UrlEntry, principal: Principal) -> None:
-        """May ``principal`` have this URL: an SDDL cannot be checked yet, so it refuses (fail closed)."""
-        if entry.sddl:
-            raise _denied(
-                "this URL is restricted by an SDDL, which this engine cannot enforce yet; it refuses "
-                "the request instead of serving it without that protection",
-                "sddl-not-enforced",
+    def _authorize(self, environ: dict[str, Any], entry: UrlEntry, principal: Principal) -> None:
+        """May ``principal`` have this URL: its SDDL against the principal's SIDs (``bcs.auth.access``).
+
+        A URL without an SDDL admits whoever authenticate admitted (any authenticated user, or
+        everyone when the group has no scheme). An authenticated principal whose SIDs cannot be
+        found (no directory or principals map knows it, or the directory is unreachable) is refused
+        for a URL with an SDDL: a deny ACE naming it or one of its groups could not be honoured.
+        """
+        if not entry.sddl:
+            return
+        desired = desired_access(environ["REQUEST_METHOD"])
+        if desired is None:
+            return  # a method no URL serves; routing answers it
+        if not principal.sids:
+            resolver = self.state.resolver
+            if resolver is None:
+                raise _denied("access denied", "principal-not-resolved")
+            principal = resolver(principal)  # raises Answer (503) when the directory is unreachable
+            if not principal.sids:
+                raise _denied("access denied", "principal-not-resolved")
+        rule = url_rule(
+            entry.sddl,
+            group_authenticates=bool(entry.group.config.authentication),
+            domain_sid=self.state.domain_sid,
+        )
+        if not rule.allows(principal.sids, desired):
+            log.debug(
+                "%s denied %s: %s",
+                principal.name or "anonymous",
+                entry.suffix,
+                rule.explain(principal.sids, desired),
             )
+            raise _denied("access denied", "sddl-denied")
 
     def _dispatch(
         self,

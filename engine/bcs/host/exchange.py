@@ -12,7 +12,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bcs.auth.negotiate import NegotiateAcceptor
 from bcs.auth.principal import ANONYMOUS, Principal
+from bcs.auth.schemes import Authenticator
 
 if TYPE_CHECKING:
     from bcs.bandwidth import TokenBucket
@@ -47,15 +49,21 @@ def status_line(status: int) -> str:
 
 
 class HostState:
-    """What the apps of all listeners share: the routing table, the server bucket, logging."""
+    """What the apps of all listeners share: the routing table, the server bucket, logging, and
+    the authentication step with its connection-bound handshakes."""
 
     def __init__(self, table: RoutingTable, server_bucket: TokenBucket) -> None:
         self.table = table
         self.server_bucket = server_bucket
         self.access_log: AccessLog | None = None  # None: access log turned off
+        self.authenticator = Authenticator(NegotiateAcceptor())
+        # Principal -> the same principal with its SIDs (bcs.auth.sids), or None when no directory
+        # or principals map is configured; and the domain SID that SDDL aliases (DA, DU) need.
+        self.resolver: Callable[[Principal], Principal] | None = None
+        self.domain_sid: str | None = None
         # Called by the listeners with a connection's ``environ["bcs.connection"]`` once it has
         # closed (from an I/O or worker thread), so per-connection state can be dropped.
-        self.connection_closed: Callable[[Any], None] | None = None
+        self.connection_closed: Callable[[Any], None] | None = self.authenticator.acceptor.forget
 
 
 class Answer(Exception):

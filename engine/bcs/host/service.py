@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from bcs import tunables
-from bcs.auth.schemes import enforced
+from bcs.auth.schemes import enforced, sddl_enforced
 from bcs.bandwidth import TokenBucket
 from bcs.config import Config, authentication_warning
 from bcs.errors import ERROR_NOT_FOUND, BcsError, InvalidArgumentError
@@ -80,15 +80,14 @@ def _retry_seconds() -> float:
     return tunables.tuned("LISTEN_RETRY", tunables.LISTEN_RETRY_SECONDS)
 
 
-def unenforced(config: Config) -> list[dict[str, Any]]:
-    """Security settings this engine accepts but cannot enforce yet (their URLs answer 403).
-
-    A group whose schemes are all enforced (``ClientCertificate``) is not listed.
-    """
+def unenforced(config: Config, resolves: bool) -> list[dict[str, Any]]:
+    """Security settings this engine accepts but cannot enforce (their URLs answer 403)."""
     found: list[dict[str, Any]] = []
     for group in config.url_groups:
         if not enforced(group.authentication):
             found.append({"urlGroup": group.url_group, "urlSuffix": None, "setting": "authentication"})
+        if sddl_enforced(group.authentication, resolves):
+            continue
         for url in group.urls:
             if url.sddl:
                 found.append({"urlGroup": group.url_group, "urlSuffix": url.url_suffix, "setting": "sddl"})
@@ -158,11 +157,17 @@ class FileHost:
             "failedListeners": failed,
             "securityEnforced": not unenforced,
             "unenforcedSettings": unenforced,
+            "authentication": self.state.authenticator.acceptor.status(),
         }
 
     # --- queries for the RPC layer ---
     def runtime(self, prefix_key: str) -> GroupRuntime | None:
         return self.state.table.runtimes.get(prefix_key)
+
+    @property
+    def resolves(self) -> bool:
+        """Whether authenticated principals can be mapped to SIDs (for SDDL checks)."""
+        return self.state.resolver is not None
 
     def is_listening(self, port: int) -> bool:
         return port in self.listeners
@@ -279,7 +284,7 @@ class FileHost:
                 self._schedule_retry()
 
     def _note_unenforced(self, config: Config) -> None:
-        found = unenforced(config)
+        found = unenforced(config, self.resolves)
         for item in found:
             if item not in self._unenforced:
                 where = item["urlGroup"] + (item["urlSuffix"] or "")

@@ -1,0 +1,163 @@
+"""Authentication of URL groups on a real engine: NTLM and Negotiate (curl, real MIT KDC), the 401
+challenges, and malformed credentials that must never give 2xx or 5xx.
+
+Authorization (SDDL against the principal's SIDs) is in ``tests/test_host_authz.py``; the
+acceptor itself in ``tests/test_auth_negotiate.py``.
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auth_support import write_ntlm_users
+from conftest import EngineProcess, free_port
+from test_client_support import wait_until
+from test_host_http import access_lines, fetch
+
+PASSWORD = "Alice-pw1"
+
+
+@pytest.fixture
+def users(tmp_path: Path) -> Path:
+    return write_ntlm_users(tmp_path / "ntlm-users", f"BCS:alice:{PASSWORD}", "BCS:bob:Bob-pw1")
+
+
+@pytest.fixture
+def payload(tmp_path: Path) -> Path:
+    path = tmp_path / "payload.txt"
+    path.write_bytes(b"the payload\n")
+    return path
+
+
+def auth_engine(engine_factory: Any, users: Path, extra_env: dict[str, str] | None = None) -> EngineProcess:
+    engine: EngineProcess = engine_factory("auth")
+    return engine.start(env={"NTLM_USER_FILE": str(users), **(extra_env or {})})
+
+
+def group(engine: EngineProcess, payload: Path, schemes: list[str]) -> int:
+    port = free_port()
+    prefix = f"http://+:{port}/Sec/"
+    engine.call("urlgroup.create", urlGroup=prefix, authentication=schemes)
+    engine.call("url.create", urlGroup=prefix, urlSuffix="a", sourcePath=str(payload))
+    return port
+
+
+def curl(*args: str, env: dict[str, str] | None = None) -> list[int]:
+    """The status of each URL on one curl command line (one connection when curl can reuse it)."""
+    # every URL gets its own -o /dev/null (curl pairs them in order)
+    outputs = [arg for a in args if a.startswith("http") for arg in ("-o", "/dev/null")]
+    out = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", *outputs, "-w", "%{http_code}\n", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return [int(code) for code in out.stdout.split()]
+
+
+pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+
+
+def test_a_request_without_credentials_gets_401_with_one_challenge_per_scheme_in_order(
+    engine_factory: Any, users: Path, payload: Path
+) -> None:
+    engine = auth_engine(engine_factory, users)
+    port = group(engine, payload, ["Negotiate", "NTLM"])
+    status, headers, body = fetch(port, "/Sec/a")
+    assert status == 401 and b"payload" not in body and b"alice" not in body
+    assert headers["bits-error-code"] == "0x80190191"
+    # http.client folds repeated headers; ask the raw way
+    raw = subprocess.run(
+        ["curl", "-sS", "-D", "-", "-o", "/dev/null", f"http://127.0.0.1:{port}/Sec/a"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    offers = [
+        line.split(":", 1)[1].strip()
+        for line in raw.splitlines()
+        if line.lower().startswith("www-authenticate:")
+    ]
+    assert offers == ["Negotiate", "NTLM"]
+    assert fetch(port, "/Sec/missing")[0] == 401, "no hint which URLs exist"
+    assert engine.call("urlgroup.get", urlGroup=f"http://+:{port}/Sec/")["enforced"] is True
+
+
+def test_curl_ntlm_is_served_and_the_user_is_in_the_access_log(
+    engine_factory: Any, users: Path, payload: Path
+) -> None:
+    engine = auth_engine(engine_factory, users)
+    port = group(engine, payload, ["NTLM"])
+    url = f"http://127.0.0.1:{port}/Sec/a"
+    assert curl("--ntlm", "-u", f"bcs\\ALICE:{PASSWORD}", url, url) == [200, 200]
+    lines = access_lines(engine, 3)
+    assert lines[0].split(" ")[4] == "401"
+    assert [(line.split(" ")[4], line.split(" ")[7]) for line in lines[1:]] == [("200", "BCS\\alice")] * 2
+    assert curl("--ntlm", "-u", "BCS\\alice:wrong", url) == [401]
+    assert access_lines(engine, 5)[-1].endswith(" refused:rejected")
+    status = engine.call("server.status")["services"]["host"]
+    wait_until(
+        lambda: (
+            engine.call("server.status")["services"]["host"]["authentication"]["authenticatedConnections"]
+            == 0
+        ),
+        10,
+        "closed connections forgotten",
+    )
+    assert "authentication" in status
+
+
+def test_curl_negotiate_with_a_kerberos_ticket_is_served(
+    engine_factory: Any, users: Path, payload: Path, realm: Any
+) -> None:
+    engine = auth_engine(
+        engine_factory,
+        users,
+        {"KRB5_KTNAME": realm.env["KRB5_KTNAME"], "KRB5_CONFIG": realm.env["KRB5_CONFIG"]},
+    )
+    port = group(engine, payload, ["Negotiate", "NTLM"])
+    env = {
+        "PATH": realm.env["PATH"],
+        "KRB5_CONFIG": realm.env["KRB5_CONFIG"],
+        "KRB5CCNAME": realm.env["KRB5CCNAME"],
+    }
+    url = f"http://localhost:{port}/Sec/a"
+    assert curl("--negotiate", "-u", ":", url, url, env=env) == [200, 200]
+    lines = access_lines(engine, 2)
+    assert [line.split(" ")[7] for line in lines[-2:]] == ["alice@BCS.TEST"] * 2
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "NTLM",
+        "NTLM ",
+        "NTLM !!!notbase64",
+        "NTLM " + base64.b64encode(b"NTLMSSP\x00\x03\x00\x00\x00").decode(),  # a truncated type 3
+        "Negotiate " + base64.b64encode(b"\x60\x03\x06\x01").decode(),  # a truncated GSS token
+        "Negotiate " + "A" * 70000,
+        "Basic " + base64.b64encode(b"alice:" + PASSWORD.encode()).decode(),  # not offered
+        "Bearer x",
+        "\u00e9\u00e9",
+    ],
+)
+def test_malformed_credentials_get_401_never_2xx_or_5xx(
+    engine_factory: Any, users: Path, payload: Path, header: str
+) -> None:
+    engine = auth_engine(engine_factory, users)
+    port = group(engine, payload, ["Negotiate", "NTLM"])
+    status, _, body = fetch(
+        port, "/Sec/a", headers={"Authorization": header.encode("utf-8").decode("latin-1")}
+    )
+    assert status == 401 and b"payload" not in body
+    assert engine.call("server.status")["pid"]
