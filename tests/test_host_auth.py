@@ -17,7 +17,7 @@ import pytest
 
 from auth_support import write_ntlm_users
 from conftest import EngineProcess, free_port
-from test_client_support import wait_until
+from test_client_support import wait_job, wait_until
 from test_host_http import access_lines, fetch
 
 PASSWORD = "Alice-pw1"
@@ -161,3 +161,44 @@ def test_malformed_credentials_get_401_never_2xx_or_5xx(
     )
     assert status == 401 and b"payload" not in body
     assert engine.call("server.status")["pid"]
+
+
+def test_our_client_downloads_from_our_server_with_ntlm_and_negotiate(
+    engine_factory: Any, users: Path, payload: Path, realm: Any, tmp_path: Path
+) -> None:
+    """The engine's own BITS client against its own file host: NTLM with a password, Negotiate with
+    the engine's Kerberos ticket, NTLM inside Negotiate with a password, and a wrong password."""
+    engine = auth_engine(
+        engine_factory,
+        users,
+        {k: realm.env[k] for k in ("KRB5_KTNAME", "KRB5_CONFIG", "KRB5CCNAME")},
+    )
+    port = group(engine, payload, ["Negotiate", "NTLM"])
+    url = f"http://localhost:{port}/Sec/a"
+    cases = [
+        ("ntlm", [{"scheme": "NTLM", "userName": "BCS\\alice", "password": PASSWORD}], "BCS\\alice"),
+        ("kerberos", [{"scheme": "Negotiate"}], "alice@BCS.TEST"),
+        ("spnego-ntlm", [{"scheme": "Negotiate", "userName": "BCS\\bob", "password": "Bob-pw1"}], None),
+    ]
+    for name, credentials, user in cases:
+        job = engine.call(
+            "job.create",
+            files=[{"remoteUrl": url, "localPath": str(tmp_path / f"{name}.txt")}],
+            priority="Foreground",
+            credentials=credentials,
+        )
+        done = wait_job(engine, job["jobId"], ("Transferred", "Error", "TransientError"))
+        assert done["jobState"] == "Transferred", (name, done)
+        engine.call("job.complete", jobId=job["jobId"])
+        assert (tmp_path / f"{name}.txt").read_bytes() == payload.read_bytes()
+        if user is not None:
+            log = engine.state_dir / "access.log"
+            wait_until(lambda u=user, log=log: f" {u}\n" in log.read_text(), 10, user)
+    bad = engine.call(
+        "job.create",
+        files=[{"remoteUrl": url, "localPath": str(tmp_path / "bad.txt")}],
+        priority="Foreground",
+        credentials=[{"scheme": "NTLM", "userName": "BCS\\alice", "password": "wrong"}],
+    )
+    failed = wait_job(engine, bad["jobId"], ("Transferred", "Error", "TransientError"))
+    assert (failed["jobState"], failed["errorCode"]) == ("Error", "0x80190191")
