@@ -143,3 +143,12 @@ def engine(engine_factory: Any) -> EngineProcess:
     """A running engine with an empty configuration."""
     e: EngineProcess = engine_factory()
     return e.start()
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running Samba AD DC (``tests/samba_dc.py``) shared by the session; skips without Samba."""
+    from samba_dc import running_dc
+
+    with running_dc(tmp_path_factory.mktemp("samba-dc")) as dc:
+        yield dc
