@@ -162,3 +162,12 @@ def realm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield kdc
     finally:
         kdc.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A running Samba AD DC (``tests/samba_dc.py``) shared by the session; skips without Samba."""
+    from samba_dc import running_dc
+
+    with running_dc(tmp_path_factory.mktemp("samba-dc")) as dc:
+        yield dc

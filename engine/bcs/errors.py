@@ -12,6 +12,7 @@ Exception tree (every error class of the engine is here)::
     ├── AccessDeniedError        E_ACCESSDENIED (state directory, lock files, pipe paths, ...)
     ├── BusyError                ERROR_BUSY (a port in use)
     ├── HttpStatusError          0x80190000 | status, BITS's transient/fatal class per status
+    ├── DirectoryUnavailableError ERROR_DS_UNAVAILABLE: Active Directory cannot be asked (file host: 503)
     ├── AlreadyRunningError      ERROR_ALREADY_EXISTS: another engine has the pipe or state dir
     ├── EngineNotRunningError    ERROR_FILE_NOT_FOUND: no engine answers (client side)
     ├── UntrustedEngineError     E_ACCESSDENIED: another user serves the pipe (client side)
@@ -41,6 +42,7 @@ __all__ = [
     "BusyError",
     "Code",
     "ConfigError",
+    "DirectoryUnavailableError",
     "EngineNotRunningError",
     "HttpStatusError",
     "InvalidArgumentError",
@@ -136,6 +138,7 @@ ERROR_ALREADY_EXISTS = _row(0x800700B7, "ERROR_ALREADY_EXISTS", "ResourceExists"
 ERROR_NOT_FOUND = _row(0x80070490, "ERROR_NOT_FOUND", "ObjectNotFound", "NotFound", False, 'Element not found.')
 ERROR_CANCELLED = _row(0x800704C7, "ERROR_CANCELLED", "OperationStopped", "Cancelled", False, 'The operation was canceled by the user.')
 ERROR_TIMEOUT = _row(0x800705B4, "ERROR_TIMEOUT", "OperationTimeout", "Timeout", True, 'This operation returned because the timeout period expired.')
+ERROR_DS_UNAVAILABLE = _row(0x8007200F, "ERROR_DS_UNAVAILABLE", "ResourceUnavailable", "DirectoryUnavailable", True, 'The directory service is unavailable.')
 ERROR_WINHTTP_TIMEOUT = _row(0x80072EE2, "ERROR_WINHTTP_TIMEOUT", "OperationTimeout", "TransportTimeout", True, 'The operation timed out.')
 ERROR_WINHTTP_NAME_NOT_RESOLVED = _row(0x80072EE7, "ERROR_WINHTTP_NAME_NOT_RESOLVED", "ConnectionError", "NameNotResolved", True, 'The server name or address could not be resolved.')
 ERROR_WINHTTP_CANNOT_CONNECT = _row(0x80072EFD, "ERROR_WINHTTP_CANNOT_CONNECT", "ConnectionError", "CannotConnect", True, 'A connection with the server could not be established.')
@@ -335,6 +338,19 @@ class BusyError(_Fixed):
     """ERROR_BUSY: a resource (a port) in use."""
 
     KIND = ERROR_BUSY
+
+
+class DirectoryUnavailableError(_Fixed):
+    """The directory (LDAP) that turns names into SIDs cannot be asked: no access is decided.
+
+    The file host answers 503 with ``Retry-After: retry_after`` (bcs.auth.sids explains why not 403).
+    """
+
+    KIND = ERROR_DS_UNAVAILABLE
+
+    def __init__(self, message: str | None = None, *, retry_after: int, target: Any = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, noun="Principal", target=target)
 
 
 class AlreadyRunningError(_Fixed):

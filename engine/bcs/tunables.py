@@ -76,6 +76,21 @@ CLIENT_FILE_RESTARTS: Final = (
     3  # restarts of one file in one turn (416, changed Last-Modified); one more fails it
 )
 
+# --- Principal -> SID resolution (bcs.auth.sids) ------------------------------------------------------
+SID_CACHE_SECONDS: Final = 300  # default auth.ldap.cacheSeconds: a name's SIDs are used this long
+#                                 (Windows: a token keeps its groups for the logon's life; we re-read sooner)
+SID_CACHE_MAX_SECONDS: Final = 86_400  # the highest cacheSeconds accepted (a day)
+SID_CACHE_ENTRIES: Final = 10_000  # names cached at most; the least recently used is dropped
+SID_REFRESH_AT: Final = 0.5  # a name read again after this fraction of cacheSeconds is refreshed in the
+#                              background, so no request waits for LDAP while it stays in use
+LDAP_CONNECT_TIMEOUT: Final = 5.0  # s to open the TCP connection to the DC (BCS_TEST_LDAP_CONNECT_TIMEOUT)
+LDAP_RECEIVE_TIMEOUT: Final = (
+    10.0  # s for the TLS handshake and each LDAP answer (BCS_TEST_LDAP_RECEIVE_TIMEOUT)
+)
+LDAP_RETRY_SECONDS: Final = 10  # after a failure, lookups fail at once this long, and their 503 says
+#                                 Retry-After: this (BCS_TEST_LDAP_RETRY_SECONDS)
+MAX_PRINCIPAL_NAME: Final = 1024  # characters of a principal name looked up; longer is refused
+
 # --- File host: requests --------------------------------------------------------------------------
 MAX_PATH_BYTES: Final = 4096  # longest decoded request path; longer gets 414 (HTTP.SYS: 260 chars/segment)
 MAX_SEGMENT_BYTES: Final = 255  # longest path segment (NAME_MAX on Linux, 255 on NTFS); longer gets 414

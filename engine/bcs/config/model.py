@@ -31,6 +31,7 @@ from typing import Any
 
 from bcs import tunables
 from bcs.auth.sddl import parse_sddl
+from bcs.auth.sids import check_sid, parse_account_name, parse_ldap_url
 from bcs.casing import camel_case
 from bcs.errors import (
     BcsError,
@@ -45,10 +46,13 @@ from bcs.urlprefix import parse_prefix
 __all__ = [
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
+    "AuthConfig",
     "ClientConfig",
     "Config",
     "ConfigError",
     "HugeInteger",
+    "LdapConfig",
+    "PrincipalConfig",
     "ServerConfig",
     "SslCertificateConfig",
     "UrlConfig",
@@ -200,6 +204,44 @@ def ssl_binding_problem(binding: SslCertificateConfig) -> tuple[str, str] | None
 
 
 @dataclass
+class LdapConfig:
+    """Active Directory, where principal names become SIDs (``bcs.auth.sids``).
+
+    The service account's password is not here: config.yaml and config.export never hold it.
+    ``bind_password_set`` says one was given; the password itself lives in the state directory's
+    secret file and is handed to ``SidResolver(bind_password=...)``.
+    TODO(issue 14, integration): auth.set stores ``bindPassword`` through bcs.config.secrets and
+    sets this flag; auth.get and config.export show only the flag.
+    """
+
+    url: str  # ldaps://dc:636, or ldap://dc:389 upgraded with StartTLS; plain LDAP is never used
+    bind_user: str  # the service account of the simple bind: user@domain, DOMAIN\user or its DN
+    bind_password_set: bool = False
+    base_dn: str = ""  # where accounts are searched; "" = the whole domain (the rootDSE's default)
+    ca_path: str = ""  # PEM CA bundle the DC's certificate must chain to; "" = the system's CAs
+    cache_seconds: int = tunables.SID_CACHE_SECONDS  # how long a name's SIDs are used
+
+
+@dataclass
+class PrincipalConfig:
+    """One principal of the local map (sites without Active Directory)."""
+
+    name: str  # DOMAIN\user, user@dns.domain or user (bcs.auth.sids says how they match)
+    sid: str  # the user's SID, S-1-5-21-...
+    groups: list[str] = field(default_factory=list)  # SIDs of every group it belongs to (nested included)
+
+
+@dataclass
+class AuthConfig:
+    """How the file host proves who a client is and which SIDs that gives it."""
+
+    keytab_path: str = ""  # Kerberos keytab for Negotiate; "" = http.keytab in the state directory
+    ntlm_user_file: str = ""  # NTLM accounts on Linux (DOMAIN:USER:PASSWORD lines, pyspnego's format)
+    ldap: LdapConfig | None = None  # None: no directory
+    principals: list[PrincipalConfig] = field(default_factory=list)
+
+
+@dataclass
 class ServerConfig:
     """Server-wide settings of the file host."""
 
@@ -225,6 +267,7 @@ class Config:
     client: ClientConfig = field(default_factory=ClientConfig)
     url_groups: list[UrlGroupConfig] = field(default_factory=list)
     ssl_certificates: list[SslCertificateConfig] = field(default_factory=list)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase form used in config.yaml and in RPC results."""
@@ -269,6 +312,7 @@ class Config:
         _check_range(s.max_url_groups, 1, 100_000, ("server", "maxUrlGroups"))
         _check_bandwidth(s.bandwidth_limit, ("server", "bandwidthLimit"))
         self._validate_ssl()
+        _validate_auth(self.auth)
         _check_range(self.client.background_slots, 1, 1000, ("client", "backgroundSlots"))
         _check_bandwidth(self.client.bandwidth_limit, ("client", "bandwidthLimit"))
         if len(self.url_groups) > s.max_url_groups:
@@ -380,6 +424,54 @@ class Config:
             problem = client_certificate_problem(group)
             if problem is not None:
                 raise ConfigError(problem[1], ("urlGroups", i, *problem[0]))
+
+
+def _validate_auth(auth: AuthConfig) -> None:
+    for key, value in (("keytabPath", auth.keytab_path), ("ntlmUserFile", auth.ntlm_user_file)):
+        _check_absolute_or_empty(value, ("auth", key))
+    ldap = auth.ldap
+    if ldap is not None:
+        where: tuple[str | int, ...] = ("auth", "ldap")
+        try:
+            parse_ldap_url(ldap.url)
+        except InvalidArgumentError as exc:
+            raise ConfigError(exc.message, (*where, "url")) from None
+        if not ldap.bind_user.strip() or any(ord(c) < 0x20 for c in ldap.bind_user):
+            raise ConfigError("must name the service account the engine binds as", (*where, "bindUser"))
+        if not ldap.bind_password_set:
+            raise ConfigError(
+                "is required with bindUser (it is kept out of config.yaml)", (*where, "bindPassword")
+            )
+        if ldap.base_dn and ("=" not in ldap.base_dn or any(ord(c) < 0x20 for c in ldap.base_dn)):
+            raise ConfigError(
+                f"must be a DN such as DC=corp,DC=example, not {shown(ldap.base_dn)}", (*where, "baseDn")
+            )
+        _check_absolute_or_empty(ldap.ca_path, (*where, "caPath"))
+        _check_range(ldap.cache_seconds, 1, tunables.SID_CACHE_MAX_SECONDS, (*where, "cacheSeconds"))
+    seen: set[tuple[str, str]] = set()
+    for i, principal in enumerate(auth.principals):
+        pwhere: tuple[str | int, ...] = ("auth", "principals", i)
+        try:
+            map_key = parse_account_name(principal.name).map_key
+        except InvalidArgumentError as exc:
+            raise ConfigError(exc.message, (*pwhere, "name")) from None
+        if map_key in seen:
+            raise ConfigError(f"{shown(principal.name)} is in the map twice", (*pwhere, "name"))
+        seen.add(map_key)
+        try:
+            principal.sid = check_sid(principal.sid)
+        except InvalidArgumentError as exc:
+            raise ConfigError(exc.message, (*pwhere, "sid")) from None
+        for j, group in enumerate(principal.groups):
+            try:
+                principal.groups[j] = check_sid(group)
+            except InvalidArgumentError as exc:
+                raise ConfigError(exc.message, (*pwhere, "groups", j)) from None
+
+
+def _check_absolute_or_empty(value: str, path: tuple[str | int, ...]) -> None:
+    if value and ("\x00" in value or not os.path.isabs(value)):
+        raise ConfigError("must be an absolute path", path)
 
 
 def check_url_suffix(suffix: str, prefix_path: str = "/") -> str:
