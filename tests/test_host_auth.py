@@ -202,3 +202,74 @@ def test_our_client_downloads_from_our_server_with_ntlm_and_negotiate(
     )
     failed = wait_job(engine, bad["jobId"], ("Transferred", "Error", "TransientError"))
     assert (failed["jobState"], failed["errorCode"]) == ("Error", "0x80190191")
+
+
+def test_auth_set_with_a_principals_map_enforces_sddl_by_user_and_group(
+    engine_factory: Any, users: Path, payload: Path, tmp_path: Path
+) -> None:
+    engine: EngineProcess = engine_factory("authz").start()
+    domain = "S-1-5-21-1000-2000-3000"
+    got = engine.call(
+        "auth.set",
+        ntlmUserFile=str(users),
+        principals=[
+            {"name": "BCS\\alice", "sid": f"{domain}-1001", "groups": [f"{domain}-2001"]},
+            {"name": "BCS\\bob", "sid": f"{domain}-1002"},
+        ],
+    )
+    assert got["resolvesSids"] is True and got["ntlmUserFile"] == str(users)
+    port = free_port()
+    prefix = f"http://+:{port}/Sec/"
+    engine.call("urlgroup.create", urlGroup=prefix, authentication=["NTLM"])
+    rules = {
+        "group": f"D:(A;;FR;;;{domain}-2001)",
+        "deny-bob": f"D:(D;;FA;;;{domain}-1002)(A;;FR;;;AU)",
+        "du": "D:(A;;GR;;;DU)",  # Domain Users: the domain SID comes from the map; nobody here holds -513
+        "open": "",
+    }
+    for suffix, sddl in rules.items():
+        engine.call("url.create", urlGroup=prefix, urlSuffix=suffix, sourcePath=str(payload), sddl=sddl)
+    assert engine.call("urlgroup.get", urlGroup=prefix)["enforced"] is True
+
+    def status(user: str, password: str, suffix: str) -> int:
+        return curl("--ntlm", "-u", f"{user}:{password}", f"http://127.0.0.1:{port}/Sec/{suffix}")[0]
+
+    assert status("BCS\\alice", PASSWORD, "group") == 200
+    assert status("BCS\\bob", "Bob-pw1", "group") == 403
+    assert status("BCS\\alice", PASSWORD, "deny-bob") == 200
+    assert status("BCS\\bob", "Bob-pw1", "deny-bob") == 403
+    assert status("BCS\\alice", PASSWORD, "du") == 403
+    assert status("BCS\\bob", "Bob-pw1", "open") == 200
+    assert access_lines(engine, 12)[-1].split(" ")[7] == "BCS\\bob"
+    text = (engine.state_dir / "access.log").read_text()
+    assert "BCS\\bob refused:sddl-denied" in text
+    # a user the NTLM file knows but the map does not: refused for SDDL URLs, served where none is set
+    write_ntlm_users(users, f"BCS:alice:{PASSWORD}", "BCS:bob:Bob-pw1", "BCS:carol:Carol-pw1")
+    assert status("BCS\\carol", "Carol-pw1", "group") == 403
+    assert status("BCS\\carol", "Carol-pw1", "open") == 200
+    log = engine.state_dir / "access.log"
+    wait_until(lambda: "BCS\\carol refused:unknown-principal" in log.read_text(), 10, "carol refused")
+    # settings persist; the map goes away with principals=[] and SDDL URLs then refuse everyone
+    engine.restart()
+    assert engine.call("auth.get")["principals"][0]["name"] == "BCS\\alice"
+    assert status("BCS\\alice", PASSWORD, "group") == 200
+    assert engine.call("auth.set", principals=[])["resolvesSids"] is False
+    assert status("BCS\\alice", PASSWORD, "group") == 403
+    assert engine.call("urlgroup.get", urlGroup=prefix)["enforced"] is False
+
+
+def test_auth_set_refuses_bad_input_and_changes_nothing(engine: EngineProcess, tmp_path: Path) -> None:
+    from bcs.rpc.client import RpcError
+
+    before = engine.call("auth.get")
+    for params, name in (
+        ({"keytabPath": str(tmp_path / "missing.keytab")}, "ERROR_FILE_NOT_FOUND"),
+        ({"ntlmUserFile": "relative/users"}, "E_INVALIDARG"),
+        ({"principals": [{"name": "BCS\\x", "sid": "S-1-bogus"}]}, "E_INVALIDARG"),
+        ({"ldap": {"url": "http://dc", "bindUser": "svc", "bindPassword": "pw"}}, "E_INVALIDARG"),
+        ({"ldap": {"url": "ldaps://127.0.0.1:1", "bindUser": "svc"}}, "E_INVALIDARG"),  # no password
+    ):
+        with pytest.raises(RpcError) as info:
+            engine.call("auth.set", **params)
+        assert info.value.data["name"] == name, (params, info.value.message)
+    assert engine.call("auth.get") == before

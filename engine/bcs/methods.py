@@ -14,6 +14,7 @@ __all__ = ["load_registry"]
 def load_registry() -> MethodRegistry:
     import bcs.client.api
     import bcs.host.api
+    import bcs.host.authapi
     import bcs.host.sslapi
     import bcs.server_api  # noqa: F401
 

@@ -62,6 +62,7 @@ __all__ = [
     "check_url_suffix",
     "client_certificate_problem",
     "group_setting_problem",
+    "parse_setting",
     "ssl_binding_problem",
 ]
 
@@ -207,19 +208,21 @@ def ssl_binding_problem(binding: SslCertificateConfig) -> tuple[str, str] | None
 class LdapConfig:
     """Active Directory, where principal names become SIDs (``bcs.auth.sids``).
 
-    The service account's password is not here: config.yaml and config.export never hold it.
-    ``bind_password_set`` says one was given; the password itself lives in the state directory's
-    secret file and is handed to ``SidResolver(bind_password=...)``.
-    TODO(issue 14, integration): auth.set stores ``bindPassword`` through bcs.config.secrets and
-    sets this flag; auth.get and config.export show only the flag.
+    The service account's password is a secret field (``secret``): it lives in the state
+    directory's secrets.json, config.yaml, ``auth.get`` and config.export show only
+    ``bindPasswordSet``; it is handed to ``SidResolver(bind_password=...)``.
     """
 
     url: str  # ldaps://dc:636, or ldap://dc:389 upgraded with StartTLS; plain LDAP is never used
     bind_user: str  # the service account of the simple bind: user@domain, DOMAIN\user or its DN
+    bind_password: str = secret("bindPassword")
     bind_password_set: bool = False
     base_dn: str = ""  # where accounts are searched; "" = the whole domain (the rootDSE's default)
     ca_path: str = ""  # PEM CA bundle the DC's certificate must chain to; "" = the system's CAs
     cache_seconds: int = tunables.SID_CACHE_SECONDS  # how long a name's SIDs are used
+
+    def secret_name(self, key: str) -> str:
+        return f"auth:ldap:{key}"
 
 
 @dataclass
@@ -438,6 +441,8 @@ def _validate_auth(auth: AuthConfig) -> None:
             raise ConfigError(exc.message, (*where, "url")) from None
         if not ldap.bind_user.strip() or any(ord(c) < 0x20 for c in ldap.bind_user):
             raise ConfigError("must name the service account the engine binds as", (*where, "bindUser"))
+        if ldap.bind_password:
+            ldap.bind_password_set = True
         if not ldap.bind_password_set:
             raise ConfigError(
                 "is required with bindUser (it is kept out of config.yaml)", (*where, "bindPassword")
@@ -653,6 +658,15 @@ def _type_name(tp: Any) -> str:
     if dataclasses.is_dataclass(tp):
         return "a mapping"
     return {int: "an integer", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def parse_setting(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:
+    """A settings dataclass ``tp`` from its plain (camelCase) form, as config.yaml is read.
+
+    Raises:
+        ConfigError: an unknown key, a missing required one or a wrong type, naming ``path``.
+    """
+    return _from_plain(tp, data, path)
 
 
 def _from_plain(tp: Any, data: Any, path: tuple[str | int, ...]) -> Any:

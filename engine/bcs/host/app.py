@@ -32,10 +32,11 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from bcs import casing
 from bcs.auth.access import desired_access, url_rule
 from bcs.auth.principal import Principal
 from bcs.auth.schemes import Challenge, Refused
-from bcs.errors import AccessDeniedError, HttpStatusError
+from bcs.errors import AccessDeniedError, DirectoryUnavailableError, HttpStatusError
 from bcs.host.download import serve_file
 from bcs.host.exchange import Answer, Exchange, Headers, HostState, StartResponse, status_line
 from bcs.host.listing import serve_listing
@@ -173,18 +174,32 @@ class HostApp:
         desired = desired_access(environ["REQUEST_METHOD"])
         if desired is None:
             return  # a method no URL serves; routing answers it
+        group_authenticates = bool(entry.group.config.authentication)
+        rule = url_rule(entry.sddl, group_authenticates=group_authenticates)
+        resolver = self.state.resolver
+        if resolver is not None:
+            try:
+                if not principal.sids:
+                    principal = resolver.resolve(principal)
+                if rule.unresolved:  # domain aliases (DA, DU, ...): the domain's SID completes them
+                    rule = url_rule(
+                        entry.sddl, group_authenticates=group_authenticates, domain_sid=resolver.domain_sid()
+                    )
+            except DirectoryUnavailableError as exc:
+                log.warning("access to %s undecided: %s", entry.suffix, exc.message)
+                raise Answer(
+                    503,
+                    "the directory that decides access cannot be reached; try again later",
+                    [("Retry-After", str(exc.retry_after))],
+                    why="refused:directory-unavailable",
+                    code=exc.header_value(),
+                ) from None
+            except AccessDeniedError as exc:
+                raise _denied(
+                    "access denied", casing.kebab_case(exc.reason or "PrincipalRefused").lstrip("-")
+                ) from None
         if not principal.sids:
-            resolver = self.state.resolver
-            if resolver is None:
-                raise _denied("access denied", "principal-not-resolved")
-            principal = resolver(principal)  # raises Answer (503) when the directory is unreachable
-            if not principal.sids:
-                raise _denied("access denied", "principal-not-resolved")
-        rule = url_rule(
-            entry.sddl,
-            group_authenticates=bool(entry.group.config.authentication),
-            domain_sid=self.state.domain_sid,
-        )
+            raise _denied("access denied", "principal-not-resolved")
         if not rule.allows(principal.sids, desired):
             log.debug(
                 "%s denied %s: %s",

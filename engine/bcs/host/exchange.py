@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bcs.auth.negotiate import NegotiateAcceptor
 from bcs.auth.principal import ANONYMOUS, Principal
 from bcs.auth.schemes import Authenticator
+from bcs.auth.sids import SidResolver
 
 if TYPE_CHECKING:
     from bcs.bandwidth import TokenBucket
@@ -57,10 +58,8 @@ class HostState:
         self.server_bucket = server_bucket
         self.access_log: AccessLog | None = None  # None: access log turned off
         self.authenticator = Authenticator(NegotiateAcceptor())
-        # Principal -> the same principal with its SIDs (bcs.auth.sids), or None when no directory
-        # or principals map is configured; and the domain SID that SDDL aliases (DA, DU) need.
-        self.resolver: Callable[[Principal], Principal] | None = None
-        self.domain_sid: str | None = None
+        # Names to SIDs (a directory or a principals map), or None when neither is configured.
+        self.resolver: SidResolver | None = None
         # Called by the listeners with a connection's ``environ["bcs.connection"]`` once it has
         # closed (from an I/O or worker thread), so per-connection state can be dropped.
         self.connection_closed: Callable[[Any], None] | None = self.authenticator.acceptor.forget

@@ -14,14 +14,17 @@ a group needing that port is refused (ERROR_BUSY), as before.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from typing import Any
 
 from bcs import tunables
 from bcs.auth.schemes import enforced, sddl_enforced
+from bcs.auth.sids import SidResolver
 from bcs.bandwidth import TokenBucket
 from bcs.config import Config, authentication_warning
+from bcs.config.model import AuthConfig
 from bcs.errors import ERROR_NOT_FOUND, BcsError, InvalidArgumentError
 from bcs.host.accesslog import AccessLog
 from bcs.host.exchange import HostState
@@ -94,6 +97,10 @@ def unenforced(config: Config, resolves: bool) -> list[dict[str, Any]]:
     return found
 
 
+# The keytab used when auth.keytabPath is empty and this file exists in the state directory.
+DEFAULT_KEYTAB = "http.keytab"
+
+
 def _threads_for(table: RoutingTable, port: int) -> int:
     """Worker threads of a listener: enough for every throttled transfer its groups allow."""
     wanted = tunables.BASE_THREADS
@@ -120,6 +127,7 @@ class FileHost:
         self._unenforced: list[dict[str, Any]] = []
         self._warned: dict[str, str] = {}  # URL group -> its authentication warning, logged once
         self._access: AccessLog | None = None
+        self._auth: AuthConfig | None = None  # the auth settings applied last
 
     # --- lifecycle ---
     def start(self) -> None:
@@ -140,6 +148,9 @@ class FileHost:
             for port in list(self.listeners):
                 self._close(port)
         self.state.access_log = None
+        if self.state.resolver is not None:
+            self.state.resolver.close()
+            self.state.resolver = None
         if self._access is not None:
             self._access.close()
             self._access = None
@@ -228,6 +239,7 @@ class FileHost:
             self._clear_failure(port)
         for port, failure in failures.items():
             self._record_failure(port, failure)
+        self._apply_auth(config.auth)
         self._note_unenforced(config)
         table = RoutingTable.build(config, self.state.table.runtimes)
         self.state.table = table
@@ -246,6 +258,32 @@ class FileHost:
             else:
                 self.listeners[port].set_threads(_threads_for(table, port))
         self._schedule_retry()
+
+    # --- authentication settings ---
+    def _apply_auth(self, auth: AuthConfig) -> None:
+        """Point the handshakes at the keytab and user file, and names at their SID source."""
+        if auth == self._auth:
+            return
+        state_dir = getattr(self.engine, "state_dir", None)
+        keytab = auth.keytab_path or (
+            str(state_dir / DEFAULT_KEYTAB)
+            if state_dir is not None and (state_dir / DEFAULT_KEYTAB).exists()
+            else None
+        )
+        self.state.authenticator.acceptor.configure(
+            keytab_path=keytab, ntlm_user_file=auth.ntlm_user_file or None
+        )
+        old = self.state.resolver
+        self.state.resolver = (
+            SidResolver(
+                auth.ldap, auth.principals, bind_password=auth.ldap.bind_password if auth.ldap else ""
+            )
+            if auth.ldap is not None or auth.principals
+            else None
+        )
+        if old is not None:
+            old.close()
+        self._auth = copy.deepcopy(auth)
 
     # --- ports that failed ---
     def _record_failure(self, port: int, exc: BcsError) -> None:
