@@ -19,7 +19,9 @@ function New-BcsUrlGroup {
     Bytes per second shared by all transfers of the group; 0 = unlimited, else at least 1024.
 
     .PARAMETER Authentication
-    Authentication schemes the group requires: Negotiate, NTLM, ClientCertificate. None = anonymous.
+    Authentication schemes the group requires: Negotiate, NTLM, Basic, ClientCertificate; a request
+    without credentials gets 401 offering them in this order. None = anonymous. Basic (user name and
+    password checked against the NTLM accounts, see Set-BcsAuthentication) needs an https group.
     ClientCertificate needs an https group whose port asks for certificates
     (Set-BcsSslCertificate -ClientCertificate Accept or Require); the certificate's UPN, else its
     subject CN, is the identity.
@@ -53,7 +55,7 @@ function New-BcsUrlGroup {
         [ValidateRange(0, [long]::MaxValue)]
         [long]$BandwidthLimit,
 
-        [ValidateSet('Negotiate', 'NTLM', 'ClientCertificate')]
+        [ValidateSet('Negotiate', 'NTLM', 'Basic', 'ClientCertificate')]
         [string[]]$Authentication,
 
         [switch]$UploadEnabled,

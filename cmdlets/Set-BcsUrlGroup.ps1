@@ -17,8 +17,9 @@ function Set-BcsUrlGroup {
     Bytes per second shared by all transfers of the group; 0 = unlimited, else at least 1024.
 
     .PARAMETER Authentication
-    Authentication schemes the group requires: Negotiate, NTLM, ClientCertificate; an empty list
-    makes the group anonymous. ClientCertificate needs an https group whose port asks for
+    Authentication schemes the group requires: Negotiate, NTLM, Basic, ClientCertificate (a request
+    without credentials gets 401 offering them in this order); an empty list makes the group
+    anonymous. Basic needs an https group. ClientCertificate needs an https group whose port asks for
     certificates (Set-BcsSslCertificate -ClientCertificate Accept or Require).
 
     .PARAMETER UploadEnabled
@@ -51,7 +52,7 @@ function Set-BcsUrlGroup {
         [long]$BandwidthLimit,
 
         [AllowEmptyCollection()]
-        [ValidateSet('Negotiate', 'NTLM', 'ClientCertificate')]
+        [ValidateSet('Negotiate', 'NTLM', 'Basic', 'ClientCertificate')]
         [string[]]$Authentication,
 
         [bool]$UploadEnabled,

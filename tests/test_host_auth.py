@@ -273,3 +273,69 @@ def test_auth_set_refuses_bad_input_and_changes_nothing(engine: EngineProcess, t
             engine.call("auth.set", **params)
         assert info.value.data["name"] == name, (params, info.value.message)
     assert engine.call("auth.get") == before
+
+
+def test_basic_over_https_checks_the_ntlm_accounts_and_is_refused_on_http_groups(
+    engine_factory: Any, users: Path, tmp_path: Path
+) -> None:
+    from bcs.rpc.client import RpcError
+    from test_client_support import make_cert
+
+    engine = auth_engine(engine_factory, users)
+    payload = tmp_path / "f.bin"
+    payload.write_bytes(b"for Basic users\n")
+    ca = make_cert(tmp_path, "ca", None, ca=True)
+    _, _, cert, key = make_cert(tmp_path, "localhost", (ca[0], ca[1]))
+    port = free_port()
+    prefix = f"https://+:{port}/Sec/"
+    engine.call("sslcert.set", port=port, certificatePath=str(cert), keyPath=str(key))
+    engine.call("urlgroup.create", urlGroup=prefix, authentication=["NTLM", "Basic"])
+    engine.call("url.create", urlGroup=prefix, urlSuffix="f.bin", sourcePath=str(payload))
+    url = f"https://localhost:{port}/Sec/f.bin"
+    tls = ["--cacert", str(ca[2])]
+    raw = subprocess.run(
+        ["curl", "-sS", *tls, "-D", "-", "-o", "/dev/null", url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    offers = [
+        line.split(":", 1)[1].strip()
+        for line in raw.splitlines()
+        if line.lower().startswith("www-authenticate:")
+    ]
+    assert offers == ["NTLM", 'Basic realm="BITS Compact Server", charset="UTF-8"']
+    assert curl(*tls, "--basic", "-u", f"bcs\\alice:{PASSWORD}", url, url) == [200, 200]
+    assert curl(*tls, "--basic", "-u", "BCS\\alice:wrong", url) == [401]
+    assert curl(*tls, "--basic", "-u", "BCS\\nobody:x", url) == [401]
+    lines = access_lines(engine, 5)
+    assert [line.split(" ")[7] for line in lines[1:3]] == ["BCS\\alice"] * 2
+    assert lines[3].endswith(" refused:rejected")
+    with pytest.raises(RpcError) as info:
+        engine.call("urlgroup.create", urlGroup=f"http://+:{free_port()}/Plain/", authentication=["Basic"])
+    assert info.value.data["name"] == "E_INVALIDARG" and "clear text" in info.value.message
+
+
+def test_basic_remembers_a_success_for_its_ttl_and_never_a_failure(users: Path) -> None:
+    from bcs.auth.basic import BasicVerifier
+    from bcs.auth.negotiate import NegotiateAcceptor, Refused
+    from bcs.auth.principal import Principal
+
+    now = [0.0]
+    verifier = BasicVerifier(NegotiateAcceptor(ntlm_user_file=str(users)), ttl=60, clock=lambda: now[0])
+
+    def token(text: str) -> str:
+        return base64.b64encode(text.encode()).decode()
+
+    good = verifier.verify(token(f"BCS\\alice:{PASSWORD}"))
+    assert isinstance(good, Principal) and (good.name, good.scheme) == ("BCS\\alice", "Basic")
+    assert verifier.verify(token(f"BCS\\alice:{PASSWORD}")) == good and verifier.checks == 1
+    for _ in range(2):
+        assert isinstance(verifier.verify(token("BCS\\alice:wrong")), Refused)
+    assert verifier.checks == 3, "failures are checked every time"
+    now[0] = 61.0
+    assert verifier.verify(token(f"BCS\\alice:{PASSWORD}")) == good and verifier.checks == 4
+    for bad in ("!!", token("no-colon"), token(":pw"), base64.b64encode(b"\xff:x").decode()):
+        refused = verifier.verify(bad)
+        assert isinstance(refused, Refused) and refused.reason == "malformed-token"

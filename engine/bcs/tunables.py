@@ -130,6 +130,10 @@ NEGOTIATE_HANDSHAKE_TIMEOUT: Final = 60.0  # s from a handshake's first token to
 #                                            refused and it starts over (NTLM and SPNEGO take 2 round trips)
 NEGOTIATE_MAX_TOKEN: Final = 65536  # base64 characters of one Authorization token (Windows' Kerberos
 #                                     MaxTokenSize is 48 000 bytes, 64 000 in base64); longer is refused unread
+BASIC_CACHE_SECONDS: Final = 60.0  # a Basic user name + password checked once per minute, not per request
+#                                   (IIS caches a Basic logon token 15 min; a shorter one lets a changed
+#                                   password take effect sooner); HMAC digests only, in memory
+BASIC_CACHE_ENTRIES: Final = 4096  # remembered Basic successes at most (least recently used dropped)
 
 # --- File host: slow, idle and greedy clients (per listener; the HTTP.SYS and nginx defaults beside each)
 # Checked by a sweep every SWEEPS_PER_TIMEOUT-th of the shortest of the three timeouts (15 s with

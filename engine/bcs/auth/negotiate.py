@@ -338,6 +338,34 @@ class NegotiateAcceptor:
         self._keep(connection, self._pending, _Pending(context, name, started))
         return Continue(header)
 
+    def check_password(self, user: str, password: str) -> Principal | Refused:
+        """Whether ``password`` is ``user``'s (``DOMAIN\\user``), by an NTLM handshake run in-process.
+
+        What Basic authentication needs: the password checked against the same accounts NTLM
+        uses (the user file on Linux, SSPI's accounts on Windows), with no second password store.
+        The principal's scheme is ``Basic``.
+        """
+        try:
+            import spnego
+
+            client = spnego.client(username=user, password=password, service="HTTP", protocol="ntlm")
+            server = spnego.server(service="HTTP", protocol="ntlm")
+            token = client.step()
+            while not server.complete:
+                token = server.step(token)
+                if server.complete:
+                    break
+                token = client.step(token)
+            raw = str(server.client_principal or "")
+        except Exception as exc:  # a wrong password, an unknown user, no user file: refused, never raised
+            kind = type(exc).__name__
+            return Refused(
+                "rejected" if "Credential" not in kind else "unavailable", f"{kind}: {str(exc)[:300]}"
+            )
+        if not raw:
+            return Refused("rejected", "the handshake ended without a client name")
+        return Principal(self._name(raw, "ntlm"), "Basic")
+
     def principal_of(self, connection: Hashable) -> Principal | None:
         """Who ``connection`` authenticated as (a request without ``Authorization``), or None."""
         return self._principals.get(connection)

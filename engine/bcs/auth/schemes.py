@@ -9,6 +9,7 @@ may name).
 Rules, in order:
 * no scheme: anonymous (``ANONYMOUS``);
 * ``ClientCertificate``: a verified client certificate proves who is asking;
+* ``Basic`` (``bcs.auth.basic``, https only): the user name and password of the request;
 * ``Negotiate`` / ``NTLM`` (``bcs.auth.negotiate``, bound to the connection): an ``Authorization``
   of a scheme the group lists steps the connection's handshake (a leg in progress is answered
   401 with the acceptor's token, ``Challenge``); without ``Authorization``, a connection that has
@@ -30,7 +31,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bcs.auth import clientcert
+from bcs.auth import basic, clientcert
 from bcs.auth.negotiate import SCHEMES as HANDSHAKE_SCHEMES
 from bcs.auth.negotiate import Authenticated, Continue, NegotiateAcceptor, parse_authorization
 from bcs.auth.principal import ANONYMOUS, Principal
@@ -86,7 +87,9 @@ def _client_certificate(environ: Environ) -> Principal | None:
 
 # The schemes that handshake over the connection, as groups spell them (Negotiate, NTLM).
 _HANDSHAKE = frozenset(spelled for spelled, _ in HANDSHAKE_SCHEMES.values())
-ENFORCED = frozenset({clientcert.SCHEME, *_HANDSHAKE})
+# The schemes a 401 offers (one WWW-Authenticate each, in the group's order).
+_CHALLENGED = frozenset({*_HANDSHAKE, basic.SCHEME})
+ENFORCED = frozenset({clientcert.SCHEME, *_CHALLENGED})
 
 # Why a request without credentials is refused, by the group's first scheme listed here.
 _MISSING = {clientcert.SCHEME: ("no-client-certificate", "this URL group requires a client certificate")}
@@ -112,6 +115,7 @@ class Authenticator:
 
     def __init__(self, acceptor: NegotiateAcceptor) -> None:
         self.acceptor = acceptor
+        self.basic = basic.BasicVerifier(acceptor)
 
     def authenticate(self, environ: Environ, schemes: Sequence[str]) -> tuple[Principal, str | None]:
         """Who is asking, by the first of ``schemes`` the request proves.
@@ -134,9 +138,9 @@ class Authenticator:
             else:
                 if principal is not None:
                     return principal, None
-        handshake = [scheme for scheme in schemes if scheme in _HANDSHAKE]
-        if handshake:
-            return self._handshake(environ, handshake)
+        challenged = [scheme for scheme in schemes if scheme in _CHALLENGED]
+        if challenged:
+            return self._challenged(environ, challenged)
         if refused is not None:
             raise refused
         if not enforced(schemes):
@@ -148,15 +152,23 @@ class Authenticator:
         reason, message = next((_MISSING[s] for s in schemes if s in _MISSING), _NO_CREDENTIALS)
         raise Refused(reason, message)
 
-    def _handshake(self, environ: Environ, schemes: list[str]) -> tuple[Principal, str | None]:
-        """Negotiate / NTLM on the request's connection (``schemes``: those the group lists)."""
+    def _challenged(self, environ: Environ, schemes: list[str]) -> tuple[Principal, str | None]:
+        """Negotiate / NTLM on the request's connection, or Basic (``schemes``: those the group lists)."""
         connection = environ.get("bcs.connection")
         header = environ.get("HTTP_AUTHORIZATION")
         reason = "no-credentials"
-        if connection is not None and header:
+        if header:
             scheme, token = parse_authorization(header)
             spelled = HANDSHAKE_SCHEMES.get(scheme.lower())
-            if spelled is not None and spelled[0] in schemes:
+            if scheme.lower() == "basic" and basic.SCHEME in schemes:
+                if environ.get("wsgi.url_scheme") != "https":
+                    raise Refused("basic-over-http", "Basic authentication needs https")
+                checked = self.basic.verify(token)
+                if isinstance(checked, Principal):
+                    return checked, None
+                log.debug("Basic credentials refused: %s (%s)", checked.reason, checked.detail)
+                reason = checked.reason
+            elif spelled is not None and spelled[0] in schemes and connection is not None:
                 result = self.acceptor.step(connection, scheme, token)
                 if isinstance(result, Continue):
                     raise Challenge([result.header])
@@ -170,4 +182,5 @@ class Authenticator:
             principal = self.acceptor.principal_of(connection)
             if principal is not None and principal.scheme in schemes:
                 return principal, None
-        raise Challenge(list(schemes), "" if reason == "no-credentials" else reason)
+        offers = [basic.CHALLENGE if scheme == basic.SCHEME else scheme for scheme in schemes]
+        raise Challenge(offers, "" if reason == "no-credentials" else reason)

@@ -20,8 +20,8 @@ from bcs.config.model import (
     authentication_warning,
     check_source_path,
     check_url_suffix,
-    client_certificate_problem,
     group_setting_problem,
+    tls_only_scheme_problem,
 )
 from bcs.config.store import ConfigStore, Listener
 from bcs.config.yamlio import dump_yaml, load_yaml
@@ -44,8 +44,8 @@ __all__ = [
     "authentication_warning",
     "check_source_path",
     "check_url_suffix",
-    "client_certificate_problem",
     "dump_yaml",
     "group_setting_problem",
     "load_yaml",
+    "tls_only_scheme_problem",
 ]

@@ -4,7 +4,7 @@ Two levels of checking, on purpose:
 * ``Config.validate`` (every load and every change, engine start included): types, ranges, and the
   URL-suffix rules of ``check_url_suffix``, the one place they live (url.create uses it too).
 * ``Config.check_sources`` and ``Config.check_authentication`` (the RPC routes only: url.create
-  through ``check_source_path``, urlgroup.create/set through ``client_certificate_problem``, and
+  through ``check_source_path``, urlgroup.create/set through ``tls_only_scheme_problem``, and
   config.import): every source path exists and is readable now, and no group asks for a client
   certificate over plain http. The engine start does not call them: an engine must start when a
   published file was deleted (that URL then answers 404) or with a configuration written before
@@ -60,15 +60,20 @@ __all__ = [
     "authentication_warning",
     "check_source_path",
     "check_url_suffix",
-    "client_certificate_problem",
     "group_setting_problem",
     "parse_setting",
     "ssl_binding_problem",
+    "tls_only_scheme_problem",
 ]
 
 CONFIG_VERSION = 1
-AUTH_SCHEMES = ("Negotiate", "NTLM", "ClientCertificate")
+AUTH_SCHEMES = ("Negotiate", "NTLM", "Basic", "ClientCertificate")
 CLIENT_CERTIFICATE = "ClientCertificate"
+# Schemes an http group may not list (tls_only_scheme_problem), and why
+_TLS_ONLY = {
+    CLIENT_CERTIFICATE: "ClientCertificate needs an https URL group: over plain http no client certificate ever arrives",
+    "Basic": "Basic needs an https URL group: over plain http it would send passwords in clear text",
+}
 
 
 @dataclass
@@ -87,7 +92,7 @@ class UrlGroupConfig:
     url_group: str
     connection_limit: int = tunables.CONNECTION_LIMIT  # simultaneous transfers; 0 = unlimited
     bandwidth_limit: int = 0  # bytes/s shared by the group's transfers; 0 = unlimited
-    authentication: list[str] = field(default_factory=list)  # Negotiate / NTLM / ClientCertificate
+    authentication: list[str] = field(default_factory=list)  # Negotiate / NTLM / Basic / ClientCertificate
     upload_enabled: bool = False
     directory_listing: bool = False
     urls: list[UrlConfig] = field(default_factory=list)
@@ -418,13 +423,13 @@ class Config:
 
     def check_authentication(self) -> None:
         """RPC routes only (config.import): no group asks for what can never arrive, as
-        urlgroup.create/set refuse it (``client_certificate_problem``).
+        urlgroup.create/set refuse it (``tls_only_scheme_problem``).
 
         Raises:
             ConfigError: naming the group's setting.
         """
         for i, group in enumerate(self.url_groups):
-            problem = client_certificate_problem(group)
+            problem = tls_only_scheme_problem(group)
             if problem is not None:
                 raise ConfigError(problem[1], ("urlGroups", i, *problem[0]))
 
@@ -559,16 +564,18 @@ def group_setting_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...],
     return None
 
 
-def client_certificate_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...], str] | None:
-    """``ClientCertificate`` on a plain http group, which no request could ever satisfy (RPC routes).
+def tls_only_scheme_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...], str] | None:
+    """A scheme that needs TLS on a plain http group (RPC routes): ``ClientCertificate``, which no
+    request could ever satisfy there, or ``Basic``, which would send passwords in clear text.
 
     Returns:
         (its path inside the group, what is wrong), or None.
     """
-    if CLIENT_CERTIFICATE in group.authentication and parse_prefix(group.url_group).scheme != "https":
-        return ("authentication", group.authentication.index(CLIENT_CERTIFICATE)), (
-            "ClientCertificate needs an https URL group: over plain http no client certificate ever arrives"
-        )
+    if parse_prefix(group.url_group).scheme == "https":
+        return None
+    for scheme, why in _TLS_ONLY.items():
+        if scheme in group.authentication:
+            return ("authentication", group.authentication.index(scheme)), why
     return None
 
 

@@ -19,8 +19,8 @@ from bcs.config import (
     authentication_warning,
     check_source_path,
     check_url_suffix,
-    client_certificate_problem,
     group_setting_problem,
+    tls_only_scheme_problem,
 )
 from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError, config_path_text
 from bcs.rpc.registry import CallContext, Param, rpc_method
@@ -80,7 +80,7 @@ def _find(config: Config, prefix: UrlPrefix) -> UrlGroupConfig:
 
 def _check_settings(prefix: UrlPrefix, group: UrlGroupConfig) -> None:
     """The group rules of ``bcs.config`` with a message that names the group, not its index."""
-    problem = group_setting_problem(group) or client_certificate_problem(group)
+    problem = group_setting_problem(group) or tls_only_scheme_problem(group)
     if problem is not None:
         setting = config_path_text(problem[0])
         raise InvalidArgumentError(f"{prefix}: {setting} {problem[1]}", noun="UrlGroup", target=str(prefix))
