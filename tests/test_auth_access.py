@@ -3,21 +3,17 @@
 Every case is decided twice: by ``bcs.auth.access`` on the SDDL an administrator writes, and by
 Samba 4.17's ``samba.security.access_check`` (system python3, package python3-samba) on the same
 descriptor with every rights field written as the hex mask Windows maps it to, because Samba does
-not map generic rights in ACEs and reads ``FA`` as 0x1ff (test-infra.md). The mapping used for the
-oracle is the table below, written from winnt.h, not the module's. All cases go to ONE oracle
-process as JSON. The only Samba behaviour the oracle cannot show is the NULL DACL parse
+not map generic rights in ACEs and reads ``FA`` as 0x1ff (test-infra.md). The oracle and its
+mapping (written from winnt.h, not the module's) live in ``tests/sddl_oracle.py``, shared with the
+end-to-end matrix (``tests/test_host_authz.py``). All cases go to ONE oracle process as JSON. The only Samba behaviour the oracle cannot show is the NULL DACL parse
 (Samba 4.17 has no ``NO_ACCESS_CONTROL``): the oracle builds that descriptor by hand.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import re
-import subprocess
 import timeit
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -32,46 +28,9 @@ from bcs.auth.access import (
 from bcs.auth.principal import ANONYMOUS, Principal
 from bcs.auth.sddl import SID_ALIASES, parse_sddl, resolve_sid
 from bcs.errors import InvalidArgumentError
+from sddl_oracle import RIGHTS, decide, oracle_sddl, samba_available, windows_mask
 
-SYSTEM_PYTHON = "/usr/bin/python3"
 DOMAIN = "S-1-5-21-1000-2000-3000"
-
-# winnt.h: FILE_GENERIC_READ/WRITE/EXECUTE, FILE_ALL_ACCESS and the SDDL right abbreviations.
-GENERIC = {0x80000000: 0x120089, 0x40000000: 0x120116, 0x20000000: 0x1200A0, 0x10000000: 0x1F01FF}
-RIGHTS = {
-    "GA": 0x10000000, "GR": 0x80000000, "GW": 0x40000000, "GX": 0x20000000,
-    "RC": 0x20000, "SD": 0x10000, "WD": 0x40000, "WO": 0x80000,
-    "RP": 0x10, "WP": 0x20, "CC": 0x1, "DC": 0x2, "LC": 0x4, "SW": 0x8, "LO": 0x80, "DT": 0x40, "CR": 0x100,
-    "FA": 0x1F01FF, "FR": 0x120089, "FW": 0x120116, "FX": 0x1200A0,
-}  # fmt: skip
-
-
-def windows_mask(rights: str) -> int:
-    """The mask Windows reads from an SDDL rights field, generic rights mapped (the oracle's side)."""
-    if rights.lower().startswith("0x"):
-        mask = int(rights, 16)
-    elif rights.isdigit():
-        mask = int(rights)
-    else:
-        mask = 0
-        for i in range(0, len(rights), 2):
-            mask |= RIGHTS[rights[i : i + 2]]
-    for generic, specific in GENERIC.items():
-        if mask & generic:
-            mask = (mask & ~generic) | specific
-    return mask
-
-
-def oracle_sddl(sddl: str) -> str | None:
-    """``sddl`` with every rights field as a mapped hex mask; None for a NULL DACL."""
-    if "NO_ACCESS_CONTROL" in sddl:
-        return None
-    return re.sub(
-        r"\(([A-Z]+);([A-Z]*);([^;()]+);",
-        lambda m: f"({m.group(1)};{m.group(2)};0x{windows_mask(m.group(3)):x};",
-        sddl,
-    )
-
 
 # The people of the matrix: SIDs as a network logon token holds them (Principal.with_sids).
 ALICE = f"{DOMAIN}-1101"
@@ -253,59 +212,10 @@ def random_cases(seed: int = 14, count: int = 600) -> list[Case]:
 
 RANDOM = random_cases()
 
-ORACLE = r"""
-import json, sys
-from samba.dcerpc import security
-from samba.security import access_check
-from samba import NTSTATUSError
-job = json.load(sys.stdin)
-dom = security.dom_sid(job["domain"])
-out = {"decisions": [], "aliases": {}, "rights": {}}
-for case in job["cases"]:
-    if case["sddl"] is None:
-        sd = security.descriptor()
-        sd.type = security.SEC_DESC_DACL_PRESENT | security.SEC_DESC_SELF_RELATIVE
-        sd.dacl = None
-    else:
-        sd = security.descriptor.from_sddl(case["sddl"], dom)
-    token = security.token()
-    token.sids = [security.dom_sid(s) for s in case["sids"]]
-    token.num_sids = len(case["sids"])
-    try:
-        out["decisions"].append(access_check(sd, token, case["desired"]) == case["desired"])
-    except NTSTATUSError:
-        out["decisions"].append(False)
-for alias in job["aliases"]:
-    out["aliases"][alias] = str(security.descriptor.from_sddl("D:(A;;0x1;;;%s)" % alias, dom).dacl.aces[0].trustee)
-for right in job["rights"]:
-    try:
-        out["rights"][right] = security.descriptor.from_sddl("D:(A;;%s;;;WD)" % right, dom).dacl.aces[0].access_mask
-    except TypeError:
-        out["rights"][right] = None
-print(json.dumps(out))
-"""
-
-
-def samba_available() -> bool:
-    if not Path(SYSTEM_PYTHON).exists():
-        return False
-    probe = subprocess.run(
-        [SYSTEM_PYTHON, "-c", "from samba.dcerpc import security; from samba.security import access_check"],
-        capture_output=True,
-        timeout=60,
-    )
-    return probe.returncode == 0
-
 
 def run_oracle(cases: list[Case], aliases: list[str], rights: list[str]) -> dict[str, object]:
     """Samba's decisions for ``cases`` (and its reading of aliases and rights) in one process."""
-    job = {"domain": DOMAIN, "cases": [c.oracle() for c in cases], "aliases": aliases, "rights": rights}
-    done = subprocess.run(
-        [SYSTEM_PYTHON, "-c", ORACLE], input=json.dumps(job), capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    answer: dict[str, object] = json.loads(done.stdout)
-    return answer
+    return decide(DOMAIN, [c.oracle() for c in cases], aliases=aliases, rights=rights)
 
 
 @pytest.fixture(scope="module")

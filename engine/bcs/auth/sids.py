@@ -596,6 +596,11 @@ class SidResolver:
 
     # public ------------------------------------------------------------------------------------------
     @property
+    def has_directory(self) -> bool:
+        """Whether names go to an Active Directory, the authority on which accounts exist and are enabled."""
+        return self._directory is not None
+
+    @property
     def ldap_operations(self) -> int:
         """LDAP requests sent so far (StartTLS, bind, searches): each one a round trip to the DC."""
         return self._directory.operations if self._directory is not None else 0

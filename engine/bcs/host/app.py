@@ -165,18 +165,24 @@ class HostApp:
         """May ``principal`` have this URL: its SDDL against the principal's SIDs (``bcs.auth.access``).
 
         A URL without an SDDL admits whoever authenticate admitted (any authenticated user, or
-        everyone when the group has no scheme). An authenticated principal whose SIDs cannot be
-        found (no directory or principals map knows it, or the directory is unreachable) is refused
-        for a URL with an SDDL: a deny ACE naming it or one of its groups could not be honoured.
+        everyone when the group has no scheme), except that with an Active Directory configured
+        the directory is asked about the account there too: a disabled, removed or unknown account
+        is no authenticated user (403), and an unreachable directory leaves it undecided (503), as
+        for a URL with an SDDL. An authenticated principal whose SIDs cannot be found (no directory
+        or principals map knows it, or the directory is unreachable) is refused for a URL with an
+        SDDL: a deny ACE naming it or one of its groups could not be honoured.
         """
-        if not entry.sddl:
+        resolver = self.state.resolver
+        if not entry.sddl and not (
+            principal.authenticated and resolver is not None and resolver.has_directory
+        ):
             return
         desired = desired_access(environ["REQUEST_METHOD"])
         if desired is None:
             return  # a method no URL serves; routing answers it
         group_authenticates = bool(entry.group.config.authentication)
+        # no SDDL: D:(A;;FA;;;AU) in a group that authenticates (bcs.auth.access.url_rule)
         rule = url_rule(entry.sddl, group_authenticates=group_authenticates)
-        resolver = self.state.resolver
         if resolver is not None:
             try:
                 if not principal.sids:
