@@ -11,15 +11,15 @@ built from ``bcs.errors`` (``0x80190000 | status``).
 
 Authenticate: ``bcs.auth.schemes`` turns the request and its group's ``authentication`` list into
 a ``Principal`` (anonymous without a list), kept on the ``Exchange`` for authorize and the access
-log's user field; a request it refuses gets 403 with ``BITS-Error-Code: 0x80070005``
-(E_ACCESSDENIED) and ``refused:<reason>`` in the access log only. Schemes this engine cannot
-enforce yet (Negotiate, NTLM) refuse that way too, unless another scheme of the group (a client
-certificate) proves who is asking.
+log's user field. A request without credentials, or a handshake leg, is answered 401 with the
+``WWW-Authenticate`` values it gives; refused credentials get 401 with fresh challenges, a client
+certificate that does not serve gets 403 with ``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED); the
+reason goes to the access log only (``refused:<reason>``).
 
-Fail closed (authorize): a URL with an SDDL is answered the same 403 with
-``refused:sddl-not-enforced``, because mapping principals to SIDs is not there yet; serving such a
-URL to anyone would be the worst outcome. The settings stay accepted and persisted, and
-``enforced: false`` says so in the API.
+Authorize: the URL's SDDL (or the empty-SDDL rule) against the principal's SIDs
+(``bcs.auth.access``); SIDs come from the engine's resolver (a directory or a principals map,
+``bcs.auth.sids``). Fail closed: an authenticated caller whose SIDs are unknown is refused (403),
+a directory that cannot be asked gives 503 + ``Retry-After``; never the file.
 """
 
 from __future__ import annotations
