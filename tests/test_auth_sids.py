@@ -249,7 +249,8 @@ def test_a_stopped_dc_fails_closed_and_a_stale_entry_is_not_served(samba_dc: Sam
 
 
 def test_a_hung_dc_fails_closed_within_the_receive_timeout(samba_dc: SambaDC) -> None:
-    with resolver(samba_dc, connect_timeout=1, receive_timeout=1, retry_seconds=5) as r:
+    # 2 s, not 1: Samba answers the first searches in ~1 s when the machine is loaded (measured)
+    with resolver(samba_dc, connect_timeout=2, receive_timeout=2, retry_seconds=5) as r:
         r.resolve(user("BCS\\alice"))  # connected and bound
         samba_dc.pause()
         try:
@@ -259,9 +260,9 @@ def test_a_hung_dc_fails_closed_within_the_receive_timeout(samba_dc: SambaDC) ->
             elapsed = time.monotonic() - t0
         finally:
             samba_dc.resume()
-        assert elapsed < 2.5, elapsed
+        assert elapsed < 4.5, elapsed
         assert 1 <= info.value.retry_after <= 5
-    with resolver(samba_dc, connect_timeout=1, receive_timeout=1) as r:
+    with resolver(samba_dc, connect_timeout=2, receive_timeout=2) as r:
         samba_dc.pause()  # a new connection: TCP connects (the kernel accepts), TLS never answers
         try:
             t0 = time.monotonic()
@@ -270,7 +271,7 @@ def test_a_hung_dc_fails_closed_within_the_receive_timeout(samba_dc: SambaDC) ->
             elapsed = time.monotonic() - t0
         finally:
             samba_dc.resume()
-        assert elapsed < 2.5, elapsed
+        assert elapsed < 4.5, elapsed
 
 
 def test_a_dc_restart_is_survived_by_reconnecting(samba_dc: SambaDC) -> None:
