@@ -7,6 +7,7 @@
 from bcs.config.model import (
     AUTH_SCHEMES,
     CONFIG_VERSION,
+    NOTIFICATION_TYPES,
     ClientConfig,
     Config,
     ConfigError,
@@ -24,6 +25,7 @@ from bcs.config.yamlio import dump_yaml, load_yaml
 __all__ = [
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
+    "NOTIFICATION_TYPES",
     "ClientConfig",
     "Config",
     "ConfigError",

@@ -7,7 +7,9 @@ path safety in ``paths``, routing in ``routing``, files in ``download``, directo
 ``listing``; this module only orders them.
 
 Errors (4xx/5xx) carry a short text body and ``BITS-Error-Code`` / ``BITS-Error-Context: 0x5``
-built from ``bcs.errors`` (``0x80190000 | status``).
+built from ``bcs.errors`` (``0x80190000 | status``). The answer to a ``BITS_POST`` is always an Ack
+(``BITS-Packet-Type: Ack``, ``Content-Length: 0``, no body), refusals included; BITS_POST requests
+go to the upload dispatcher (``bcs.host.upload.protocol``) after the same steps as downloads.
 
 Fail closed (authenticate, authorize): a group with an ``authentication`` list or a URL with an
 SDDL is answered 403 with ``BITS-Error-Code: 0x80070005`` (E_ACCESSDENIED) and a ``refused:...``
@@ -26,12 +28,15 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from bcs.auth.principal import ANONYMOUS
 from bcs.errors import AccessDeniedError, HttpStatusError
 from bcs.host.download import serve_file
 from bcs.host.exchange import Answer, Exchange, Headers, HostState, StartResponse, status_line
 from bcs.host.listing import serve_listing
 from bcs.host.paths import decode_request_path, resolve_below, safe_parts
 from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
+from bcs.host.upload.protocol import UploadTarget, handle_bits_post
+from bcs.http import bits
 
 __all__ = ["HostApp"]
 
@@ -119,9 +124,10 @@ class HostApp:
 
     @staticmethod
     def _route_url(environ: dict[str, Any], group: Any, rest: str, slash: str) -> tuple[UrlEntry, str]:
-        """The URL of the group serving the request, and the path below it (GET and HEAD only)."""
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
-            raise Answer(405, "method not allowed", [("Allow", "GET, HEAD")])
+        """The URL of the group serving the request, and the path below it (GET, HEAD, BITS_POST)."""
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD", bits.BITS_POST):
+            allow = "GET, HEAD, BITS_POST" if group.runtime.config.upload_enabled else "GET, HEAD"
+            raise Answer(405, "method not allowed", [("Allow", allow)])
         if not slash:
             raise Answer(404, "not found")
         entry, below = RoutingTable.find_url(group, rest)
@@ -131,7 +137,10 @@ class HostApp:
 
     @staticmethod
     def _authorize(entry: UrlEntry) -> None:
-        """May the caller have this URL: an SDDL cannot be checked yet, so it refuses (fail closed)."""
+        """May the caller have this URL: an SDDL cannot be checked yet, so it refuses (fail closed).
+
+        Once SDDLs are enforced, a BITS_POST needs write access to the URL (read for GET/HEAD).
+        """
         if entry.sddl:
             raise _not_enforced("this URL is restricted by an SDDL", "sddl-not-enforced")
 
@@ -145,6 +154,8 @@ class HostApp:
         rest: str,
     ) -> Iterable[bytes]:
         """A file URL serves its file; a directory URL a file, a listing or a redirect below it."""
+        if environ["REQUEST_METHOD"] == bits.BITS_POST:
+            return self._upload(environ, start_response, exchange, entry, below)
         if not entry.is_directory:
             if below:
                 raise Answer(404, "not found")
@@ -161,6 +172,28 @@ class HostApp:
             return serve_listing(environ, start_response, exchange, target)
         return serve_file(environ, start_response, exchange, target, self.stopping, self.paces_files)
 
+    def _upload(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        exchange: Exchange,
+        entry: UrlEntry,
+        below: str,
+    ) -> Iterable[bytes]:
+        """A BITS_POST: its destination is a file below a directory URL (a new name is allowed)."""
+        shown = environ.get("PATH_INFO", "")
+        url = shown.encode("latin-1").decode("utf-8", "replace")
+        if not entry.is_directory:
+            target = UploadTarget(entry.group, None, url, "uploads go to names below a directory URL")
+        else:
+            destination = resolve_below(entry.source, safe_parts(below), shown)
+            target = UploadTarget(entry.group, destination, url)
+        # The principal of _authenticate once authentication is enforced; until then every
+        # client is anonymous (and all anonymous clients are one user for the session limit).
+        return handle_bits_post(
+            environ, start_response, exchange, self.state.uploads, target, ANONYMOUS, self.stopping
+        )
+
     # --- the answer of a refused or failed request ---
     @staticmethod
     def _error(
@@ -171,14 +204,19 @@ class HostApp:
         extra: Headers | None = None,
         code: str = "",
     ) -> list[bytes]:
-        body = (message + "\n").encode("utf-8") if exchange.environ["REQUEST_METHOD"] != "HEAD" else b""
-        length = len(message) + 1
-        headers: Headers = [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(length)),
-            ("BITS-Error-Code", code or HttpStatusError(status).header_value()),
-            ("BITS-Error-Context", "0x5"),
+        method = exchange.environ["REQUEST_METHOD"]
+        error = [
+            (bits.ERROR_CODE, code or HttpStatusError(status).header_value()),
+            (bits.ERROR_CONTEXT, bits.ERROR_CONTEXT_REMOTE_FILE),
         ]
+        headers: Headers
+        if method == bits.BITS_POST:  # an Ack: no body (bits-protocol.md 2.1)
+            body = b""
+            headers = [("Pragma", "no-cache"), (bits.PACKET_TYPE, "Ack"), ("Content-Length", "0"), *error]
+        else:
+            body = (message + "\n").encode("utf-8") if method != "HEAD" else b""
+            length = len(message) + 1
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(length)), *error]
         if extra:
             headers.extend(extra)
         exchange.status = status

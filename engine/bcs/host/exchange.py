@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bcs.host.accesslog import AccessLog
     from bcs.host.limits import Slot
     from bcs.host.routing import GroupRuntime, RoutingTable
+    from bcs.host.upload.store import UploadStore
 
 __all__ = ["Answer", "Exchange", "Headers", "HostState", "StartResponse", "status_line"]
 
@@ -34,8 +35,11 @@ _REASONS = {
     405: "Method Not Allowed",
     412: "Precondition Failed",
     414: "URI Too Long",
+    409: "Conflict",
+    413: "Content Too Large",
     416: "Range Not Satisfiable",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }
 
@@ -51,6 +55,7 @@ class HostState:
         self.table = table
         self.server_bucket = server_bucket
         self.access_log: AccessLog | None = None  # None: access log turned off
+        self.uploads: UploadStore | None = None  # BITS upload sessions (None: no state directory)
 
 
 class Answer(Exception):
