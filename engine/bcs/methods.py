@@ -15,6 +15,7 @@ def load_registry() -> MethodRegistry:
     import bcs.client.api
     import bcs.host.api
     import bcs.host.sslapi
+    import bcs.host.upload.api
     import bcs.server_api  # noqa: F401
 
     return REGISTRY
