@@ -340,3 +340,19 @@ def test_upload_settings_are_shown_persisted_and_checked(engine: EngineProcess, 
             with pytest.raises(Exception) as failure:
                 rpc.call("urlgroup.set", {"urlGroup": prefix, **bad})
             assert getattr(failure.value, "data", {}).get("hresult") == "0x80070057", bad
+
+
+def test_the_upload_session_view_finds_its_columns_in_upload_list(
+    engine: EngineProcess, folder: Path
+) -> None:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(Path(__file__).resolve().parent.parent / "BitsCompactServer.Format.ps1xml").getroot()
+    (view,) = [v for v in root.iter("View") if v.findtext("Name") == "Bcs.UploadSession"]
+    columns = [item.findtext("PropertyName") for item in view.iter("TableColumnItem")]
+    port, _ = group(engine, folder)
+    with BitsConnection(port) as c:
+        assert BitsUploader(c, "/upload/files/v.bin").create().status == 200
+    (session,) = engine.call("upload.list")
+    pascal = {key[0].upper() + key[1:] for key in session}
+    assert columns and set(columns) <= pascal, columns
