@@ -48,13 +48,13 @@ function Set-BcsUrlGroup {
     Seconds without progress after which the client goes back to the original host (default 86400).
 
     .PARAMETER NotificationUrl
-    http:// URL, or one relative to the upload, of a server application told of each upload; an
-    empty string removes it.
+    Absolute http:// URL of a server application told of each upload (upload-reply); an empty
+    string removes it.
 
     .PARAMETER NotificationType
     How the server application gets an upload: None (the file is placed at its URL), ByReference
-    (its path) or ByValue (its bytes). Notification is not implemented yet: a group set to
-    ByReference or ByValue refuses uploads.
+    (its path) or ByValue (its bytes). The application's answer is the reply a BITS upload-reply
+    job gets; the file is placed only when the application asks for it.
 
     .EXAMPLE
     Set-BcsUrlGroup -UrlGroup 'http://+:8080/Demo/' -BandwidthLimit 512KB

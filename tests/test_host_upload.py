@@ -204,16 +204,6 @@ def test_uploads_disabled_get_501_and_e_accessdenied(engine: EngineProcess, fold
     assert os.listdir(folder) == []
 
 
-def test_a_group_set_to_notify_an_application_refuses_uploads_fail_closed(
-    engine: EngineProcess, folder: Path
-) -> None:
-    number = free_port()
-    upload_group(engine, number, folder, notificationType="ByValue", notificationUrl="http://127.0.0.1:9/app")
-    with BitsConnection(number) as c:
-        r = c.request("/upload/files/a.bin", packet("Create-Session", BITS_Supported_Protocols=PROTOCOL))
-        assert_ack(r, 501, "0x80004001")
-
-
 def test_other_methods_still_get_405_listing_bits_post(port: int) -> None:
     with BitsConnection(port) as c:
         r = c.request("/upload/files/a.bin", [("Content-Length", "0")], method="PUT")

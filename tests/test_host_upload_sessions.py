@@ -317,7 +317,7 @@ def test_upload_settings_are_shown_persisted_and_checked(engine: EngineProcess, 
         maxSessionsPerUser=5,
         hostId="[::1]:8080",
         hostIdFallbackTimeout=0,
-        notificationUrl="/app/notify",
+        notificationUrl="http://127.0.0.1:9/app/notify?x=1",
         notificationType="ByReference",
     )
     assert changed["maxUploadSize"] == 10 * MB and changed["notificationType"] == "ByReference"
@@ -327,11 +327,12 @@ def test_upload_settings_are_shown_persisted_and_checked(engine: EngineProcess, 
         k: changed[k] for k in changed if k not in ("listening", "requests")
     }
     text = (engine.state_dir / "config.yaml").read_text()
-    assert "notificationUrl: /app/notify" in text and "maxSessionsPerUser: 5" in text
+    assert "notificationUrl: http://127.0.0.1:9/app/notify?x=1" in text and "maxSessionsPerUser: 5" in text
     with RpcClient(engine.pipe_name) as rpc:
         for bad in (
             {"hostId": "two words"},
             {"notificationUrl": "https://app.example/notify"},
+            {"notificationUrl": "/relative/notify"},  # resolved on the client's Host header: refused
             {"notificationUrl": "", "notificationType": "ByValue"},
             {"notificationType": "Sometimes"},
             {"sessionTimeout": 0},

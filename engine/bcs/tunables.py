@@ -107,6 +107,8 @@ UPLOAD_TOMBSTONE_SECONDS: Final = 3600.0  # s a closed or cancelled session stil
 UPLOAD_EMPTY_SESSION_HOLD: Final = 120.0  # s a session that received nothing holds its destination;
 #                                           then a new Create-Session takes it over (the Ack of the
 #                                           first may have been lost) (BCS_TEST_UPLOAD_EMPTY_SESSION_HOLD)
+UPLOAD_NOTIFY_TIMEOUT: Final = 300.0  # s to connect to a server application and for each read of its
+#                                       answer (IIS: 5 min each) (BCS_TEST_UPLOAD_NOTIFY_TIMEOUT)
 UPLOAD_SESSIONS_PER_USER: Final = 50  # active sessions of a user in a group (BITSNumberOfSessionsLimit)
 UPLOAD_HOST_ID_FALLBACK: Final = 86_400  # s, BITS-Host-Id-Fallback-Timeout (BITSHostIdFallbackTimeout 1 d)
 MAX_UPLOAD_SESSION_TIMEOUT: Final = 31_536_000  # s, the longest sessionTimeout accepted (a year)

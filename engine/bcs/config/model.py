@@ -21,6 +21,7 @@ import re
 import stat
 import types
 import typing
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -394,18 +395,23 @@ def _upload_setting_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...
 
 
 def _notification_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be a notification URL (absolute http:// or relative to the upload), or None."""
+    """Why ``url`` cannot be a notification URL (an absolute http:// URL), or None.
+
+    IIS also takes a URL relative to the upload's folder, resolved on its own site. This server
+    runs no applications, and resolving against the request would let a client's Host header
+    choose where the server posts the uploaded file: only absolute URLs are accepted.
+    """
     if len(url) > tunables.MAX_NOTIFICATION_URL_CHARS:
         return f"must be at most {tunables.MAX_NOTIFICATION_URL_CHARS} characters"
     if any(ord(c) <= 0x20 or c == "\x7f" for c in url):
         return "must not contain spaces or control characters"
-    scheme, colon, rest = url.partition(":")
-    if (
-        colon
-        and scheme.isalpha()
-        and (scheme.lower() != "http" or not rest.startswith("//") or len(rest) <= 2)
-    ):
-        return "must be an http:// URL (BITS notifies server applications over HTTP only) or a relative one"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http" or not parts.hostname or parts.fragment:
+        return "must be an absolute http:// URL (BITS notifies server applications over HTTP only)"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "has an invalid port"
     return None
 
 

@@ -87,8 +87,7 @@ _SETTINGS = (
     Param(
         "notificationUrl",
         "string",
-        "http:// URL (or one relative to the upload) of the server application told of each "
-        "upload; empty = none.",
+        "Absolute http:// URL of the server application told of each upload (upload-reply); empty = none.",
         max_length=tunables.MAX_NOTIFICATION_URL_CHARS,
     ),
     Param(

@@ -35,7 +35,7 @@ from bcs.host.exchange import Answer, Exchange, Headers, HostState, StartRespons
 from bcs.host.listing import serve_listing
 from bcs.host.paths import decode_request_path, resolve_below, safe_parts
 from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
-from bcs.host.upload.protocol import UploadTarget, handle_bits_post
+from bcs.host.upload.protocol import UploadTarget, find_reply, handle_bits_post
 from bcs.http import bits
 
 __all__ = ["HostApp"]
@@ -88,6 +88,9 @@ class HostApp:
         path = decode_request_path(environ.get("PATH_INFO", ""))
         group, rest, slash = self._route_group(environ, exchange, path)
         self._authenticate(group.runtime)
+        reply = find_reply(environ, self.state.uploads, group.runtime, rest, ANONYMOUS)
+        if reply is not None:  # an upload-reply's BITS-Reply-URL, its owner's until Close-Session
+            return serve_file(environ, start_response, exchange, reply, self.stopping, self.paces_files)
         entry, below = self._route_url(environ, group, rest, slash)
         self._authorize(entry)
         return self._dispatch(environ, start_response, exchange, entry, below, rest)
@@ -205,10 +208,9 @@ class HostApp:
         code: str = "",
     ) -> list[bytes]:
         method = exchange.environ["REQUEST_METHOD"]
-        error = [
-            (bits.ERROR_CODE, code or HttpStatusError(status).header_value()),
-            (bits.ERROR_CONTEXT, bits.ERROR_CONTEXT_REMOTE_FILE),
-        ]
+        error = [(bits.ERROR_CODE, code or HttpStatusError(status).header_value())]
+        if not any(name == bits.ERROR_CONTEXT for name, _ in extra or ()):  # else 0x7: an application's
+            error.append((bits.ERROR_CONTEXT, bits.ERROR_CONTEXT_REMOTE_FILE))
         headers: Headers
         if method == bits.BITS_POST:  # an Ack: no body (bits-protocol.md 2.1)
             body = b""

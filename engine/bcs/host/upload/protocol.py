@@ -29,9 +29,15 @@ Rules (bits-protocol.md 2.3, 2.4, 2.7; decisions marked):
   leaves no file. Cancel-Session: the session and its data go.
 * Unknown, expired or foreign session (another URL or another user) -> 500 +
   BG_E_SESSION_NOT_FOUND. Disk full -> 500 + ERROR_DISK_FULL.
-* Server application notification (``notificationType`` other than None) is not implemented: such
-  a group refuses every upload with 501 + E_NOTIMPL (fail closed), never placing files it was told
-  to hand to an application.
+* Server application notification (``notificationType`` ByReference or ByValue, ``notify``):
+  the last fragment's bytes are made durable, then the application is told (before the Ack); its
+  failure is the Ack's (its status, context 0x7) and the client's resent last fragment tries
+  again. Once it took the upload, a resent last fragment is answered from the session (the
+  application is not told twice, unlike IIS). The Ack carries ``BITS-Reply-URL``: the
+  application's static URL, or ``<group>/BITS-Sessions/Replies/<session>/reply`` served here by
+  GET (ranges as any file) until Close-Session. Sessions of such a group do not hold their
+  destination (many clients post to one application URL); Close-Session places the file only
+  when the application sent ``BITS-Copy-File-To-Destination``, with the overwrite policy.
 
 Who the user is: the principal the app hands over (``principal.key``); until authentication is
 enforced every client is ``ANONYMOUS`` and all of them count as one user.
@@ -49,6 +55,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
+from urllib.parse import quote
 
 from bcs import tunables
 from bcs.auth.principal import Principal
@@ -67,11 +74,12 @@ from bcs.errors import (
 )
 from bcs.host.exchange import Answer, Exchange, Headers, StartResponse, status_line
 from bcs.host.routing import GroupRuntime
+from bcs.host.upload.notify import NotifyError, notify_application
 from bcs.host.upload.session import SessionEvent, SessionState, UploadSession
 from bcs.host.upload.store import DestinationExists, UploadStore
 from bcs.http import bits
 
-__all__ = ["FragmentPlan", "Step", "UploadTarget", "handle_bits_post", "plan_fragment"]
+__all__ = ["FragmentPlan", "Step", "UploadTarget", "find_reply", "handle_bits_post", "plan_fragment"]
 
 log = logging.getLogger("bcs.host.upload")
 
@@ -271,10 +279,6 @@ def handle_bits_post(
     config = target.group.config
     if not config.upload_enabled:
         raise _error(501, E_ACCESSDENIED, "uploads are not enabled on this URL group")
-    if config.notification_type != "None":
-        raise _error(
-            501, E_NOTIMPL, "server application notification is not implemented; this group refuses uploads"
-        )
     if store is None:
         raise _error(503, E_NOTIMPL, "this engine has no state directory for upload sessions")
     for name in _BITS_HEADERS:
@@ -311,12 +315,13 @@ def _create_session(request: _Request) -> list[bytes]:
     if not os.path.isdir(os.path.dirname(destination)):
         raise _error(404, ERROR_PATH_NOT_FOUND, "the folder of the upload URL does not exist")
     config = request.config
-    if not config.allow_overwrites and os.path.lexists(destination):
+    notify = config.notification_type
+    if notify == "None" and not config.allow_overwrites and os.path.lexists(destination):
         raise _error(403, E_ACCESSDENIED, "the file exists and this URL group does not allow overwrites")
     store = request.store
     group_key = request.group.prefix.key
     with store.create_lock:
-        holder = store.holder(destination)
+        holder = store.holder(destination) if notify == "None" else None
         if holder is not None and not _take_over(store, holder):
             raise _error(409, ERROR_SHARING_VIOLATION, "another upload session is writing this file")
         limit = config.max_sessions_per_user
@@ -336,6 +341,7 @@ def _create_session(request: _Request) -> list[bytes]:
             owner_name=request.principal.name or "anonymous",
             content_name=bits.parse_content_name(request.header("HTTP_CONTENT_NAME")) or "",
             protocol=bits.PROTOCOL_GUID,
+            notify=notify,
         )
         try:
             store.create(session)
@@ -407,7 +413,12 @@ def _fragment(request: _Request) -> list[bytes]:
             _write(request, session, plan)
         if session.state is SessionState.RECEIVING and session.received == session.total:
             _complete(request.store, session)
-        return request.ack([(bits.SESSION_ID, sid), (bits.RECEIVED_CONTENT_RANGE, str(session.received))])
+        headers = [(bits.SESSION_ID, sid), (bits.RECEIVED_CONTENT_RANGE, str(session.received))]
+        if session.state is SessionState.UPLOADED and request.config.notification_type != "None":
+            if not session.notified:
+                _notify(request, session, headers)
+            headers.append((bits.REPLY_URL, session.reply_url))
+        return request.ack(headers)
 
 
 def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> None:
@@ -574,6 +585,92 @@ def _os_error(exc: OSError, what: str, headers: Headers | None = None) -> Answer
     return _error(500, format_hresult(0x80190000 | 500), f"{what}: {exc.strerror or exc}", headers)
 
 
+# --- server application notification -------------------------------------------------------------------
+
+REPLY_PATH = "bits-sessions/replies/"  # below a group's path, lower-case
+
+
+def _notify(request: _Request, session: UploadSession, headers: Headers) -> None:
+    """Tell the group's application about the upload; record its reply (the caller holds the lock).
+
+    Raises:
+        Answer: the application failed (its status, context 0x7); the session stays UPLOADED.
+    """
+    config = request.config
+    environ = request.environ
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    scheme = environ.get("wsgi.url_scheme", "http")
+    path = quote(request.target.url)
+    store = request.store
+    reply_file = store.reply_path(session)
+    try:
+        reply = notify_application(
+            config.notification_url,
+            environ.get("QUERY_STRING", ""),
+            f"{scheme}://{host}{path}",
+            config.notification_type == "ByValue",
+            store.staging_path(session),
+            reply_file,
+        )
+    except NotifyError as exc:
+        log.warning("upload session %s: %s", session.session_id, exc.message)
+        raise Answer(
+            exc.status,
+            exc.message,
+            [*headers, (bits.ERROR_CONTEXT, bits.ERROR_CONTEXT_REMOTE_APPLICATION)],
+            code=exc.code,
+            why="upload:application-failed",
+        ) from None
+    if reply.static_url:
+        session.reply_url = reply.static_url
+    else:
+        if not os.path.exists(reply_file):  # ByReference and the application wrote none: empty
+            open(reply_file, "wb").close()
+        segment = request.group.prefix.segment
+        session.reply_url = (
+            f"{scheme}://{host}/{quote(segment)}/BITS-Sessions/Replies/{quote(session.session_id)}/reply"
+        )
+    session.copy_to_destination = reply.copy_to_destination
+    session.notified = True
+    store.record(session)
+    log.info("upload session %s: the server application took the upload", session.session_id)
+
+
+def find_reply(
+    environ: dict[str, Any], store: UploadStore | None, group: GroupRuntime, rest: str, principal: Principal
+) -> str | None:
+    """The reply file a GET of ``<group>/BITS-Sessions/Replies/<session>/reply`` asks for.
+
+    Args:
+        rest: the request path below the group (no leading slash).
+
+    Returns:
+        None when ``rest`` is no reply URL (the request goes on to the group's URLs).
+
+    Raises:
+        Answer: 404 for a reply that is not here (unknown, another user's, closed), 405 for a
+            method other than GET and HEAD.
+    """
+    if rest[: len(REPLY_PATH)].lower() != REPLY_PATH:
+        return None
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        raise Answer(405, "method not allowed", [("Allow", "GET, HEAD")])
+    session_text, _, name = rest[len(REPLY_PATH) :].partition("/")
+    session_id = bits.parse_session_id(session_text)
+    session = store.get(session_id) if store is not None and session_id else None
+    if (
+        session is None
+        or name != "reply"
+        or session.url_group != group.prefix.key
+        or session.owner != principal.key
+        or session.state is not SessionState.UPLOADED
+        or not session.notified
+        or (session.reply_url.startswith("http") and "/BITS-Sessions/Replies/" not in session.reply_url)
+    ):
+        raise Answer(404, "not found")
+    return store.reply_path(session) if store is not None else None
+
+
 # --- Close-Session and Cancel-Session ---------------------------------------------------------------
 
 
@@ -591,6 +688,14 @@ def _close_session(request: _Request) -> list[bytes]:
             return request.ack([(bits.SESSION_ID, sid)])
         if state is not SessionState.UPLOADED:
             raise _not_found(sid)
+        if session.notified and not session.copy_to_destination:
+            request.store.close_without_placing(session)
+            log.info("upload session %s closed: the server application took the file", sid)
+            return request.ack([(bits.SESSION_ID, sid)])
+        if not session.notified and request.config.notification_type != "None":
+            request.store.close_without_placing(session)
+            log.warning("upload session %s closed before its application was told: discarded", sid)
+            return request.ack([(bits.SESSION_ID, sid)])
         try:
             request.store.commit(session, request.config.allow_overwrites)
         except DestinationExists:

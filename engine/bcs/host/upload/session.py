@@ -117,6 +117,12 @@ class UploadSession:
     created: float = field(default_factory=time.time)
     last_activity: float = field(default_factory=time.time)  # creation or the last byte received
     ended: float | None = None  # when it became a tombstone
+    # Server application notification (bits-protocol.md 2.7)
+    notify: str = "None"  # the group's notificationType when the session was made (not None: the
+    #                       session does not hold its destination, the application decides)
+    notified: bool = False  # the application took the upload (its reply is ready)
+    reply_url: str = ""  # BITS-Reply-URL of the last fragment's Ack
+    copy_to_destination: bool = False  # the application asked for the file at its URL as well
     checkpointed: float = field(default_factory=time.monotonic)  # last fsync + index write
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

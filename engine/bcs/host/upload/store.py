@@ -40,6 +40,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bcs import tunables
 from bcs.durable import fsync_dir
@@ -49,29 +50,33 @@ __all__ = ["DestinationExists", "UploadStore"]
 
 log = logging.getLogger("bcs.host.upload")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    url_group TEXT NOT NULL,
-    url TEXT NOT NULL,
-    destination TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    owner_name TEXT NOT NULL,
-    content_name TEXT NOT NULL,
-    protocol TEXT NOT NULL,
-    state TEXT NOT NULL,
-    durable INTEGER NOT NULL,
-    total INTEGER,
-    created REAL NOT NULL,
-    last_activity REAL NOT NULL,
-    ended REAL
+# The index: (column, attribute of UploadSession, SQL type); ``received`` is not stored (after a
+# restart a session resumes from ``durable``).
+_FIELDS = (
+    ("id", "session_id", "TEXT PRIMARY KEY"),
+    ("url_group", "url_group", "TEXT NOT NULL"),
+    ("url", "url", "TEXT NOT NULL"),
+    ("destination", "destination", "TEXT NOT NULL"),
+    ("owner", "owner", "TEXT NOT NULL"),
+    ("owner_name", "owner_name", "TEXT NOT NULL"),
+    ("content_name", "content_name", "TEXT NOT NULL"),
+    ("protocol", "protocol", "TEXT NOT NULL"),
+    ("state", "state", "TEXT NOT NULL"),
+    ("durable", "durable", "INTEGER NOT NULL"),
+    ("total", "total", "INTEGER"),
+    ("created", "created", "REAL NOT NULL"),
+    ("last_activity", "last_activity", "REAL NOT NULL"),
+    ("ended", "ended", "REAL"),
+    ("notify", "notify", "TEXT NOT NULL"),
+    ("notified", "notified", "INTEGER NOT NULL"),
+    ("reply_url", "reply_url", "TEXT NOT NULL"),
+    ("copy", "copy_to_destination", "INTEGER NOT NULL"),
 )
-"""
-_COLUMNS = (
-    "id, url_group, url, destination, owner, owner_name, content_name, protocol, state, durable, total, "
-    "created, last_activity, ended"
-)
+_SCHEMA = "CREATE TABLE IF NOT EXISTS sessions (" + ", ".join(f"{c} {t}" for c, _, t in _FIELDS) + ")"
+_COLUMNS = ", ".join(c for c, _, _ in _FIELDS)
+_INSERT = f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES ({', '.join('?' for _ in _FIELDS)})"
 _STAGING_SUFFIX = ".part"
+_REPLY_SUFFIX = ".reply"
 _COPY_SUFFIX = ".bcs-upload"
 
 
@@ -142,6 +147,10 @@ class UploadStore:
     def staging_path(self, session: UploadSession) -> str:
         return str(self.directory / (_file_name(session.session_id) + _STAGING_SUFFIX))
 
+    def reply_path(self, session: UploadSession) -> str:
+        """Where the reply of a server application is kept until Close-Session (upload-reply)."""
+        return str(self.directory / (_file_name(session.session_id) + _REPLY_SUFFIX))
+
     def get(self, session_id: str) -> UploadSession | None:
         with self._lock:
             return self._sessions.get(session_id)
@@ -173,7 +182,8 @@ class UploadStore:
         with self._lock:
             self._write_row(session)
             self._sessions[session.session_id] = session
-            self._holders[destination_key(session.destination)] = session.session_id
+            if session.notify == "None":
+                self._holders[destination_key(session.destination)] = session.session_id
         # After the row: a crash in between leaves a row whose missing staging file ``open`` makes.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
         os.close(fd)
@@ -204,8 +214,7 @@ class UploadStore:
                 self._sessions.pop(session.session_id, None)
             else:
                 self._write_row(session)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.staging_path(session))
+        self._remove_files(session)
 
     def commit(self, session: UploadSession, allow_overwrite: bool) -> None:
         """Place the uploaded file at its destination durably, then record the CLOSED tombstone.
@@ -239,6 +248,18 @@ class UploadStore:
             session.advance(SessionEvent.CLOSE)
             self._release(session)
             self._write_row(session)
+        self._remove_files(session)
+
+    def close_without_placing(self, session: UploadSession) -> None:
+        """Close a session whose file a server application took: nothing is placed.
+
+        The caller holds ``session.lock``; the session is UPLOADED.
+        """
+        with self._lock:
+            session.advance(SessionEvent.CLOSE)
+            self._release(session)
+            self._write_row(session)
+        self._remove_files(session)
 
     def cleanup(self, now: float, timeout_of: Callable[[str], float]) -> list[UploadSession]:
         """Expire sessions without progress for their group's timeout, and old tombstones.
@@ -278,6 +299,11 @@ class UploadStore:
             self._sessions.pop(session.session_id, None)
 
     # --- inside ---
+    def _remove_files(self, session: UploadSession) -> None:
+        for path in (self.staging_path(session), self.reply_path(session)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
     def _release(self, session: UploadSession) -> None:
         key = destination_key(session.destination)
         if self._holders.get(key) == session.session_id:
@@ -285,25 +311,11 @@ class UploadStore:
 
     def _write_row(self, s: UploadSession) -> None:
         assert self._db is not None
-        self._db.execute(
-            f"INSERT OR REPLACE INTO sessions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                s.session_id,
-                s.url_group,
-                s.url,
-                s.destination,
-                s.owner,
-                s.owner_name,
-                s.content_name,
-                s.protocol,
-                s.state.value,
-                s.durable,
-                s.total,
-                s.created,
-                s.last_activity,
-                s.ended,
-            ),
-        )
+        values = []
+        for _, attr, _ in _FIELDS:
+            value = getattr(s, attr)
+            values.append(value.value if isinstance(value, SessionState) else value)
+        self._db.execute(_INSERT, values)
 
     def _delete_row(self, session_id: str) -> None:
         assert self._db is not None
@@ -322,18 +334,18 @@ class UploadStore:
                 self._delete_row(str(row[0]))
                 continue
             known.add(_file_name(session.session_id) + _STAGING_SUFFIX)
+            known.add(_file_name(session.session_id) + _REPLY_SUFFIX)
             with contextlib.suppress(OSError):
                 os.unlink(_copy_path(session))  # a cross-device copy a crash interrupted
             if session.active:
                 self._recover_active(session)
             else:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.staging_path(session))
+                self._remove_files(session)
             self._sessions[session.session_id] = session
-            if session.active:
+            if session.active and session.notify == "None":
                 self._holders[destination_key(session.destination)] = session.session_id
         for name in os.listdir(self.directory):
-            if name.endswith(_STAGING_SUFFIX) and name not in known:
+            if name.endswith((_STAGING_SUFFIX, _REPLY_SUFFIX)) and name not in known:
                 log.info("upload store: removing %s, which no session owns", name)
                 with contextlib.suppress(OSError):
                     os.unlink(self.directory / name)
@@ -378,40 +390,21 @@ class UploadStore:
         self._write_row(session)
 
 
-def _session_of(row: tuple[object, ...]) -> UploadSession:
-    (
-        sid,
-        group,
-        url,
-        dest,
-        owner,
-        owner_name,
-        content_name,
-        protocol,
-        state,
-        durable,
-        total,
-        created,
-        last,
-        ended,
-    ) = row
-    return UploadSession(
-        session_id=str(sid),
-        url_group=str(group),
-        url=str(url),
-        destination=str(dest),
-        owner=str(owner),
-        owner_name=str(owner_name),
-        content_name=str(content_name),
-        protocol=str(protocol),
-        state=SessionState(state),
-        received=int(durable),  # type: ignore[call-overload]
-        durable=int(durable),  # type: ignore[call-overload]
-        total=None if total is None else int(total),  # type: ignore[call-overload]
-        created=float(created),  # type: ignore[arg-type]
-        last_activity=float(last),  # type: ignore[arg-type]
-        ended=None if ended is None else float(ended),  # type: ignore[arg-type]
+def _session_of(row: tuple[Any, ...]) -> UploadSession:
+    """A session from its index row.
+
+    Raises:
+        ValueError, TypeError: the row does not hold a session.
+    """
+    values = {attr: value for (_, attr, _), value in zip(_FIELDS, row, strict=True)}
+    session = UploadSession(
+        **{k: v for k, v in values.items() if k not in ("state", "notified", "copy_to_destination")}
     )
+    session.state = SessionState(values["state"])
+    session.notified = bool(values["notified"])
+    session.copy_to_destination = bool(values["copy_to_destination"])
+    session.received = session.durable = int(session.durable)
+    return session
 
 
 def _copy_path(session: UploadSession) -> str:
