@@ -5,8 +5,10 @@ limits, and the upload.* RPC methods."""
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,8 @@ import pytest
 
 from bcs.rpc.client import RpcClient
 from conftest import EngineProcess, free_port
-from test_client_support import wait_until
-from upload_support import BitsConnection, BitsUploader, Response, upload_group
+from test_client_support import make_pki, wait_until
+from upload_support import BitsConnection, BitsUploader, Response, packet, upload_group
 
 BG_E_SESSION_NOT_FOUND = "0x8020001F"
 ERROR_SHARING_VIOLATION = "0x80070020"
@@ -346,8 +348,6 @@ def test_upload_settings_are_shown_persisted_and_checked(engine: EngineProcess, 
 def test_the_upload_session_view_finds_its_columns_in_upload_list(
     engine: EngineProcess, folder: Path
 ) -> None:
-    import xml.etree.ElementTree as ET
-
     root = ET.parse(Path(__file__).resolve().parent.parent / "BitsCompactServer.Format.ps1xml").getroot()
     (view,) = [v for v in root.iter("View") if v.findtext("Name") == "Bcs.UploadSession"]
     columns = [item.findtext("PropertyName") for item in view.iter("TableColumnItem")]
@@ -357,3 +357,29 @@ def test_the_upload_session_view_finds_its_columns_in_upload_list(
     (session,) = engine.call("upload.list")
     pascal = {key[0].upper() + key[1:] for key in session}
     assert columns and set(columns) <= pascal, columns
+
+
+def test_uploads_work_over_https_where_cheroot_streams_the_body(
+    engine: EngineProcess, folder: Path, tmp_path: Path
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    port = free_port()
+    engine.call(
+        "sslcert.set", port=port, certificatePath=str(pki["server_cert"]), keyPath=str(pki["server_key"])
+    )
+    prefix = f"https://+:{port}/upload/"
+    engine.call("urlgroup.create", urlGroup=prefix, uploadEnabled=True)
+    engine.call("url.create", urlGroup=prefix, urlSuffix="files", sourcePath=str(folder))
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    data = os.urandom(3 * MB)
+    wait_until(lambda: engine.call("urlgroup.get", urlGroup=prefix)["listening"], timeout=10)
+    with BitsConnection(port, tls=context) as c:
+        up = BitsUploader(c, "/upload/files/tls.bin")
+        assert up.create().status == 200
+        assert received(up.fragment(0, data[:MB], len(data))) == MB
+        r = up.fragment(2 * MB, data[2 * MB :], len(data))  # a gap: 416, its body left unread
+        assert r.status == 416 and received(r) == MB
+        assert received(up.fragment(MB // 2, data[MB // 2 :], len(data))) == len(data)  # overlap
+        assert up.close().status == 200
+        assert b"\r\nBITS-Packet-Type: Ack\r\n" in up.conn.request(up.path, packet("Ping")).head
+    assert (folder / "tls.bin").read_bytes() == data

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,10 +34,13 @@ class Response:
 class BitsConnection:
     """One keep-alive connection to the engine's HTTP port; reconnects when the server closed it."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 60.0) -> None:
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", timeout: float = 60.0, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.port = port
         self.host = host
         self.timeout = timeout
+        self.tls = tls
         self.sock: socket.socket | None = None
         self.buffer = b""
 
@@ -54,7 +58,10 @@ class BitsConnection:
 
     def _connect(self) -> socket.socket:
         if self.sock is None:
-            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            if self.tls is not None:
+                sock = self.tls.wrap_socket(sock, server_hostname="localhost")
+            self.sock = sock
             self.buffer = b""
         return self.sock
 

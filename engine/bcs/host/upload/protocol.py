@@ -48,6 +48,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import stat
 import threading
 import time
@@ -84,6 +85,7 @@ __all__ = ["FragmentPlan", "Step", "UploadTarget", "find_reply", "handle_bits_po
 log = logging.getLogger("bcs.host.upload")
 
 _DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+_NOT_A_WORD = re.compile(r"[^a-z0-9]+")
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
 _BITS_HEADERS = (
     "HTTP_BITS_PACKET_TYPE",
@@ -158,7 +160,8 @@ def plan_fragment(
 
 def _error(status: int, code: Code | str, message: str, headers: Headers | None = None) -> Answer:
     value = code if isinstance(code, str) else format_hresult(code.hresult)
-    return Answer(status, message, headers, code=value, why=f"upload:{message}"[:120])
+    slug = _NOT_A_WORD.sub("-", message.lower()).strip("-")[:60]  # one token in the access log
+    return Answer(status, message, headers, code=value, why=f"upload:{slug}")
 
 
 def _not_found(session_id: str | None) -> Answer:
@@ -493,6 +496,10 @@ def _complete(store: UploadStore, session: UploadSession) -> None:
     try:
         session.advance(SessionEvent.COMPLETE)
         store.checkpoint(session, fd)
+    except BaseException:
+        # Not durable, not recorded: still RECEIVING, so the resent last fragment completes it.
+        session.state = SessionState.RECEIVING
+        raise
     finally:
         os.close(fd)
     log.info("upload session %s received all %d bytes", session.session_id, session.received)

@@ -185,7 +185,11 @@ class UploadStore:
             if session.notify == "None":
                 self._holders[destination_key(session.destination)] = session.session_id
         # After the row: a crash in between leaves a row whose missing staging file ``open`` makes.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+        except OSError:
+            self.drop(session)
+            raise
         os.close(fd)
 
     def checkpoint(self, session: UploadSession, fd: int) -> None:
