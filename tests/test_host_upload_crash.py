@@ -240,3 +240,12 @@ def test_a_5_gib_sparse_file_uploads_with_the_server_rss_flat(engine: EngineProc
     peak = max(samples)
     print(f"5 GiB upload: {size / elapsed / 1e6:.0f} MB/s, RSS baseline {baseline} KiB, peak {peak} KiB")
     assert peak - baseline < 64 * 1024, (baseline, peak)
+
+
+def test_an_unreadable_index_stops_the_engine_with_a_clear_message(engine_factory: Any) -> None:
+    engine: EngineProcess = engine_factory()
+    (engine.state_dir / "uploads").mkdir(parents=True)
+    (engine.state_dir / "uploads" / "index.db").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(RuntimeError, match="engine exited with 1"):
+        engine.start()
+    assert "upload session index" in engine.output() and "index.db" in engine.output()

@@ -44,6 +44,7 @@ from typing import Any
 
 from bcs import tunables
 from bcs.durable import fsync_dir
+from bcs.errors import ERROR_INVALID_DATA, BcsError
 from bcs.host.upload.session import SessionEvent, SessionState, UploadSession
 
 __all__ = ["DestinationExists", "UploadStore"]
@@ -108,18 +109,26 @@ class UploadStore:
     # --- lifecycle ---
     def open(self) -> None:
         """Create or open the index and recover every session (see the module docstring)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if sys.platform != "win32":
-            os.chmod(self.directory, 0o700)
-        db = sqlite3.connect(
-            str(self.directory / "index.db"), check_same_thread=False, isolation_level=None, timeout=30
-        )
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute(_SCHEMA)
-        with self._lock:
-            self._db = db
-            self._recover()
+        path = self.directory / "index.db"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            if sys.platform != "win32":
+                os.chmod(self.directory, 0o700)
+            db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute(_SCHEMA)
+            with self._lock:
+                self._db = db
+                self._recover()
+        except (sqlite3.Error, OSError) as exc:
+            raise BcsError(
+                ERROR_INVALID_DATA,
+                f"the upload session index {path} cannot be used ({exc}); move {self.directory} away "
+                "to start without the upload sessions it holds",
+                noun="Server",
+                target=str(path),
+            ) from None
 
     def close(self) -> None:
         """Record the progress of every active session (a clean stop loses nothing), then close."""
