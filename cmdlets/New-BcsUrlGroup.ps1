@@ -32,6 +32,36 @@ function New-BcsUrlGroup {
     .PARAMETER DirectoryListing
     List the files of directory URLs.
 
+    .PARAMETER AllowOverwrites
+    Whether a BITS upload may replace an existing file (default: no, the upload gets 403).
+
+    .PARAMETER MaxUploadSize
+    Largest file a BITS upload may send, in bytes; 0 = no limit but the disk (the default).
+
+    .PARAMETER SessionTimeout
+    Seconds an upload session may go without progress before it and its data are deleted
+    (default 1209600, 14 days, as IIS).
+
+    .PARAMETER MaxSessionsPerUser
+    Active upload sessions of one user in the group; 0 = unlimited (default 50). Until
+    authentication is enforced, every anonymous client counts as the same user.
+
+    .PARAMETER HostId
+    Host name or address the BITS client sends the rest of an upload session to (BITS-Host-Id),
+    for server farms without shared storage; an empty string removes it.
+
+    .PARAMETER HostIdFallbackTimeout
+    Seconds without progress after which the client goes back to the original host (default 86400).
+
+    .PARAMETER NotificationUrl
+    Absolute http:// URL of a server application told of each upload (upload-reply); an empty
+    string removes it.
+
+    .PARAMETER NotificationType
+    How the server application gets an upload: None (the file is placed at its URL), ByReference
+    (its path) or ByValue (its bytes). The application's answer is the reply a BITS upload-reply
+    job gets; the file is placed only when the application asks for it.
+
     .EXAMPLE
     New-BcsUrlGroup -UrlGroup 'http://+:8080/Demo/'
 
@@ -60,7 +90,30 @@ function New-BcsUrlGroup {
 
         [switch]$UploadEnabled,
 
-        [switch]$DirectoryListing
+        [switch]$DirectoryListing,
+
+        [switch]$AllowOverwrites,
+
+        [ValidateRange(0, [long]::MaxValue)]
+        [long]$MaxUploadSize,
+
+        [ValidateRange(1, 31536000)]
+        [int]$SessionTimeout,
+
+        [ValidateRange(0, 1000000)]
+        [int]$MaxSessionsPerUser,
+
+        [ValidateLength(0, 300)]
+        [string]$HostId,
+
+        [ValidateRange(0, 4294967295)]
+        [long]$HostIdFallbackTimeout,
+
+        [ValidateLength(0, 2200)]
+        [string]$NotificationUrl,
+
+        [ValidateSet('None', 'ByReference', 'ByValue')]
+        [string]$NotificationType
     )
 
     process {
@@ -79,6 +132,30 @@ function New-BcsUrlGroup {
         }
         if ($PSBoundParameters.ContainsKey('DirectoryListing')) {
             $params['directoryListing'] = $DirectoryListing.IsPresent
+        }
+        if ($PSBoundParameters.ContainsKey('AllowOverwrites')) {
+            $params['allowOverwrites'] = $AllowOverwrites.IsPresent
+        }
+        if ($PSBoundParameters.ContainsKey('MaxUploadSize')) {
+            $params['maxUploadSize'] = $MaxUploadSize
+        }
+        if ($PSBoundParameters.ContainsKey('SessionTimeout')) {
+            $params['sessionTimeout'] = $SessionTimeout
+        }
+        if ($PSBoundParameters.ContainsKey('MaxSessionsPerUser')) {
+            $params['maxSessionsPerUser'] = $MaxSessionsPerUser
+        }
+        if ($PSBoundParameters.ContainsKey('HostId')) {
+            $params['hostId'] = $HostId
+        }
+        if ($PSBoundParameters.ContainsKey('HostIdFallbackTimeout')) {
+            $params['hostIdFallbackTimeout'] = $HostIdFallbackTimeout
+        }
+        if ($PSBoundParameters.ContainsKey('NotificationUrl')) {
+            $params['notificationUrl'] = $NotificationUrl
+        }
+        if ($PSBoundParameters.ContainsKey('NotificationType')) {
+            $params['notificationType'] = $NotificationType
         }
         if ($PSCmdlet.ShouldProcess($UrlGroup, 'Create URL group')) {
             Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'urlgroup.create' -Params $params | ConvertTo-BcsObject -TypeName 'Bcs.UrlGroup'

@@ -9,7 +9,7 @@ BeforeDiscovery {
     $changing = Get-Command -Module BitsCompactServer | Where-Object -FilterScript { $stateChanging -contains $_.Verb } |
         ForEach-Object -Process { @{ Name = $_.Name; Verb = $_.Verb } }
     $identity = foreach ($command in Get-Command -Module BitsCompactServer) {
-        foreach ($name in 'JobId', 'UrlGroup', 'UrlSuffix', 'Port') {
+        foreach ($name in 'JobId', 'UrlGroup', 'UrlSuffix', 'Port', 'SessionId') {
             if ($command.Parameters.ContainsKey($name)) {
                 @{ Name = $command.Name; Parameter = $name }
             }

@@ -53,7 +53,7 @@ STATE_CHANGING_VERBS = {
 HIGH_IMPACT_VERBS = {"Remove", "Stop"}
 # Methods that only read: every other method call must sit inside an `if ($PSCmdlet.ShouldProcess(...))`.
 READ_ONLY_METHODS = re.compile(r"\.(status|get|list|describe|wait|export)$")
-IDENTITY_PARAMETERS = {"JobId", "UrlGroup", "UrlSuffix", "Port"}
+IDENTITY_PARAMETERS = {"JobId", "UrlGroup", "UrlSuffix", "Port", "SessionId"}
 FORBIDDEN_COMMANDS = {"Write-Host"}
 # Built-in aliases of Windows PowerShell 5.1 and PowerShell 7 (full names only in scripts).
 _ALIAS_NAMES = """

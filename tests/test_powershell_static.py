@@ -34,7 +34,7 @@ APPROVED_VERBS = {
     "Suspend",
     "Wait",
 }
-TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server", "Bcs.SslCertificate"}
+TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server", "Bcs.SslCertificate", "Bcs.UploadSession"}
 
 
 def _all_functions() -> list[ps.Function]:

@@ -5,7 +5,7 @@ function ConvertTo-BcsObject {
 
     .DESCRIPTION
     Nested objects and arrays are converted too; only the outer object gets the PSTypeName
-    (Bcs.Job, Bcs.UrlGroup, Bcs.Url, Bcs.Server, Bcs.SslCertificate) that selects the default
+    (Bcs.Job, Bcs.UrlGroup, Bcs.Url, Bcs.Server, Bcs.SslCertificate, ...) that selects the default
     table view.
 
     Dates become UTC [datetime] values at every depth (CreationTime, ModificationTime,

@@ -16,6 +16,7 @@ def load_registry() -> MethodRegistry:
     import bcs.host.api
     import bcs.host.authapi
     import bcs.host.sslapi
+    import bcs.host.upload.api
     import bcs.server_api  # noqa: F401
 
     return REGISTRY

@@ -106,11 +106,38 @@ PACE_STEPS: Final = 20  # a throttled transfer sends rate/20 bytes per step (20 
 PACE_TICK: Final = 0.02  # seconds a throttled file body waits before asking its bucket again
 MIN_PACED_CHUNK: Final = 1024  # smallest paced step (the minimum bandwidth limit is 1024 B/s)
 
+# --- File host: BITS uploads (bits-protocol.md section 2; the IIS default beside each) -------------
+UPLOAD_MAX_FRAGMENT: Final = 64 * 1024 * 1024  # bytes of one Fragment body; larger gets 413 and the
+#                                                client sends smaller ones (Windows sends at most 13 MB)
+UPLOAD_CHUNK: Final = 1024 * 1024  # bytes moved from a request body to the staging file at once
+UPLOAD_CHECKPOINT_BYTES: Final = 64 * 1024 * 1024  # progress is fsynced and recorded at least this
+#                                                    often (what a crash costs in resending at most)
+UPLOAD_CHECKPOINT_SECONDS: Final = 5.0  # ... and at least this often while bytes arrive (slow links)
+#                                         (BCS_TEST_UPLOAD_CHECKPOINT_BYTES, _SECONDS)
+UPLOAD_SESSION_TIMEOUT: Final = 1_209_600  # s without progress, then deleted (BITSSessionTimeout 14 d)
+UPLOAD_CLEANUP_INTERVAL: Final = 43_200.0  # s between sweeps of expired sessions (BITS: every 12 h)
+#                                            (BCS_TEST_UPLOAD_CLEANUP_INTERVAL)
+UPLOAD_TOMBSTONE_SECONDS: Final = 3600.0  # s a closed or cancelled session still answers a resent
+#                                           Close/Cancel, whose Ack was lost (BCS_TEST_UPLOAD_TOMBSTONE_SECONDS)
+UPLOAD_EMPTY_SESSION_HOLD: Final = 120.0  # s a session that received nothing holds its destination;
+#                                           then a new Create-Session takes it over (the Ack of the
+#                                           first may have been lost) (BCS_TEST_UPLOAD_EMPTY_SESSION_HOLD)
+UPLOAD_NOTIFY_TIMEOUT: Final = 300.0  # s to connect to a server application and for each read of its
+#                                       answer (IIS: 5 min each) (BCS_TEST_UPLOAD_NOTIFY_TIMEOUT)
+UPLOAD_SESSIONS_PER_USER: Final = 50  # active sessions of a user in a group (BITSNumberOfSessionsLimit)
+UPLOAD_HOST_ID_FALLBACK: Final = 86_400  # s, BITS-Host-Id-Fallback-Timeout (BITSHostIdFallbackTimeout 1 d)
+MAX_UPLOAD_SESSION_TIMEOUT: Final = 31_536_000  # s, the longest sessionTimeout accepted (a year)
+MAX_HOST_ID_CHARS: Final = 300  # characters of hostId (IIS limit)
+MAX_NOTIFICATION_URL_CHARS: Final = 2200  # characters of notificationUrl (IIS limit)
+
 # --- File host: listeners (waitress) --------------------------------------------------------------
 BASE_THREADS: Final = 4  # worker threads of a listener beyond its groups' connection limits (waitress: 4)
 UNLIMITED_GROUP_THREADS: Final = 8  # threads counted for a group whose connection limit is 0
 MAX_THREADS: Final = 256  # worker threads of one listener at most
 MAX_CONNECTIONS: Final = 1000  # open connections per listener (waitress default 100)
+RECV_BYTES: Final = 256 * 1024  # bytes read from a socket at once (waitress: 8192). Upload bodies
+#                                 arrive this way: 1 GiB of 64 MiB fragments took 4.3 engine CPU s at
+#                                 8192, 1.7-2.0 s at 256 KiB
 ACCEPTS_PER_WAKEUP: Final = 64  # connections accepted in one wake-up while refused ones keep coming
 DRAIN_IDLE: Final = 32  # idle connections closed at once when MAX_CONNECTIONS is reached (nginx: up to 32)
 LISTEN_RETRY_SECONDS: Final = 10.0  # a port that was in use is tried again this often (HTTP.SYS: no retry)

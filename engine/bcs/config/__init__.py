@@ -7,6 +7,7 @@
 from bcs.config.model import (
     AUTH_SCHEMES,
     CONFIG_VERSION,
+    NOTIFICATION_TYPES,
     AuthConfig,
     ClientConfig,
     Config,
@@ -29,6 +30,7 @@ from bcs.config.yamlio import dump_yaml, load_yaml
 __all__ = [
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
+    "NOTIFICATION_TYPES",
     "AuthConfig",
     "ClientConfig",
     "Config",

@@ -25,6 +25,7 @@ import stat
 import sys
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ from bcs.urlprefix import parse_prefix
 __all__ = [
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
+    "NOTIFICATION_TYPES",
     "AuthConfig",
     "ClientConfig",
     "Config",
@@ -95,6 +97,17 @@ class UrlGroupConfig:
     authentication: list[str] = field(default_factory=list)  # Negotiate / NTLM / Basic / ClientCertificate
     upload_enabled: bool = False
     directory_listing: bool = False
+    # BITS uploads (bits-protocol.md 2.8; the IIS property each stands for in brackets)
+    allow_overwrites: bool = False  # an upload may replace an existing file [BITSAllowOverwrites]
+    max_upload_size: int = 0  # bytes of one uploaded file; 0 = no limit but the disk [BITSMaximumUploadSize]
+    session_timeout: int = tunables.UPLOAD_SESSION_TIMEOUT  # s without progress [BITSSessionTimeout]
+    max_sessions_per_user: int = (
+        tunables.UPLOAD_SESSIONS_PER_USER
+    )  # 0 = unlimited [BITSNumberOfSessionsLimit]
+    host_id: str = ""  # host the client sends the rest of a session to [BITSHostId]
+    host_id_fallback_timeout: int = tunables.UPLOAD_HOST_ID_FALLBACK  # s [BITSHostIdFallbackTimeout]
+    notification_url: str = ""  # the server application told of each upload [BITSServerNotificationURL]
+    notification_type: str = "None"  # None / ByReference / ByValue [BITSServerNotificationType 0/1/2]
     urls: list[UrlConfig] = field(default_factory=list)
 
 
@@ -118,6 +131,11 @@ def secret(name: str) -> Any:
     field ``<field>_set`` beside it says whether one is set, and that is what is written.
     """
     return field(default="", repr=False, metadata={"secret": name})
+
+
+NOTIFICATION_TYPES = ("None", "ByReference", "ByValue")
+_HOST_ID = re.compile(r"[A-Za-z0-9._:\[\]-]+")
+_MAX_FALLBACK_TIMEOUT = 0xFFFFFFFF  # BITS' "infinite"
 
 
 @dataclass
@@ -561,6 +579,63 @@ def group_setting_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...],
             return ("authentication", j), f"must be one of {', '.join(AUTH_SCHEMES)}, not {shown(scheme)}"
     if len(set(group.authentication)) != len(group.authentication):
         return ("authentication",), "schemes must be unique"
+    return _upload_setting_problem(group)
+
+
+def _upload_setting_problem(group: UrlGroupConfig) -> tuple[tuple[str | int, ...], str] | None:
+    """The first bad BITS upload setting of a group (bits-protocol.md 2.8), or None."""
+    if group.max_upload_size < 0:
+        return ("maxUploadSize",), f"must be 0 (no limit) or a number of bytes, not {group.max_upload_size}"
+    if not 1 <= group.session_timeout <= tunables.MAX_UPLOAD_SESSION_TIMEOUT:
+        return ("sessionTimeout",), (
+            f"must be between 1 and {tunables.MAX_UPLOAD_SESSION_TIMEOUT} seconds, not {group.session_timeout}"
+        )
+    if not 0 <= group.max_sessions_per_user <= tunables.MAX_CONNECTION_LIMIT:
+        return ("maxSessionsPerUser",), (
+            f"must be between 0 (unlimited) and {tunables.MAX_CONNECTION_LIMIT}, not {group.max_sessions_per_user}"
+        )
+    host = group.host_id
+    if host and (len(host) > tunables.MAX_HOST_ID_CHARS or not _HOST_ID.fullmatch(host)):
+        return ("hostId",), (
+            f"must be a host name or address of at most {tunables.MAX_HOST_ID_CHARS} characters "
+            f"(letters, digits, '.', '-', ':', '[', ']'), not {shown(host)}"
+        )
+    if not 0 <= group.host_id_fallback_timeout <= _MAX_FALLBACK_TIMEOUT:
+        return ("hostIdFallbackTimeout",), (
+            f"must be between 0 and {_MAX_FALLBACK_TIMEOUT} seconds, not {group.host_id_fallback_timeout}"
+        )
+    if group.notification_type not in NOTIFICATION_TYPES:
+        return ("notificationType",), (
+            f"must be one of {', '.join(NOTIFICATION_TYPES)}, not {shown(group.notification_type)}"
+        )
+    url = group.notification_url
+    if url:
+        problem = _notification_url_problem(url)
+        if problem:
+            return ("notificationUrl",), f"{problem}, not {shown(url)}"
+    elif group.notification_type != "None":
+        return ("notificationUrl",), f"is required with notificationType {group.notification_type}"
+    return None
+
+
+def _notification_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a notification URL (an absolute http:// URL), or None.
+
+    IIS also takes a URL relative to the upload's folder, resolved on its own site. This server
+    runs no applications, and resolving against the request would let a client's Host header
+    choose where the server posts the uploaded file: only absolute URLs are accepted.
+    """
+    if len(url) > tunables.MAX_NOTIFICATION_URL_CHARS:
+        return f"must be at most {tunables.MAX_NOTIFICATION_URL_CHARS} characters"
+    if any(ord(c) <= 0x20 or c == "\x7f" for c in url):
+        return "must not contain spaces or control characters"
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() != "http" or not parts.hostname or parts.fragment:
+        return "must be an absolute http:// URL (BITS notifies server applications over HTTP only)"
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        return "has an invalid port"
     return None
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from bcs import tunables
 from bcs.auth.schemes import enforced, sddl_enforced
 from bcs.auth.sddl import parse_sddl
 from bcs.config import (
+    NOTIFICATION_TYPES,
     Config,
     UrlConfig,
     UrlGroupConfig,
@@ -50,16 +52,55 @@ _SETTINGS = (
     Param("authentication", "array", "Authentication schemes required by the group.", items="string"),
     Param("uploadEnabled", "boolean", "Accept BITS uploads (BITS_POST) on the group's URLs."),
     Param("directoryListing", "boolean", "List the files of directory URLs."),
+    Param("allowOverwrites", "boolean", "An upload may replace an existing file (default false: 403)."),
+    Param(
+        "maxUploadSize",
+        "integer",
+        "Largest file accepted by an upload, in bytes; 0 = no limit but the disk (default 0).",
+        minimum=0,
+    ),
+    Param(
+        "sessionTimeout",
+        "integer",
+        "Seconds an upload session may go without progress before it is deleted (default 1209600, 14 days).",
+        minimum=1,
+        maximum=tunables.MAX_UPLOAD_SESSION_TIMEOUT,
+    ),
+    Param(
+        "maxSessionsPerUser",
+        "integer",
+        "Active upload sessions of one user in the group; 0 = unlimited (default 50). Anonymous "
+        "clients count as one user.",
+        minimum=0,
+    ),
+    Param(
+        "hostId",
+        "string",
+        "Host name or address the client sends the rest of an upload session to (BITS-Host-Id); "
+        "empty = none.",
+        max_length=tunables.MAX_HOST_ID_CHARS,
+    ),
+    Param(
+        "hostIdFallbackTimeout",
+        "integer",
+        "Seconds without progress before the client returns to the original host (default 86400).",
+        minimum=0,
+        maximum=0xFFFFFFFF,
+    ),
+    Param(
+        "notificationUrl",
+        "string",
+        "Absolute http:// URL of the server application told of each upload (upload-reply); empty = none.",
+        max_length=tunables.MAX_NOTIFICATION_URL_CHARS,
+    ),
+    Param(
+        "notificationType",
+        "string",
+        "How the server application gets an upload: None (the file is placed), ByReference (its "
+        "path) or ByValue (its bytes).",
+        enum=NOTIFICATION_TYPES,
+    ),
 )
-
-
-_SETTING_FIELDS = {
-    "connection_limit": "connectionLimit",
-    "bandwidth_limit": "bandwidthLimit",
-    "authentication": "authentication",
-    "upload_enabled": "uploadEnabled",
-    "directory_listing": "directoryListing",
-}
 
 
 def _host(ctx: CallContext) -> Any:
@@ -121,6 +162,14 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
         "authentication": list(group.authentication),
         "uploadEnabled": group.upload_enabled,
         "directoryListing": group.directory_listing,
+        "allowOverwrites": group.allow_overwrites,
+        "maxUploadSize": group.max_upload_size,
+        "sessionTimeout": group.session_timeout,
+        "maxSessionsPerUser": group.max_sessions_per_user,
+        "hostId": group.host_id,
+        "hostIdFallbackTimeout": group.host_id_fallback_timeout,
+        "notificationUrl": group.notification_url,
+        "notificationType": group.notification_type,
         "urlCount": len(group.urls),
         "listening": host.is_listening(prefix.port),
         "listenError": host.listen_error(prefix.port),
@@ -132,7 +181,7 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
     }
     runtime = host.runtime(prefix.key)
     counters = runtime.snapshot() if runtime is not None else {}
-    for key in ("requests", "bytesSent", "activeTransfers", "rejectedTransfers"):
+    for key in ("requests", "bytesSent", "bytesReceived", "activeTransfers", "rejectedTransfers"):
         out[key] = counters.get(key, 0)
     if with_urls:
         out["urls"] = [_url_dict(prefix, url, group, host.resolves) for url in group.urls]

@@ -7,7 +7,9 @@ path safety in ``paths``, routing in ``routing``, files in ``download``, directo
 ``listing``; this module only orders them.
 
 Errors (4xx/5xx) carry a short text body and ``BITS-Error-Code`` / ``BITS-Error-Context: 0x5``
-built from ``bcs.errors`` (``0x80190000 | status``).
+built from ``bcs.errors`` (``0x80190000 | status``). The answer to a ``BITS_POST`` is always an Ack
+(``BITS-Packet-Type: Ack``, ``Content-Length: 0``, no body), refusals included; BITS_POST requests
+go to the upload dispatcher (``bcs.host.upload.protocol``) after the same steps as downloads.
 
 Authenticate: ``bcs.auth.schemes`` turns the request and its group's ``authentication`` list into
 a ``Principal`` (anonymous without a list), kept on the ``Exchange`` for authorize and the access
@@ -42,6 +44,8 @@ from bcs.host.exchange import Answer, Exchange, Headers, HostState, StartRespons
 from bcs.host.listing import serve_listing
 from bcs.host.paths import decode_request_path, resolve_below, safe_parts
 from bcs.host.routing import GroupRuntime, RoutingTable, UrlEntry
+from bcs.host.upload.protocol import UploadTarget, find_reply, handle_bits_post
+from bcs.http import bits
 
 __all__ = ["HostApp"]
 
@@ -96,6 +100,9 @@ class HostApp:
         path = decode_request_path(environ.get("PATH_INFO", ""))
         group, rest, slash = self._route_group(environ, exchange, path)
         principal, last_token = self._authenticate(environ, exchange, group.runtime)
+        reply = find_reply(environ, self.state.uploads, group.runtime, rest, principal)
+        if reply is not None:  # an upload-reply's BITS-Reply-URL, its owner's until Close-Session
+            return serve_file(environ, start_response, exchange, reply, self.stopping, self.paces_files)
         entry, below = self._route_url(environ, group, rest, slash)
         self._authorize(environ, entry, principal)
         if last_token is not None:  # Kerberos mutual authentication: the acceptor's last token
@@ -151,9 +158,10 @@ class HostApp:
 
     @staticmethod
     def _route_url(environ: dict[str, Any], group: Any, rest: str, slash: str) -> tuple[UrlEntry, str]:
-        """The URL of the group serving the request, and the path below it (GET and HEAD only)."""
-        if environ["REQUEST_METHOD"] not in ("GET", "HEAD"):
-            raise Answer(405, "method not allowed", [("Allow", "GET, HEAD")])
+        """The URL of the group serving the request, and the path below it (GET, HEAD, BITS_POST)."""
+        if environ["REQUEST_METHOD"] not in ("GET", "HEAD", bits.BITS_POST):
+            allow = "GET, HEAD, BITS_POST" if group.runtime.config.upload_enabled else "GET, HEAD"
+            raise Answer(405, "method not allowed", [("Allow", allow)])
         if not slash:
             raise Answer(404, "not found")
         entry, below = RoutingTable.find_url(group, rest)
@@ -225,6 +233,8 @@ class HostApp:
         rest: str,
     ) -> Iterable[bytes]:
         """A file URL serves its file; a directory URL a file, a listing or a redirect below it."""
+        if environ["REQUEST_METHOD"] == bits.BITS_POST:
+            return self._upload(environ, start_response, exchange, entry, below)
         if not entry.is_directory:
             if below:
                 raise Answer(404, "not found")
@@ -241,6 +251,28 @@ class HostApp:
             return serve_listing(environ, start_response, exchange, target)
         return serve_file(environ, start_response, exchange, target, self.stopping, self.paces_files)
 
+    def _upload(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        exchange: Exchange,
+        entry: UrlEntry,
+        below: str,
+    ) -> Iterable[bytes]:
+        """A BITS_POST: its destination is a file below a directory URL (a new name is allowed)."""
+        shown = environ.get("PATH_INFO", "")
+        url = shown.encode("latin-1").decode("utf-8", "replace")
+        if not entry.is_directory:
+            target = UploadTarget(entry.group, None, url, "uploads go to names below a directory URL")
+        else:
+            destination = resolve_below(entry.source, safe_parts(below), shown)
+            target = UploadTarget(entry.group, destination, url)
+        # The principal of _authenticate: its name is the user of the per-user session limit
+        # (all anonymous clients are one user); authorize has checked write access (BITS_POST).
+        return handle_bits_post(
+            environ, start_response, exchange, self.state.uploads, target, exchange.principal, self.stopping
+        )
+
     # --- the answer of a refused or failed request ---
     @staticmethod
     def _error(
@@ -251,14 +283,18 @@ class HostApp:
         extra: Headers | None = None,
         code: str = "",
     ) -> list[bytes]:
-        body = (message + "\n").encode("utf-8") if exchange.environ["REQUEST_METHOD"] != "HEAD" else b""
-        length = len(message) + 1
-        headers: Headers = [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(length)),
-            ("BITS-Error-Code", code or HttpStatusError(status).header_value()),
-            ("BITS-Error-Context", "0x5"),
-        ]
+        method = exchange.environ["REQUEST_METHOD"]
+        error = [(bits.ERROR_CODE, code or HttpStatusError(status).header_value())]
+        if not any(name == bits.ERROR_CONTEXT for name, _ in extra or ()):  # else 0x7: an application's
+            error.append((bits.ERROR_CONTEXT, bits.ERROR_CONTEXT_REMOTE_FILE))
+        headers: Headers
+        if method == bits.BITS_POST:  # an Ack: no body (bits-protocol.md 2.1)
+            body = b""
+            headers = [("Pragma", "no-cache"), (bits.PACKET_TYPE, "Ack"), ("Content-Length", "0"), *error]
+        else:
+            body = (message + "\n").encode("utf-8") if method != "HEAD" else b""
+            length = len(message) + 1
+            headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(length)), *error]
         if extra:
             headers.extend(extra)
         exchange.status = status

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bcs.host.accesslog import AccessLog
     from bcs.host.limits import Slot
     from bcs.host.routing import GroupRuntime, RoutingTable
+    from bcs.host.upload.store import UploadStore
 
 __all__ = ["Answer", "Exchange", "Headers", "HostState", "StartResponse", "status_line"]
 
@@ -39,8 +40,11 @@ _REASONS = {
     405: "Method Not Allowed",
     412: "Precondition Failed",
     414: "URI Too Long",
+    409: "Conflict",
+    413: "Content Too Large",
     416: "Range Not Satisfiable",
     500: "Internal Server Error",
+    501: "Not Implemented",
     503: "Service Unavailable",
 }
 
@@ -63,6 +67,7 @@ class HostState:
         # Called by the listeners with a connection's ``environ["bcs.connection"]`` once it has
         # closed (from an I/O or worker thread), so per-connection state can be dropped.
         self.connection_closed: Callable[[Any], None] | None = self.authenticator.acceptor.forget
+        self.uploads: UploadStore | None = None  # BITS upload sessions (None: no state directory)
 
 
 class Answer(Exception):

@@ -32,6 +32,14 @@ Hostile clients (issue #11), one rule each, all in ``HostServer`` and ``Sendfile
   allows accepting a bare LF; we do not, as waitress does not for complete heads: one reading of
   line ends, so nothing behind a proxy that reads them otherwise can smuggle a request.
 * A Content-Length too long for ``int()`` gets 400 (waitress dropped the connection).
+
+BITS uploads: waitress reads a whole request body before the app runs, in memory up to
+``inbuf_overflow`` (512 KiB) and in a temporary file beyond, so memory stays flat whatever the
+fragment size; the app then moves it to the session's staging file. A ``BITS_POST`` whose
+Content-Length exceeds ``UPLOAD_MAX_FRAGMENT`` is answered 413 as an Ack as soon as its head is
+read (the client sends smaller fragments), before any of its body is stored. waitress writes
+header names as ``Bits-Packet-Type``; ``HostTask`` gives the BITS headers back the spelling
+Windows uses (``BITS-Packet-Type``), for peers that compare names case-sensitively.
 """
 
 from __future__ import annotations
@@ -53,15 +61,16 @@ from waitress.buffers import ReadOnlyFileBasedBuffer
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser, ParsingError
 from waitress.server import TcpWSGIServer
-from waitress.task import ThreadedTaskDispatcher, WSGITask
-from waitress.utilities import BadRequest
+from waitress.task import ErrorTask, ThreadedTaskDispatcher, WSGITask
+from waitress.utilities import BadRequest, Error
 from waitress.wasyncore import loop
 
 from bcs import tunables
-from bcs.errors import E_NOTIMPL, BcsError, BusyError
+from bcs.errors import E_NOTIMPL, BcsError, BusyError, HttpStatusError
 from bcs.host.app import HostApp
 from bcs.host.exchange import HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
+from bcs.http import bits
 
 __all__ = [
     "Connection",
@@ -113,13 +122,36 @@ class Connection:
                 log.exception("closing %r: the connection-closed hook failed", self)
 
 
+class FragmentTooLarge(Error):  # type: ignore[misc]
+    """The 413 Ack of a BITS_POST whose body is larger than the server's buffer."""
+
+    code = 413
+    reason = "Content Too Large"
+
+    def to_response(self, ident: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+        headers = [
+            ("Pragma", "no-cache"),
+            (bits.PACKET_TYPE, "Ack"),
+            (bits.ERROR_CODE, HttpStatusError(413).header_value()),
+            (bits.ERROR_CONTEXT, bits.ERROR_CONTEXT_REMOTE_FILE),
+        ]
+        return f"{self.code} {self.reason}", headers, b""
+
+
 class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
-    """waitress's parser, answering 400 at once to bare line ends and to absurd Content-Lengths."""
+    """waitress's parser, answering 400 at once to bare line ends and to absurd Content-Lengths,
+    and 413 (an Ack) to a BITS_POST too large for one fragment."""
 
     completed: bool
+    error: Error | None
+    fragment_too_large = False
 
     def received(self, data: bytes) -> int:
         consumed: int = HTTPRequestParser.received(self, data)
+        if self.fragment_too_large and not isinstance(self.error, FragmentTooLarge):
+            self.error = FragmentTooLarge(f"a fragment of at most {tunables.UPLOAD_MAX_FRAGMENT} bytes")
+            self.completed = True
+            return consumed
         if self.completed or self.body_rcv is not None:
             return consumed
         # The head still open: look at what just came (and the byte before it, for a CRLF split
@@ -136,10 +168,39 @@ class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
             HTTPRequestParser.parse_header(self, header_plus)
         except ValueError as exc:  # int() of thousands of digits
             raise ParsingError("Content-Length is invalid") from exc
+        if self.command == bits.BITS_POST and self.content_length > tunables.UPLOAD_MAX_FRAGMENT:
+            self.fragment_too_large = True
+
+
+_BITS_NAMES = {name.lower().encode("ascii"): name.encode("ascii") for name in bits.RESPONSE_HEADERS}
+
+
+def _bits_spelling(head: bytes) -> bytes:
+    """A response head with the BITS header names spelled as Windows does (waitress re-cases them)."""
+    if b"\r\nBits-" not in head:
+        return head
+    lines = head.split(b"\r\n")
+    for i, line in enumerate(lines):
+        name, colon, rest = line.partition(b":")
+        proper = _BITS_NAMES.get(name.lower()) if colon else None
+        if proper is not None:
+            lines[i] = proper + b":" + rest
+    return b"\r\n".join(lines)
+
+
+class HostErrorTask(ErrorTask):  # type: ignore[misc]
+    """waitress's error task (400, 413, 431 ...); BITS header names keep their spelling."""
+
+    def build_response_header(self) -> bytes:
+        return _bits_spelling(ErrorTask.build_response_header(self))
 
 
 class HostTask(WSGITask):  # type: ignore[misc]
-    """waitress's WSGI task, with the request's ``Connection`` in its environ."""
+    """waitress's WSGI task, with the request's ``Connection`` in its environ; BITS header names
+    keep their spelling."""
+
+    def build_response_header(self) -> bytes:
+        return _bits_spelling(WSGITask.build_response_header(self))
 
     def get_environment(self) -> dict[str, Any]:
         environ: dict[str, Any] | None = self.environ
@@ -165,6 +226,7 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
 
     parser_class = HostRequestParser
     task_class = HostTask
+    error_task_class = HostErrorTask
     _body: FileBody | None = None  # the file body being sent, here or in the pump
     address_key: str | None = None  # the client address counted in ``HostServer.per_address``
     head_started = 0.0  # when the current request head began (0: no request yet)
@@ -575,6 +637,7 @@ class WaitressListener(Listener):
             threads=self.threads,
             ident="BITS-Compact-Server",
             connection_limit=tunables.MAX_CONNECTIONS,
+            recv_bytes=tunables.RECV_BYTES,
             asyncore_use_poll=True,
             expose_tracebacks=False,
         )

@@ -34,6 +34,7 @@ class GroupCounters:
 
     requests: int = 0
     bytes_sent: int = 0
+    bytes_received: int = 0  # BITS upload bytes written to staging files
     rejected: int = 0  # answered 503 because of the connection limit
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -58,6 +59,7 @@ class GroupRuntime:
         return {
             "requests": c.requests,
             "bytesSent": c.bytes_sent,
+            "bytesReceived": c.bytes_received,
             "activeTransfers": self.gate.active,
             "rejectedTransfers": c.rejected,
         }

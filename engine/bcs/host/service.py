@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from typing import Any
 
 from bcs import tunables
@@ -31,6 +32,7 @@ from bcs.host.exchange import HostState
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import GroupRuntime, RoutingTable
 from bcs.host.tls import TlsListener
+from bcs.host.upload.store import UploadStore
 from bcs.urlprefix import parse_prefix
 
 __all__ = ["FileHost"]
@@ -128,12 +130,17 @@ class FileHost:
         self._warned: dict[str, str] = {}  # URL group -> its authentication warning, logged once
         self._access: AccessLog | None = None
         self._auth: AuthConfig | None = None  # the auth settings applied last
+        self._sweep_timer: threading.Timer | None = None
 
     # --- lifecycle ---
     def start(self) -> None:
         state_dir = getattr(self.engine, "state_dir", None)
         if state_dir is not None:
             self._access = AccessLog(state_dir / "access.log")
+            uploads = UploadStore(state_dir / "uploads")
+            uploads.open()  # recovers the sessions a previous run left, before any request
+            self.state.uploads = uploads
+            self._sweep_uploads()
         config = self.engine.config.current
         with self._lock:
             self._apply(config, required=set())
@@ -147,6 +154,11 @@ class FileHost:
                 self._retry_timer = None
             for port in list(self.listeners):
                 self._close(port)
+            if self._sweep_timer is not None:
+                self._sweep_timer.cancel()
+                self._sweep_timer = None
+        if self.state.uploads is not None:
+            self.state.uploads.close()
         self.state.access_log = None
         if self.state.resolver is not None:
             self.state.resolver.close()
@@ -170,6 +182,31 @@ class FileHost:
             "unenforcedSettings": unenforced,
             "authentication": self.state.authenticator.acceptor.status(),
         }
+
+    # --- upload sessions ---
+    def session_timeout(self, prefix_key: str) -> float:
+        """The sessionTimeout of a group (the default when the group is gone)."""
+        group = self.engine.config.current.find_group(prefix_key)
+        return float(group.session_timeout if group is not None else tunables.UPLOAD_SESSION_TIMEOUT)
+
+    def _sweep_uploads(self) -> None:
+        """Expire upload sessions without progress and old tombstones; then arm the next sweep."""
+        uploads = self.state.uploads
+        if uploads is None:
+            return
+        try:
+            uploads.cleanup(time.time(), self.session_timeout)
+        except Exception:
+            log.exception("sweeping the upload sessions failed")
+        with self._lock:
+            if self._stopped:
+                return
+            interval = tunables.tuned("UPLOAD_CLEANUP_INTERVAL", tunables.UPLOAD_CLEANUP_INTERVAL)
+            timer = threading.Timer(interval, self._sweep_uploads)
+            timer.name = "bcs-upload-sweep"
+            timer.daemon = True
+            self._sweep_timer = timer
+            timer.start()
 
     # --- queries for the RPC layer ---
     def runtime(self, prefix_key: str) -> GroupRuntime | None:
