@@ -4,6 +4,7 @@ cheroot with TLS 1.2+, live binding and rebinding, client certificates, clear er
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import socket
 import ssl
@@ -19,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from bcs.rpc.client import RpcError
 from conftest import EngineProcess, free_port
 from test_client_support import make_cert, wait_job, wait_until
+from test_host_http import access_lines
 
 
 @pytest.fixture(scope="module")
@@ -377,3 +379,78 @@ def test_idle_tcp_clients_do_not_delay_another_clients_handshake(
     finally:
         for sock in idle:
             sock.close()
+
+
+def curl_timed(port: int, ca: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            *("curl", "-sS", "--max-time", "60", "--cacert", str(ca), "-o", str(out)),
+            *("-w", "%{size_download} %{time_total}", *extra, f"https://localhost:{port}/Tls/f.bin"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_an_https_body_leaves_at_its_group_cap_and_a_new_cap_applies_at_once(
+    engine: EngineProcess, pki: dict[str, Any], tmp_path: Path
+) -> None:
+    # https file bodies leave from a pooled buffer at the pace of the buckets (tls._Gateway._send_file).
+    mb = 1_000_000
+    data = tmp_path / "paced.bin"
+    data.write_bytes(os.urandom(4 * mb))
+    port = free_port()
+    group = f"https://+:{port}/Tls/"
+    engine.call("urlgroup.create", urlGroup=group, bandwidthLimit=2 * mb)
+    engine.call("url.create", urlGroup=group, urlSuffix="f.bin", sourcePath=str(data))
+    bind(engine, port, pki["server"])
+    out, err = curl_timed(port, pki["ca"], tmp_path / "a.bin").communicate(timeout=60)
+    assert err == ""
+    size, seconds = int(out.split()[0]), float(out.split()[1])
+    assert size == 4 * mb and (tmp_path / "a.bin").read_bytes() == data.read_bytes()
+    assert abs(size / seconds - 2 * mb) < 0.1 * 2 * mb, size / seconds
+    engine.call("urlgroup.set", urlGroup=group, bandwidthLimit=1 * mb)
+    running = curl_timed(port, pki["ca"], tmp_path / "b.bin")
+    time.sleep(1.0)
+    engine.call("urlgroup.set", urlGroup=group, bandwidthLimit=6 * mb)
+    out, err = running.communicate(timeout=60)
+    assert err == ""
+    # about 1 MB in the first second, then 3 MB at 6 MB/s: 1.5 s (4 s without the change)
+    assert 1.2 < float(out.split()[1]) < 2.6, out
+    assert (tmp_path / "b.bin").read_bytes() == data.read_bytes()
+    lines = access_lines(engine, 2)
+    assert [line.split(" ")[4:6] for line in lines[-2:]] == [["200", str(4 * mb)]] * 2
+
+
+def test_https_multi_range_answers_and_a_file_that_shrinks_mid_body_ends_it_short(
+    engine: EngineProcess, pki: dict[str, Any], tmp_path: Path
+) -> None:
+    data = tmp_path / "shrinks.bin"
+    content = os.urandom(3 * 1024 * 1024)
+    data.write_bytes(content)
+    port = free_port()
+    group = f"https://+:{port}/Tls/"
+    engine.call("urlgroup.create", urlGroup=group, bandwidthLimit=1024 * 1024)
+    engine.call("url.create", urlGroup=group, urlSuffix="f.bin", sourcePath=str(data))
+    bind(engine, port, pki["server"])
+    context = ssl.create_default_context(cafile=str(pki["ca"]))
+    conn = http.client.HTTPSConnection("localhost", port, context=context, timeout=30)
+    try:
+        conn.request("GET", "/Tls/f.bin", headers={"Range": "bytes=100-199,0-9"})
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 206 and resp.getheader("Content-Type", "").startswith("multipart/byteranges")
+        assert body.index(content[100:200]) < body.index(content[:10])
+        conn.request("GET", "/Tls/f.bin")
+        resp = conn.getresponse()
+        assert resp.status == 200 and resp.getheader("Content-Length") == str(len(content))
+        got = resp.read(256 * 1024)
+        os.truncate(data, 512 * 1024)
+        with pytest.raises(http.client.IncompleteRead):
+            resp.read()
+    finally:
+        conn.close()
+    assert curl(port, pki["ca"], tmp_path / "after.bin").returncode == 0  # the port serves on
+    assert (tmp_path / "after.bin").read_bytes() == content[: 512 * 1024]
+    assert got == content[: len(got)]

@@ -105,6 +105,10 @@ SEND_BUFFER: Final = 4 * 1024 * 1024  # SO_SNDBUF of served connections where wm
 PACE_STEPS: Final = 20  # a throttled transfer sends rate/20 bytes per step (20 steps a second)
 PACE_TICK: Final = 0.02  # seconds a throttled file body waits before asking its bucket again
 MIN_PACED_CHUNK: Final = 1024  # smallest paced step (the minimum bandwidth limit is 1024 B/s)
+# Bytes read and handed to OpenSSL per step of an https file body: with 64 KiB the engine spent
+# 15-25 % more CPU per GiB than with 256 KiB, with 1 MiB no less (one A/B run, README "Benchmarks").
+TLS_SEND_CHUNK: Final = 256 * 1024
+TLS_SEND_BUFFERS_KEPT: Final = 8  # idle TLS_SEND_CHUNK buffers kept for the next bodies (the rest freed)
 
 # --- File host: BITS uploads (bits-protocol.md section 2; the IIS default beside each) -------------
 UPLOAD_MAX_FRAGMENT: Final = 64 * 1024 * 1024  # bytes of one Fragment body; larger gets 413 and the

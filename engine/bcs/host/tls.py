@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -31,6 +32,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from bcs import tunables
+from bcs.bandwidth import as_paced
 from bcs.config import SslCertificateConfig
 from bcs.errors import ERROR_INVALID_PASSWORD, NTE_NO_KEY, BcsError, InvalidArgumentError, file_error
 from bcs.host.certstore import read_store_certificate
@@ -305,6 +308,12 @@ class _Adapter(BuiltinSSLAdapter):
         tls = self.context.wrap_socket(sock, do_handshake_on_connect=False, server_side=True)
         return tls, _TlsEnviron(self, tls)
 
+    def makefile(self, sock: Any, mode: str = "r", bufsize: int = io.DEFAULT_BUFFER_SIZE) -> Any:
+        """cheroot's reader for reading; for writing a ``_SocketWriter`` (no copies)."""
+        if "r" in mode:
+            return super().makefile(sock, mode, bufsize)
+        return _SocketWriter(sock)
+
     def get_environ(self, sock: Any = None) -> dict[str, Any]:
         """The TLS variables of a request (cheroot's, without the server's own certificate text)."""
         env: dict[str, Any] = {"wsgi.url_scheme": "https", "HTTPS": "on"}
@@ -317,6 +326,83 @@ class _Adapter(BuiltinSSLAdapter):
             if peer:
                 env["SSL_CLIENT_CERT"] = ssl.DER_cert_to_PEM_cert(peer)
         return env
+
+
+class _SocketWriter:
+    """cheroot's ``wfile`` of a TLS connection, without its copies: a write goes to ``sendall`` as it is.
+
+    cheroot's writer (a pure-Python ``_pyio.BufferedWriter``) copies every chunk into a bytearray
+    and then into new ``bytes`` before the socket sees it; OpenSSL reads the caller's buffer
+    directly (memoryviews included) and makes the one copy it needs into its record buffer itself.
+    """
+
+    __slots__ = ("_sock", "bytes_written", "closed")
+
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self._sock = sock
+        self.bytes_written = 0  # cheroot's statistics read it
+        self.closed = False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._sock.sendall(data)
+        n = len(data) if isinstance(data, bytes) else data.nbytes
+        self.bytes_written += n
+        return n
+
+    def flush(self) -> None:
+        """Nothing is buffered."""
+
+    def close(self) -> None:
+        self.closed = True  # the connection closes the socket
+
+
+class _FileWrapper:
+    """``wsgi.file_wrapper`` of the https listeners: ``_Gateway`` sends the file from a reused buffer.
+
+    Iterated (by anything that does not know it), it reads the file in ``block_size`` chunks, as
+    PEP 3333 asks of a file wrapper.
+    """
+
+    __slots__ = ("block_size", "fh")
+
+    def __init__(self, fh: Any, block_size: int = tunables.READ_CHUNK) -> None:
+        self.fh = fh
+        self.block_size = block_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        read, size = self.fh.read, self.block_size
+        while chunk := read(size):
+            yield chunk
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+class _Buffers:
+    """The send buffers of the https listeners, taken for one read-and-send step and given back.
+
+    A bytearray is zeroed when made, so each is made once and reused; only what the busiest moment
+    needed at once is made, and at most ``keep`` idle ones are kept. ``list.pop`` and ``append`` are
+    atomic: the workers share the pool without a lock.
+    """
+
+    def __init__(self, size: int, keep: int) -> None:
+        self.size = size
+        self.keep = keep
+        self._free: list[memoryview] = []
+
+    def take(self) -> memoryview:
+        try:
+            return self._free.pop()
+        except IndexError:
+            return memoryview(bytearray(self.size))
+
+    def give(self, buf: memoryview) -> None:
+        if len(self._free) < self.keep:
+            self._free.append(buf)
+
+
+_buffers = _Buffers(tunables.TLS_SEND_CHUNK, tunables.TLS_SEND_BUFFERS_KEPT)
 
 
 class _TlsEnviron(Mapping[str, Any]):
@@ -357,12 +443,82 @@ class _HttpConnection(HTTPConnection):
 
 
 class _Gateway(Gateway_10):
-    """cheroot's WSGI 1.0 gateway, with the request's ``Connection`` in its environ."""
+    """cheroot's WSGI 1.0 gateway, with the request's ``Connection`` in its environ and file bodies
+    sent from a reused buffer, at the pace of their bandwidth buckets."""
 
     def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # cheroot's stub says None
         env: dict[str, Any] = Gateway_10.get_environ(self)  # type: ignore[no-untyped-call]
         env["bcs.connection"] = self.req.conn.bcs_connection
+        env["wsgi.file_wrapper"] = _FileWrapper
         return env
+
+    def respond(self) -> None:
+        """Run the app and send its answer (cheroot's ``respond``, with ``_send_file`` for file bodies)."""
+        response = self.req.server.wsgi_app(self.env, self.start_response)
+        try:
+            length = self.remaining_bytes_out  # Content-Length
+            if isinstance(response, _FileWrapper) and length is not None and hasattr(response.fh, "readinto"):
+                self._send_file(response, length)
+            else:
+                for chunk in response:
+                    if not chunk:
+                        continue
+                    if not isinstance(chunk, bytes):
+                        raise ValueError("WSGI Applications must yield bytes")
+                    self.write(chunk)
+        finally:
+            self.req.ensure_headers_sent()
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+
+    def _send_file(self, body: _FileWrapper, length: int) -> None:
+        """Send ``length`` bytes of ``body``'s file from where it stands: read into a pooled buffer,
+        hand that buffer to OpenSSL, as far as the file's bandwidth buckets allow (``Paced``).
+
+        The file position moves with what is read, so the file knows what left when it closes. A
+        file that got shorter, or a listener that stops, ends the response short and closes the
+        connection (as on plain HTTP).
+        """
+        req = self.req
+        req.ensure_headers_sent()
+        if req.chunked_write:  # never for the host's bodies (they carry Content-Length)
+            for chunk in body:
+                self.write(chunk)
+            return
+        fh = body.fh
+        readinto = fh.readinto
+        sendall = req.conn.socket.sendall
+        paced = as_paced(fh)
+        stopping: threading.Event = req.server.stopping
+        buffers = _buffers
+        left = length
+        while left > 0:
+            want = min(left, buffers.size)
+            now = 0.0
+            if paced is not None:
+                now = time.monotonic()
+                room = paced.allowance(now)
+                if room is not None:
+                    if room < 1:
+                        if stopping.wait(tunables.PACE_TICK):
+                            req.close_connection = True
+                            return
+                        continue
+                    want = min(want, int(room))
+            buf = buffers.take()
+            try:
+                n = readinto(buf[:want])
+                if n:
+                    sendall(buf[:n])
+            finally:
+                buffers.give(buf)
+            if not n:
+                req.close_connection = True  # the file shrank: the client sees a short body
+                return
+            left -= n
+            if paced is not None:
+                paced.consumed(n, now)
 
 
 class _Server(WSGIServer):
@@ -371,6 +527,7 @@ class _Server(WSGIServer):
     ConnectionClass = _HttpConnection
     prebound: socket.socket | None = None
     host_state: HostState | None = None  # its connection_closed hears of every closed connection
+    stopping: threading.Event  # the listener's: set when it stops (wakes paced file bodies)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -425,6 +582,7 @@ class TlsListener(Listener):
     """One https port on cheroot, serving the port's ``HostApp`` with the port's certificate."""
 
     scheme = "https"
+    paces_files = True  # _Gateway._send_file paces wsgi.file_wrapper bodies by their buckets
 
     def __init__(self, port: int, state: HostState, threads: int, binding: SslCertificateConfig) -> None:
         context = load_context(binding)
@@ -449,6 +607,7 @@ class TlsListener(Listener):
         )
         server.prebound = sock
         server.host_state = self.state
+        server.stopping = self.stopping
         server.ssl_adapter = self._adapter
         server.prepare()
         self._server = server
