@@ -1,0 +1,189 @@
+"""HTTPS benchmark (issue 13): the engine's https groups side by side with nginx + TLS, one run.
+
+Usage: .venv/bin/python bench/bench_tls.py [--duration 10] [--rounds 3] [--size-mib 1024]
+       [--ranges 16] [--certs ecdsa,rsa] [--only big,ranges] [--servers ...] [--quick]
+
+For each certificate (ECDSA P-256, RSA 2048, made with openssl for the run), every https server
+gets the same certificate and the same TLS policy (TLS 1.2 and 1.3, ``DEFAULT:@SECLEVEL=2``, the
+server's preference), and a probe with OpenSSL's client defaults (wrk's) must find the same
+protocol and cipher on all of them, or the run stops. Servers, one run, same files:
+
+* nginx-tls:    nginx with ``ssl`` (no kTLS), 2 workers on 2 cores
+* engine-https: an https group of the engine bound to the certificate
+* engine-http:  a plain http group of the same engine process (measured with the first certificate
+                only: it has none), for the engine's HTTP vs HTTPS figure
+* cheroot:      a bare cheroot file app with the builtin TLS adapter, 256 KiB chunks: the ceiling
+                of a Python server on cheroot's TLS (issue 13 measured it at 0.98x / 0.81x nginx)
+
+Workloads (wrk, loopback):
+
+* big:    8 concurrent downloads of the big file (wrk -c8), aggregate MB/s
+* ranges: sequential ``--ranges`` MiB ranges (16) on one keep-alive connection (wrk -c1)
+
+and each server's CPU seconds per GiB sent (from /proc; at full speed on loopback the kernel's
+receive work lands partly on the sender, so read CPU ratios with bench_host.py's caveat).
+Each server is warmed up once per workload, then the rounds alternate; medians are kept.
+Prints the rounds, the medians and the ratios with their targets: engine-https/nginx-tls >= 0.95
+aggregate and >= 0.9 ranges. ``--quick``: a smoke run of seconds (numbers meaningless).
+Linux only. Needs nginx, wrk, curl and openssl (scripts/install).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import benchlib
+from benchlib import BareCheroot, Engine, Group, MiB, Nginx, Ratio, Result, Target, ratio
+
+SERVERS = ("nginx-tls", "engine-https", "engine-http", "cheroot")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per workload (median kept)")
+    parser.add_argument("--size-mib", type=int, default=1024, help="size of the big file")
+    parser.add_argument("--ranges", "--range-mib", dest="range_mib", type=int, default=benchlib.RANGE_MIB)
+    parser.add_argument("--certs", default="ecdsa,rsa", help="certificate kinds: ecdsa (P-256), rsa (2048)")
+    parser.add_argument("--only", default="big,ranges", help="workloads to run")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help="servers to run (nginx-tls and engine-https at least)"
+    )
+    parser.add_argument("--no-access-log", action="store_true", help="run the engine without access log")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 64 MiB, 1 s, one round, no warm-up")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.rounds, args.size_mib = 1, 1, min(args.size_mib, 64)
+    missing = benchlib.missing_tools("wrk", "nginx", "curl", "openssl")
+    if missing:
+        print(f"{', '.join(missing)} missing (bash scripts/install)", file=sys.stderr)
+        return 2
+    servers = args.servers.split(",")
+    workloads = args.only.split(",")
+    size, range_bytes = args.size_mib * MiB, args.range_mib * MiB
+    base = Path(tempfile.mkdtemp(prefix="bcs-bench-tls-"))
+    os.chmod(base, 0o755)
+    try:
+        files = benchlib.make_files(base / "files", args.size_mib)
+        benchlib.write_wrk_scripts(base)
+        results: dict[str, dict[str, Result]] = {}
+        sessions: dict[str, dict[str, str]] = {}
+        for index, kind in enumerate(args.certs.split(",")):
+            cert = benchlib.make_certificate(base / "pki", kind)
+            with ExitStack() as stack:
+                targets = start(stack, base / kind, files, cert, servers, index == 0, not args.no_access_log)
+                sessions[kind] = same_tls_session(targets)
+                print(f"{kind}: every https server negotiates {sessions[kind]['engine-https']}", flush=True)
+                for workload in workloads:
+
+                    def measure(target: Target, warmup: bool, workload: str = workload) -> Result:
+                        seconds = 1 if warmup else args.duration
+                        return benchlib.measure_wrk(target, workload, seconds, base, size, range_bytes)
+
+                    results[f"{kind}-{workload}"] = benchlib.compare(
+                        f"{kind}-{workload}", targets, measure, args.rounds, warmup=not args.quick
+                    )
+        benchlib.print_medians(results)
+        ratios = tls_ratios(results)
+        benchlib.print_ratios(ratios)
+        benchlib.write_json(args.json, results, ratios, tls=sessions)
+        return 0
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def start(
+    stack: ExitStack,
+    work: Path,
+    files: Path,
+    cert: tuple[Path, Path],
+    servers: list[str],
+    with_http: bool,
+    access_log: bool,
+) -> list[Target]:
+    """The servers of one certificate, started; their targets in the order they are measured."""
+    targets = []
+    if "nginx-tls" in servers:
+        targets.append(stack.enter_context(Nginx(work / "nginx", files, tls=cert)).target("nginx-tls"))
+    groups = [Group("Tls", "https", certificate=cert)]
+    plain = with_http and "engine-http" in servers
+    if plain:
+        groups.append(Group("Plain"))
+    engine = stack.enter_context(Engine(work / "engine", files, groups, access_log=access_log))
+    assert isinstance(engine, Engine)
+    targets.append(engine.group_target("engine-https", "Tls"))
+    if plain:
+        targets.append(engine.group_target("engine-http", "Plain"))
+    if "cheroot" in servers:
+        targets.append(stack.enter_context(BareCheroot(work / "cheroot", files, cert)).target())
+    return targets
+
+
+def same_tls_session(targets: list[Target]) -> dict[str, str]:
+    """The protocol and cipher of each https target; raises unless they are all the same."""
+    found = {
+        t.name: " ".join(benchlib.tls_session(t.port)) for t in targets if t.url_base.startswith("https:")
+    }
+    if len(set(found.values())) != 1:
+        raise RuntimeError(f"the https servers negotiate different TLS sessions: {found}")
+    return found
+
+
+def tls_ratios(results: dict[str, dict[str, Result]]) -> list[Ratio]:
+    ratios = []
+    for key, r in results.items():
+        workload = key.split("-", 1)[1]
+        engine = r["engine-https"]
+        target = {"big": 0.95, "ranges": 0.9}.get(workload)
+        what = "aggregate MB/s" if workload == "big" else "MB/s"
+        if "nginx-tls" in r:
+            nginx = r["nginx-tls"]
+            extra = {"at_least": target} if target else {}
+            ratios.append(
+                ratio(f"{key}: engine-https/nginx-tls {what}", engine["MBps"], nginx["MBps"], **extra)
+            )
+            ratios.append(
+                ratio(
+                    f"{key}: engine-https/nginx-tls CPU s per GiB",
+                    engine["cpu_s_per_GiB"],
+                    nginx["cpu_s_per_GiB"],
+                )
+            )
+        if "cheroot" in r:
+            ratios.append(
+                ratio(f"{key}: engine-https/bare cheroot {what}", engine["MBps"], r["cheroot"]["MBps"])
+            )
+            if "nginx-tls" in r:
+                ratios.append(
+                    ratio(
+                        f"{key}: bare cheroot/nginx-tls {what}", r["cheroot"]["MBps"], r["nginx-tls"]["MBps"]
+                    )
+                )
+        # engine-http ran with the first certificate only: its figure serves every certificate
+        plain = next(
+            (
+                v["engine-http"]
+                for k, v in results.items()
+                if k.endswith(f"-{workload}") and "engine-http" in v
+            ),
+            None,
+        )
+        if plain is not None:
+            ratios.append(ratio(f"{key}: engine https/http {what}", engine["MBps"], plain["MBps"]))
+            ratios.append(
+                ratio(
+                    f"{key}: engine https/http CPU s per GiB", engine["cpu_s_per_GiB"], plain["cpu_s_per_GiB"]
+                )
+            )
+    return ratios
+
+
+if __name__ == "__main__":
+    sys.exit(main())
