@@ -1,0 +1,86 @@
+"""The benchmarks in bench/ still run: each script in its ``--quick`` mode (seconds, numbers meaningless).
+
+They start real servers (nginx, the engine, an MIT KDC) and clients (wrk, curl); what is checked is
+that a run completes, every measured request succeeded and the ratio table is printed, so a change
+to the engine or to bench/benchlib.py that breaks a benchmark shows here and not on the day the
+figures are measured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+ENGINE = Path(__file__).resolve().parent.parent / "engine"
+
+TOOLS = {
+    "bench_host.py": ("wrk", "nginx", "curl"),
+    "bench_tls.py": ("wrk", "nginx", "curl", "openssl"),
+    "bench_auth.py": ("curl", "krb5kdc", "kdb5_util", "kadmin.local", "kinit"),
+    "bench_client.py": ("nginx",),
+}
+
+
+def run_quick(script: str) -> str:
+    missing = [tool for tool in TOOLS[script] if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (bash scripts/install)")
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "PYTHONPATH": str(ENGINE)},  # the engine of this checkout
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def assert_rounds_without_errors(out: str, rounds: int) -> None:
+    lines = [line for line in out.splitlines() if " round " in line]
+    assert len(lines) == rounds, out
+    assert all(line.endswith("errors 0") for line in lines), out
+    assert "\nratios:\n" in out, out
+
+
+def test_bench_host_quick_runs_every_workload_on_every_server() -> None:
+    out = run_quick("bench_host.py")
+    # big and small: nginx, waitress, engine; ranges and the two paced rates: nginx, engine
+    assert_rounds_without_errors(out, 3 + 2 + 3 + 2 + 2)
+    assert re.search(r"ranges: engine/nginx MB/s +[0-9.]+ +\(target >= 0.9\)", out), out
+
+
+def test_bench_tls_quick_compares_both_certificates_with_one_cipher() -> None:
+    out = run_quick("bench_tls.py")
+    # per certificate and workload: nginx-tls, engine-https, cheroot, and engine-http with the first
+    assert_rounds_without_errors(out, 2 * (4 + 4) - 2)
+    sessions = re.findall(r"^(ecdsa|rsa): every https server negotiates (\S+ \S+)$", out, re.M)
+    assert [kind for kind, _ in sessions] == ["ecdsa", "rsa"], out
+    for workload, target in (("big", "0.95"), ("ranges", "0.9")):
+        for kind in ("ecdsa", "rsa"):
+            label = f"{kind}-{workload}: engine-https/nginx-tls"
+            assert re.search(rf"{label} [^\n]*\(target >= {target}\)", out), out
+    assert "engine https/http" in out
+
+
+def test_bench_auth_quick_authenticates_with_ntlm_and_kerberos() -> None:
+    out = run_quick("bench_auth.py")
+    # small and ranges: anonymous, ntlm, negotiate; handshakes: ntlm, negotiate
+    assert_rounds_without_errors(out, 3 + 3 + 2)
+    for name in ("ntlm", "negotiate"):
+        assert re.search(rf"ranges: {name}/anonymous MB/s +[0-9.]+ +\(target >= 0.9\)", out), out
+        found = re.search(rf"^handshakes +{name} +([0-9.]+) handshakes/s", out, re.M)
+        assert found is not None and float(found.group(1)) > 0, out
+
+
+def test_bench_client_quick_runs_its_three_workloads() -> None:
+    out = run_quick("bench_client.py")
+    assert "ratio job/http.client" in out and "jobs/s" in out and "job.list round trip" in out, out
