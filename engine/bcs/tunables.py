@@ -106,7 +106,8 @@ PACE_STEPS: Final = 20  # a throttled transfer sends rate/20 bytes per step (20 
 PACE_TICK: Final = 0.02  # seconds a throttled file body waits before asking its bucket again
 MIN_PACED_CHUNK: Final = 1024  # smallest paced step (the minimum bandwidth limit is 1024 B/s)
 # Bytes read and handed to OpenSSL per step of an https file body: with 64 KiB the engine spent
-# 15-25 % more CPU per GiB than with 256 KiB, with 1 MiB no less (one A/B run, README "Benchmarks").
+# 12-23 % more CPU per GiB than with 256 KiB; 256 KiB, 512 KiB and 1 MiB were alike within the noise
+# of three A/B runs (README "Benchmarks"), and the smallest costs the least memory per sender.
 TLS_SEND_CHUNK: Final = 256 * 1024
 TLS_SEND_BUFFERS_KEPT: Final = 8  # idle TLS_SEND_CHUNK buffers kept for the next bodies (the rest freed)
 
