@@ -111,6 +111,21 @@ Describe 'The cmdlets against a running engine' {
         (Get-BcsServer).MaxUrlGroups | Should -Be 50
     }
 
+    It 'serves Prometheus metrics on its own port when asked, and stops' {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start()
+        $metricsPort = $listener.LocalEndpoint.Port
+        $listener.Stop()
+        $status = Set-BcsServer -MetricsPort $metricsPort -AccessLogFormat json -Confirm:$false
+        $status.MetricsPort | Should -Be $metricsPort
+        $status.Services.Metrics.Listening | Should -BeTrue
+        $page = Invoke-WebRequest -Uri "http://127.0.0.1:$metricsPort/metrics" -UseBasicParsing
+        $page.StatusCode | Should -Be 200
+        $page.Content | Should -Match '# TYPE bcs_http_requests_total counter'
+        (Set-BcsServer -MetricsPort 0 -AccessLogFormat text -Confirm:$false).Services.Metrics.Listening | Should -BeFalse
+        (Get-BcsServer).PSObject.Properties.Name | Should -Contain 'UrlGroupCounters'
+    }
+
     It 'creates, publishes into and lists a URL group' {
         Get-BcsUrlGroup | Should -BeNullOrEmpty -Because 'the engine started with -NoDemo'
         $created = New-BcsUrlGroup -UrlGroup $script:group -ConnectionLimit 2

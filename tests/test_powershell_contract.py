@@ -339,17 +339,32 @@ def test_set_bcsserver_json_changes_settings_and_the_server_view_finds_its_colum
     (call,) = f.rpc_calls()
     method = ps.methods_by_name(_describe(engine))["server.set"]
     params = ps.sample_params(
-        f, call, method, functions, {"maxUrlGroups": 40, "bandwidthLimit": 2048, "accessLog": False}
+        f,
+        call,
+        method,
+        functions,
+        {
+            "maxUrlGroups": 40,
+            "bandwidthLimit": 2048,
+            "accessLog": False,
+            "accessLogFormat": "json",
+            "metricsPort": 0,
+            "metricsAddress": "127.0.0.1",
+        },
     )
     assert set(params) == {
         "maxUrlGroups",
         "bandwidthLimit",
         "accessLog",
+        "accessLogFormat",
+        "metricsPort",
+        "metricsAddress",
         "backgroundJobSlots",
         "jobBandwidthLimit",
     }
     result = engine.call("server.set", **params)
     assert result["maxUrlGroups"] == 40 and result["bandwidthLimit"] == 2048 and result["accessLog"] is False
+    assert result["accessLogFormat"] == "json"
     (status_call,) = functions["Get-BcsServer"].rpc_calls()
     status = engine.call(status_call.method or "")
     assert status["maxUrlGroups"] == 40

@@ -15,6 +15,7 @@ import json
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -217,6 +218,18 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     # It 'changes server settings'
     assert bcs.send("Set-BcsServer", "server.set", maxUrlGroups=50)["maxUrlGroups"] == 50
     assert bcs.send("Get-BcsServer", "server.status")["maxUrlGroups"] == 50
+    after_each()
+
+    # It 'serves Prometheus metrics on its own port when asked, and stops'
+    metrics_port = free_port()
+    status = bcs.send("Set-BcsServer", "server.set", metricsPort=metrics_port, accessLogFormat="json")
+    assert status["metricsPort"] == metrics_port and status["services"]["metrics"]["listening"] is True
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        assert page.status == 200
+        assert "# TYPE bcs_http_requests_total counter" in page.read().decode()
+    status = bcs.send("Set-BcsServer", "server.set", metricsPort=0, accessLogFormat="text")
+    assert status["services"]["metrics"]["listening"] is False
+    assert isinstance(bcs.send("Get-BcsServer", "server.status")["services"]["host"]["urlGroups"], list)
     after_each()
 
     # It 'creates, publishes into and lists a URL group'

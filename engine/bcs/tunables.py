@@ -40,6 +40,7 @@ MAX_CONNECTION_LIMIT: Final = 1_000_000  # the highest connectionLimit a URL gro
 MIN_BANDWIDTH_LIMIT: Final = 1024  # bytes/s; the original refused anything lower
 LOG_FILE_BYTES: Final = 10 * 1024 * 1024  # rotating engine log, size of one file
 LOG_FILE_COUNT: Final = 5  # rotated engine log files kept
+METRICS_IDLE_TIMEOUT: Final = 10.0  # seconds a /metrics connection may stay idle (one thread each)
 
 # --- Bandwidth (bcs.bandwidth.TokenBucket) --------------------------------------------------------
 HOST_BUCKET_BURST: Final = (

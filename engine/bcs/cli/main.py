@@ -58,6 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bcs.client.service import JobService
     from bcs.engine import EngineOptions, default_state_dir, run_engine
     from bcs.host.service import FileHost
+    from bcs.metrics import MetricsService
     from bcs.rpc.transport import resolve_pipe_name
 
     if args.detach:
@@ -95,4 +96,4 @@ def _serve(args: argparse.Namespace) -> int:
         config_path=args.config,
         demo=not args.no_demo,
     )
-    return run_engine(options, (FileHost, JobService))
+    return run_engine(options, (FileHost, JobService, MetricsService))

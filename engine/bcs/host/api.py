@@ -25,6 +25,7 @@ from bcs.config import (
     tls_only_scheme_problem,
 )
 from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError, config_path_text
+from bcs.host.routing import COUNTER_NAMES
 from bcs.rpc.registry import CallContext, Param, rpc_method
 from bcs.urlprefix import UrlPrefix, parse_prefix
 
@@ -181,7 +182,7 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
     }
     runtime = host.runtime(prefix.key)
     counters = runtime.snapshot() if runtime is not None else {}
-    for key in ("requests", "bytesSent", "bytesReceived", "activeTransfers", "rejectedTransfers"):
+    for key in COUNTER_NAMES:
         out[key] = counters.get(key, 0)
     if with_urls:
         out["urls"] = [_url_dict(prefix, url, group, host.resolves) for url in group.urls]

@@ -123,9 +123,14 @@ class Exchange:
         if self.slot is not None:
             self.slot.release()
         group = self.group
-        if group is not None and nbytes:
-            with group.counters.lock:
-                group.counters.bytes_sent += nbytes
+        if group is not None and (nbytes or self.status >= 400):
+            counters = group.counters
+            with counters.lock:
+                counters.bytes_sent += nbytes
+                if self.status >= 500:
+                    counters.server_errors += 1
+                elif self.status >= 400:
+                    counters.client_errors += 1
         access = self.state.access_log
         if access is not None:
             env = self.environ
