@@ -137,6 +137,19 @@ Describe 'The cmdlets against a running engine' {
         (Set-BcsUrlGroup -UrlGroup $script:group -BandwidthLimit 0 -Confirm:$false).BandwidthLimit | Should -Be 0
     }
 
+    It 'publishes a file under its pinned SHA-256 (Repr-Digest)' {
+        $url = Add-BcsUrl -UrlGroup $script:group -UrlSuffix 'pinned.bin' -SourcePath $script:payload -Sha256
+        $url.Sha256 | Should -BeTrue
+        $url.DigestState | Should -Be 'Known'
+        $hex = (Get-FileHash -Path $script:payload -Algorithm SHA256).Hash.ToLowerInvariant()
+        $url.Sha256Digest | Should -Be $hex
+        $bytes = [byte[]]::new($hex.Length / 2)
+        for ($i = 0; $i -lt $bytes.Length; $i++) { $bytes[$i] = [Convert]::ToByte($hex.Substring(2 * $i, 2), 16) }
+        $page = Invoke-WebRequest -Uri "http://localhost:$($script:port)/Pester/pinned.bin" -Method Head -UseBasicParsing
+        @($page.Headers['Repr-Digest'])[0] | Should -Be "sha-256=:$([Convert]::ToBase64String($bytes)):"
+        Remove-BcsUrl -UrlGroup $script:group -UrlSuffix 'pinned.bin' -Confirm:$false
+    }
+
     It 'writes an ErrorRecord with id, category and target for an unknown URL group' {
         Get-BcsUrlGroup -UrlGroup 'http://+:1/Missing/' -ErrorVariable failed -ErrorAction SilentlyContinue
         $failed.Count | Should -Be 1

@@ -10,6 +10,7 @@ calls the module never makes. Keep the two files in step: change one, change the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import socket
@@ -244,6 +245,25 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     assert (
         bcs.send("Set-BcsUrlGroup", "urlgroup.set", urlGroup=group, bandwidthLimit=0)["bandwidthLimit"] == 0
     )
+    after_each()
+
+    # It 'publishes a file under its pinned SHA-256 (Repr-Digest)'
+    pinned = bcs.send(
+        "Add-BcsUrl",
+        "url.create",
+        urlGroup=group,
+        urlSuffix="pinned.bin",
+        sourcePath=str(payload),
+        sha256=True,
+    )
+    hex_digest = sha256(payload)
+    assert pinned["sha256"] is True and pinned["digestState"] == "Known"
+    assert pinned["sha256Digest"] == hex_digest
+    head = urllib.request.Request(f"http://localhost:{port}/Pester/pinned.bin", method="HEAD")
+    with urllib.request.urlopen(head, timeout=10) as page:
+        expected = "sha-256=:" + base64.b64encode(bytes.fromhex(hex_digest)).decode() + ":"
+        assert page.headers["Repr-Digest"] == expected
+    bcs.send("Remove-BcsUrl", "url.delete", urlGroup=group, urlSuffix="pinned.bin")
     after_each()
 
     # It 'writes an ErrorRecord with id, category and target for an unknown URL group'

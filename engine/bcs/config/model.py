@@ -87,6 +87,7 @@ class UrlConfig:
     url_suffix: str
     source_path: str
     sddl: str = ""
+    sha256: bool = False  # pin the SHA-256 of the file(s), serve it as Repr-Digest (bcs.host.digests)
 
 
 @dataclass

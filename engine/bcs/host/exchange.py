@@ -16,6 +16,7 @@ from bcs.auth.negotiate import NegotiateAcceptor
 from bcs.auth.principal import ANONYMOUS, Principal
 from bcs.auth.schemes import Authenticator
 from bcs.auth.sids import SidResolver
+from bcs.host.digests import DigestStore
 
 if TYPE_CHECKING:
     from bcs.bandwidth import TokenBucket
@@ -68,6 +69,7 @@ class HostState:
         # closed (from an I/O or worker thread), so per-connection state can be dropped.
         self.connection_closed: Callable[[Any], None] | None = self.authenticator.acceptor.forget
         self.uploads: UploadStore | None = None  # BITS upload sessions (None: no state directory)
+        self.digests = DigestStore(None)  # pinned SHA-256 of files of URLs with sha256 (replaced at start)
 
 
 class Answer(Exception):

@@ -97,6 +97,7 @@ class UrlEntry:
     source: str  # absolute path
     sddl: str
     is_directory: bool  # decided when the table is built; a source that changes type gives 404
+    sha256: bool = False  # the file(s) are served only under their pinned digest (bcs.host.digests)
 
 
 def _is_dir(path: str) -> bool:
@@ -107,7 +108,7 @@ def _is_dir(path: str) -> bool:
 
 
 def _entry(group: GroupRuntime, url: UrlConfig) -> UrlEntry:
-    return UrlEntry(group, url.url_suffix, url.source_path, url.sddl, _is_dir(url.source_path))
+    return UrlEntry(group, url.url_suffix, url.source_path, url.sddl, _is_dir(url.source_path), url.sha256)
 
 
 class _Group:

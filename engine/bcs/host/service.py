@@ -28,6 +28,7 @@ from bcs.config import Config, authentication_warning
 from bcs.config.model import AuthConfig
 from bcs.errors import ERROR_NOT_FOUND, BcsError, InvalidArgumentError
 from bcs.host.accesslog import AccessLog
+from bcs.host.digests import DigestStore
 from bcs.host.exchange import HostState
 from bcs.host.listener import Listener, make_listener
 from bcs.host.routing import COUNTER_NAMES, GroupRuntime, RoutingTable
@@ -137,10 +138,12 @@ class FileHost:
         state_dir = getattr(self.engine, "state_dir", None)
         if state_dir is not None:
             self._access = AccessLog(state_dir / "access.log")
+            self.state.digests = DigestStore(state_dir / "digests.json")
             uploads = UploadStore(state_dir / "uploads")
             uploads.open()  # recovers the sessions a previous run left, before any request
             self.state.uploads = uploads
             self._sweep_uploads()
+        self.state.digests.open()
         config = self.engine.config.current
         with self._lock:
             self._apply(config, required=set())
@@ -159,6 +162,7 @@ class FileHost:
                 self._sweep_timer = None
         if self.state.uploads is not None:
             self.state.uploads.close()
+        self.state.digests.close()
         self.state.access_log = None
         if self.state.resolver is not None:
             self.state.resolver.close()
