@@ -102,6 +102,17 @@ Describe 'Parameter sets bind the argument meant' {
         $command.Parameters['StoreLocation'].ParameterSets.Keys | Should -Be @('Store')
     }
 
+    It 'Set-BcsAuthentication takes the directory account as a PSCredential, never a password parameter' {
+        $command = Get-Command -Name Set-BcsAuthentication
+        $command.DefaultParameterSet | Should -Be 'Settings'
+        $command.Parameters['LdapCredential'].ParameterType | Should -Be ([System.Management.Automation.PSCredential])
+        $command.Parameters.Keys | Where-Object -FilterScript { $_ -like '*Password*' } | Should -BeNullOrEmpty
+        $command.Parameters['LdapCredential'].ParameterSets.Keys | Should -Be @('DirectoryCredential')
+        $command.Parameters['LdapBindUser'].ParameterSets.Keys | Should -Be @('Directory')
+        $command.Parameters['RemoveLdap'].ParameterSets.Keys | Should -Be @('RemoveDirectory')
+        $command.Parameters['Principal'].ParameterType | Should -Be ([string[]])
+    }
+
     It 'Start-BcsServer has -NoDemo' {
         (Get-Command -Name Start-BcsServer).Parameters['NoDemo'].ParameterType | Should -Be ([switch])
     }

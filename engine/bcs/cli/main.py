@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bcs.cli import auth as _auth_commands  # noqa: F401 - registers its command forms
 from bcs.cli import config as _config_commands  # noqa: F401 - registers its command forms
 from bcs.cli import jobs as _job_commands  # noqa: F401 - registers its command forms
 from bcs.cli.parser import CUSTOM, build_parser, params_from_args
