@@ -147,9 +147,14 @@ def test_unit_is_hardened_with_the_state_dir_and_the_socket_dir_writable(tmp_pat
 def test_an_absolute_pipe_path_gets_a_private_tmp_and_its_own_directory_writable(tmp_path: Path) -> None:
     state = tmp_path / "state"
     write_config(state)
-    settings = service(render_unit(options_for(state, pipe_name="/run/bcs/pipe")))
+    settings = service(render_unit(options_for(state, pipe_name="/srv/bcs/pipe")))
     assert settings["PrivateTmp"] == "yes"
-    assert path_words(settings["ReadWritePaths"]) == [str(state), "/run/bcs"]
+    assert path_words(settings["ReadWritePaths"]) == [str(state), "/srv/bcs"]
+    assert "RuntimeDirectory" not in settings
+    # /run is emptied at boot: systemd makes the directory at each start (and it is writable).
+    settings = service(render_unit(options_for(state, pipe_name="/run/bcs/pipe")))
+    assert (settings["PrivateTmp"], settings["RuntimeDirectory"]) == ("yes", "bcs")
+    assert path_words(settings["ReadWritePaths"]) == [str(state)]
 
 
 def test_no_capability_unless_a_port_below_1024_is_configured(tmp_path: Path) -> None:
@@ -265,7 +270,7 @@ def test_a_config_that_does_not_load_is_refused_with_its_line(tmp_path: Path) ->
 @needs_analyze
 @pytest.mark.parametrize(
     "variant",
-    ["default", "user", "low-port", "absolute-pipe", "spaces-percent-dollar", "uploads", "home"],
+    ["default", "user", "low-port", "absolute-pipe", "run-pipe", "spaces-percent-dollar", "uploads", "home"],
 )
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, variant: str) -> None:
     state = tmp_path / "state"
@@ -274,6 +279,8 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, variant: str) -
         kw["user"] = "bcs"  # (systemd warns about nobody: "special user ... not safe")
     if variant == "absolute-pipe":
         kw["pipe_name"] = str(tmp_path / "run" / "bcs.sock")
+    if variant == "run-pipe":
+        kw["pipe_name"] = "/run/bcs/bcs.sock"
     if variant == "spaces-percent-dollar":
         state = tmp_path / "state with space 100% $HOME"
         kw["pipe_name"] = "pipe with space"
@@ -630,6 +637,12 @@ def test_install_refuses_a_missing_user_and_a_missing_read_write_path(
     )
     assert code == 1
     assert "is not a directory" in capsys.readouterr().err
+    code = run_bcs(
+        *("--pipe-name", str(tmp_path / "no-dir" / "bcs.sock"), "service", "install"),
+        *("--state-dir", str(tmp_path / "s"), "--unit-dir", str(units)),
+    )
+    assert code == 1
+    assert "the pipe's directory" in capsys.readouterr().err
     assert not (units / "bcs.service").exists()
 
 

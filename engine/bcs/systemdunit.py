@@ -13,7 +13,9 @@ The rules of the unit (``render_unit`` writes them, ``tests/test_service_systemd
   the ``--read-write-path`` directories (BITS client job destinations).
 * The management socket is ``$TMPDIR/CoreFxPipe_<name>``, ``/tmp`` for a service: that is where
   the cmdlets (.NET ``NamedPipeClientStream``) and ``bcs`` look. A private /tmp would hide it from
-  them, so ``PrivateTmp=yes`` only when the pipe name is an absolute socket path.
+  them, so ``PrivateTmp=yes`` only when the pipe name is an absolute socket path; its directory
+  is then writable, and made by systemd at each start when it is under /run
+  (``RuntimeDirectory=``, since /run is emptied at boot).
 * ``ProtectHome=yes``, or ``read-only`` when something the engine uses lives under /home, /root
   or /run/user (the state directory, the interpreter, the ``bcs`` package, hosted files,
   certificates, keytabs, read-write paths): ``yes`` would hide them.
@@ -263,10 +265,21 @@ def _under_home(path: str) -> bool:
     return any(p == tree or tree in p.parents for tree in HOME_TREES)
 
 
+def _runtime_directory(socket_dir: str) -> str | None:
+    """The ``RuntimeDirectory=`` for a socket directory under /run (systemd creates it at each start)."""
+    p = PurePosixPath(socket_dir)
+    if PurePosixPath("/run") in p.parents and not _under_home(socket_dir):
+        return str(p.relative_to("/run"))
+    return None
+
+
 def render_unit(options: UnitOptions) -> str:
     """The unit file text (see the module docstring for its rules)."""
     socket_dir, private_tmp = _socket_dir(options)
-    writable = [str(options.state_dir), socket_dir, *options.read_write_paths]
+    runtime_dir = _runtime_directory(socket_dir)
+    # /run is emptied at boot: a socket directory there is created by systemd, writable by the engine.
+    socket_dirs = [] if runtime_dir is not None else [socket_dir]
+    writable = [str(options.state_dir), *socket_dirs, *options.read_write_paths]
     seen: set[str] = set()
     rw_words = []
     for p in writable:
@@ -325,6 +338,8 @@ def render_unit(options: UnitOptions) -> str:
         "# The state directory, the management socket's directory, upload directories, job destinations.",
         f"ReadWritePaths={' '.join(rw_words)}",
     ]
+    if runtime_dir is not None:
+        lines.append(f"RuntimeDirectory={_quote(runtime_dir, 'RuntimeDirectory')}")
     if private_tmp:
         lines.append("PrivateTmp=yes")
     else:
@@ -478,6 +493,12 @@ def install_unit(
     for p in options.read_write_paths:
         if not os.path.isdir(p):
             raise ServiceInstallError(f"--read-write-path {p} is not a directory (systemd needs it to exist)")
+    socket_dir, _ = _socket_dir(options)
+    if _runtime_directory(socket_dir) is None and not os.path.isdir(socket_dir):
+        raise ServiceInstallError(
+            f"the pipe's directory {socket_dir} does not exist (systemd needs it to exist): create it, "
+            "or choose a --pipe-name under /run, which systemd creates at each start"
+        )
     text = render_unit(options)  # before touching anything: bad names fail here
     messages = _prepare_state_dir(options)
     try:
