@@ -22,6 +22,7 @@
         'Get-BcsUploadSession'
         'Get-BcsUrlGroup'
         'Import-BcsConfiguration'
+        'Register-BcsScheduledTask'
         'New-BcsUrlGroup'
         'Remove-BcsJob'
         'Remove-BcsSslCertificate'
@@ -37,6 +38,7 @@
         'Start-BcsServer'
         'Stop-BcsServer'
         'Suspend-BcsJob'
+        'Unregister-BcsScheduledTask'
         'Wait-BcsJob'
     )
     CmdletsToExport      = @()

@@ -26,15 +26,25 @@ APPROVED_VERBS = {
     "Get",
     "Import",
     "New",
+    "Register",
     "Remove",
     "Resume",
     "Set",
     "Start",
     "Stop",
     "Suspend",
+    "Unregister",
     "Wait",
 }
-TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server", "Bcs.SslCertificate", "Bcs.UploadSession"}
+TYPE_NAMES = {
+    "Bcs.Job",
+    "Bcs.UrlGroup",
+    "Bcs.Url",
+    "Bcs.Server",
+    "Bcs.SslCertificate",
+    "Bcs.UploadSession",
+    "Bcs.ScheduledTask",
+}
 
 
 def _all_functions() -> list[ps.Function]:
