@@ -156,7 +156,7 @@ function Register-BcsScheduledTask {
     if ($PSCmdlet.ParameterSetName -eq 'Credential') {
         $account = $Credential.UserName
     }
-    $serviceAccounts = @('SYSTEM', 'NT AUTHORITY\SYSTEM', 'LOCALSYSTEM', 'LOCAL SERVICE', 'NT AUTHORITY\LOCAL SERVICE', 'NETWORK SERVICE', 'NT AUTHORITY\NETWORK SERVICE')
+    $serviceAccounts = @('SYSTEM', 'NT AUTHORITY\SYSTEM', 'LOCAL SERVICE', 'NT AUTHORITY\LOCAL SERVICE', 'NETWORK SERVICE', 'NT AUTHORITY\NETWORK SERVICE')
     $isServiceAccount = $serviceAccounts -contains $account.ToUpperInvariant()
     if (-not $RunLevel) {
         $RunLevel = 'Limited'
