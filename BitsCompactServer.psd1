@@ -23,6 +23,7 @@
         'Get-BcsUploadSession'
         'Get-BcsUrlGroup'
         'Import-BcsConfiguration'
+        'Register-BcsScheduledTask'
         'New-BcsUrlGroup'
         'Remove-BcsJob'
         'Remove-BcsSslCertificate'
@@ -39,6 +40,7 @@
         'Start-BcsServer'
         'Stop-BcsServer'
         'Suspend-BcsJob'
+        'Unregister-BcsScheduledTask'
         'Wait-BcsJob'
     )
     CmdletsToExport      = @()

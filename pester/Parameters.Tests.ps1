@@ -5,7 +5,7 @@
 BeforeDiscovery {
     $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
     Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
-    $stateChanging = 'New', 'Set', 'Add', 'Remove', 'Start', 'Stop', 'Suspend', 'Resume', 'Complete', 'Import'
+    $stateChanging = 'New', 'Set', 'Add', 'Remove', 'Start', 'Stop', 'Suspend', 'Resume', 'Complete', 'Import', 'Register', 'Unregister'
     $changing = Get-Command -Module BitsCompactServer | Where-Object -FilterScript { $stateChanging -contains $_.Verb } |
         ForEach-Object -Process { @{ Name = $_.Name; Verb = $_.Verb } }
     $identity = foreach ($command in Get-Command -Module BitsCompactServer) {
@@ -33,7 +33,7 @@ Describe '<Name> changes state' -ForEach $changing {
         $binding = (Get-Command -Name $Name).ScriptBlock.Attributes |
             Where-Object -FilterScript { $_ -is [System.Management.Automation.CmdletBindingAttribute] }
         $expected = 'Medium'
-        if ('Remove', 'Stop' -contains $Verb -or $Name -eq 'Import-BcsConfiguration') {
+        if ('Remove', 'Stop', 'Unregister' -contains $Verb -or $Name -eq 'Import-BcsConfiguration') {
             $expected = 'High'
         }
         $binding.ConfirmImpact | Should -Be $expected

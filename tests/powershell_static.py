@@ -54,8 +54,10 @@ STATE_CHANGING_VERBS = {
     "Resume",
     "Complete",
     "Import",
+    "Register",
+    "Unregister",
 }
-HIGH_IMPACT_VERBS = {"Remove", "Stop"}
+HIGH_IMPACT_VERBS = {"Remove", "Stop", "Unregister"}
 # Methods that only read: every other method call must sit inside an `if ($PSCmdlet.ShouldProcess(...))`.
 READ_ONLY_METHODS = re.compile(r"\.(status|get|list|describe|wait|export)$")
 IDENTITY_PARAMETERS = {"JobId", "UrlGroup", "UrlSuffix", "Port", "SessionId"}

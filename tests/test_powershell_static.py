@@ -26,12 +26,14 @@ APPROVED_VERBS = {
     "Get",
     "Import",
     "New",
+    "Register",
     "Remove",
     "Resume",
     "Set",
     "Start",
     "Stop",
     "Suspend",
+    "Unregister",
     "Wait",
 }
 TYPE_NAMES = {
@@ -42,6 +44,7 @@ TYPE_NAMES = {
     "Bcs.SslCertificate",
     "Bcs.UploadSession",
     "Bcs.Authentication",
+    "Bcs.ScheduledTask",
 }
 
 

@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "service":
+        from bcs.cli.service import run_service
+
+        return run_service(args)
     method = load_registry().get(args.method)
     assert method is not None
     try:

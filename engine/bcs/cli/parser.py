@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
     _add_serve(sub, common)
+    from bcs.cli.service import add_service_parser
+
+    add_service_parser(sub, common)
     nouns: dict[str, Any] = {}
     for method in load_registry():
         noun, verb = verb_name(method)
