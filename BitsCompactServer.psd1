@@ -15,6 +15,7 @@
         'Add-BcsUrl'
         'Complete-BcsJob'
         'Export-BcsConfiguration'
+        'Get-BcsAuthentication'
         'Get-BcsJob'
         'Get-BcsServer'
         'Get-BcsSslCertificate'
@@ -22,6 +23,7 @@
         'Get-BcsUploadSession'
         'Get-BcsUrlGroup'
         'Import-BcsConfiguration'
+        'Register-BcsScheduledTask'
         'New-BcsUrlGroup'
         'Remove-BcsJob'
         'Remove-BcsSslCertificate'
@@ -29,6 +31,7 @@
         'Remove-BcsUrl'
         'Remove-BcsUrlGroup'
         'Resume-BcsJob'
+        'Set-BcsAuthentication'
         'Set-BcsJob'
         'Set-BcsServer'
         'Set-BcsSslCertificate'
@@ -37,6 +40,7 @@
         'Start-BcsServer'
         'Stop-BcsServer'
         'Suspend-BcsJob'
+        'Unregister-BcsScheduledTask'
         'Wait-BcsJob'
     )
     CmdletsToExport      = @()

@@ -20,6 +20,11 @@ function Add-BcsUrl {
     .PARAMETER Sddl
     SDDL string that authorises access to the URL; empty = anyone the group authenticates.
 
+    .PARAMETER Sha256
+    Pins the SHA-256 of the file (or of each file below a directory, at its first request) and serves
+    it as the Repr-Digest header. A file whose content changes afterwards is refused (409) until the
+    URL is published again (Remove-BcsUrl, then Add-BcsUrl).
+
     .EXAMPLE
     Add-BcsUrl -UrlGroup 'http://+:8080/Demo/' -UrlSuffix 'hello.txt' -SourcePath C:\Share\hello.txt
 
@@ -27,6 +32,11 @@ function Add-BcsUrl {
     Get-BcsUrlGroup -UrlGroup 'http://+:8080/Demo/' | Add-BcsUrl -UrlSuffix 'files/' -SourcePath ./files
 
     Publishes a directory.
+
+    .EXAMPLE
+    Add-BcsUrl -UrlGroup 'http://+:8080/Demo/' -UrlSuffix 'setup.iso' -SourcePath ./setup.iso -Sha256
+
+    Publishes a file under its pinned SHA-256 (shown as Sha256Digest once computed).
 
     .OUTPUTS
     Bcs.Url
@@ -45,7 +55,9 @@ function Add-BcsUrl {
         [string]$SourcePath,
 
         [Parameter(ValueFromPipelineByPropertyName)]
-        [string]$Sddl
+        [string]$Sddl,
+
+        [switch]$Sha256
     )
 
     process {
@@ -57,6 +69,9 @@ function Add-BcsUrl {
         }
         if ($PSBoundParameters.ContainsKey('Sddl')) {
             $params['sddl'] = $Sddl
+        }
+        if ($PSBoundParameters.ContainsKey('Sha256')) {
+            $params['sha256'] = $Sha256.IsPresent
         }
         if ($PSCmdlet.ShouldProcess("$UrlGroup$UrlSuffix", "Publish $resolvedPath")) {
             Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'url.create' -Params $params | ConvertTo-BcsObject -TypeName 'Bcs.Url' -DefaultProperty @{ UrlGroup = $UrlGroup }

@@ -16,6 +16,15 @@ function Set-BcsServer {
     .PARAMETER AccessLog
     Whether to write one access-log line per HTTP request.
 
+    .PARAMETER AccessLogFormat
+    'text' (one space-separated line per request, the default) or 'json' (one JSON object per line).
+
+    .PARAMETER MetricsPort
+    Port of the Prometheus endpoint /metrics; 0 turns it off (the default). It must not be a URL group's port.
+
+    .PARAMETER MetricsAddress
+    IP address /metrics listens on; default 127.0.0.1. Use 0.0.0.0 or :: to let another machine scrape it.
+
     .PARAMETER BackgroundJobSlots
     How many background-priority jobs transfer at once.
 
@@ -30,6 +39,11 @@ function Set-BcsServer {
 
     Limits the file host to 10 MiB/s and turns the access log off.
 
+    .EXAMPLE
+    Set-BcsServer -MetricsPort 9464 -AccessLogFormat json
+
+    Serves Prometheus metrics at http://127.0.0.1:9464/metrics and writes the access log as JSON lines.
+
     .OUTPUTS
     Bcs.Server
     #>
@@ -43,6 +57,15 @@ function Set-BcsServer {
         [long]$BandwidthLimit,
 
         [bool]$AccessLog,
+
+        [ValidateSet('text', 'json')]
+        [string]$AccessLogFormat,
+
+        [ValidateRange(0, 65535)]
+        [int]$MetricsPort,
+
+        [ValidateNotNullOrEmpty()]
+        [string]$MetricsAddress,
 
         [ValidateRange(1, 1000)]
         [int]$BackgroundJobSlots,
@@ -60,6 +83,15 @@ function Set-BcsServer {
     }
     if ($PSBoundParameters.ContainsKey('AccessLog')) {
         $params['accessLog'] = $AccessLog
+    }
+    if ($PSBoundParameters.ContainsKey('AccessLogFormat')) {
+        $params['accessLogFormat'] = $AccessLogFormat
+    }
+    if ($PSBoundParameters.ContainsKey('MetricsPort')) {
+        $params['metricsPort'] = $MetricsPort
+    }
+    if ($PSBoundParameters.ContainsKey('MetricsAddress')) {
+        $params['metricsAddress'] = $MetricsAddress
     }
     if ($PSBoundParameters.ContainsKey('BackgroundJobSlots')) {
         $params['backgroundJobSlots'] = $BackgroundJobSlots

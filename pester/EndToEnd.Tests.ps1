@@ -111,6 +111,21 @@ Describe 'The cmdlets against a running engine' {
         (Get-BcsServer).MaxUrlGroups | Should -Be 50
     }
 
+    It 'serves Prometheus metrics on its own port when asked, and stops' {
+        $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+        $listener.Start()
+        $metricsPort = $listener.LocalEndpoint.Port
+        $listener.Stop()
+        $status = Set-BcsServer -MetricsPort $metricsPort -AccessLogFormat json -Confirm:$false
+        $status.MetricsPort | Should -Be $metricsPort
+        $status.Services.Metrics.Listening | Should -BeTrue
+        $page = Invoke-WebRequest -Uri "http://127.0.0.1:$metricsPort/metrics" -UseBasicParsing
+        $page.StatusCode | Should -Be 200
+        $page.Content | Should -Match '# TYPE bcs_http_requests_total counter'
+        (Set-BcsServer -MetricsPort 0 -AccessLogFormat text -Confirm:$false).Services.Metrics.Listening | Should -BeFalse
+        (Get-BcsServer).PSObject.Properties.Name | Should -Contain 'UrlGroupCounters'
+    }
+
     It 'creates, publishes into and lists a URL group' {
         Get-BcsUrlGroup | Should -BeNullOrEmpty -Because 'the engine started with -NoDemo'
         $created = New-BcsUrlGroup -UrlGroup $script:group -ConnectionLimit 2
@@ -120,6 +135,19 @@ Describe 'The cmdlets against a running engine' {
         (Get-BcsUrlGroup | Where-Object -Property UrlGroup -EQ $created.UrlGroup) | Should -Not -BeNullOrEmpty
         (Get-BcsUrlGroup -UrlGroup $script:group | Get-BcsUrl).UrlSuffix | Should -Be 'payload.bin'
         (Set-BcsUrlGroup -UrlGroup $script:group -BandwidthLimit 0 -Confirm:$false).BandwidthLimit | Should -Be 0
+    }
+
+    It 'publishes a file under its pinned SHA-256 (Repr-Digest)' {
+        $url = Add-BcsUrl -UrlGroup $script:group -UrlSuffix 'pinned.bin' -SourcePath $script:payload -Sha256
+        $url.Sha256 | Should -BeTrue
+        $url.DigestState | Should -Be 'Known'
+        $hex = (Get-FileHash -Path $script:payload -Algorithm SHA256).Hash.ToLowerInvariant()
+        $url.Sha256Digest | Should -Be $hex
+        $bytes = [byte[]]::new($hex.Length / 2)
+        for ($i = 0; $i -lt $bytes.Length; $i++) { $bytes[$i] = [Convert]::ToByte($hex.Substring(2 * $i, 2), 16) }
+        $page = Invoke-WebRequest -Uri "http://localhost:$($script:port)/Pester/pinned.bin" -Method Head -UseBasicParsing
+        @($page.Headers['Repr-Digest'])[0] | Should -Be "sha-256=:$([Convert]::ToBase64String($bytes)):"
+        Remove-BcsUrl -UrlGroup $script:group -UrlSuffix 'pinned.bin' -Confirm:$false
     }
 
     It 'writes an ErrorRecord with id, category and target for an unknown URL group' {

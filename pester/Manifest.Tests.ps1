@@ -49,6 +49,7 @@ Describe 'BitsCompactServer manifest' {
         Get-FormatData -TypeName 'Bcs.Url' | Should -Not -BeNullOrEmpty
         Get-FormatData -TypeName 'Bcs.Server' | Should -Not -BeNullOrEmpty
         Get-FormatData -TypeName 'Bcs.SslCertificate' | Should -Not -BeNullOrEmpty
+        Get-FormatData -TypeName 'Bcs.ScheduledTask' | Should -Not -BeNullOrEmpty
     }
 
     It 'has about_BitsCompactServer help in en-US' {

@@ -5,7 +5,7 @@
 BeforeDiscovery {
     $moduleRoot = Split-Path -Path $PSScriptRoot -Parent
     Import-Module -Name (Join-Path -Path $moduleRoot -ChildPath 'BitsCompactServer.psd1') -Force
-    $stateChanging = 'New', 'Set', 'Add', 'Remove', 'Start', 'Stop', 'Suspend', 'Resume', 'Complete', 'Import'
+    $stateChanging = 'New', 'Set', 'Add', 'Remove', 'Start', 'Stop', 'Suspend', 'Resume', 'Complete', 'Import', 'Register', 'Unregister'
     $changing = Get-Command -Module BitsCompactServer | Where-Object -FilterScript { $stateChanging -contains $_.Verb } |
         ForEach-Object -Process { @{ Name = $_.Name; Verb = $_.Verb } }
     $identity = foreach ($command in Get-Command -Module BitsCompactServer) {
@@ -33,7 +33,7 @@ Describe '<Name> changes state' -ForEach $changing {
         $binding = (Get-Command -Name $Name).ScriptBlock.Attributes |
             Where-Object -FilterScript { $_ -is [System.Management.Automation.CmdletBindingAttribute] }
         $expected = 'Medium'
-        if ('Remove', 'Stop' -contains $Verb -or $Name -eq 'Import-BcsConfiguration') {
+        if ('Remove', 'Stop', 'Unregister' -contains $Verb -or $Name -eq 'Import-BcsConfiguration') {
             $expected = 'High'
         }
         $binding.ConfirmImpact | Should -Be $expected
@@ -100,6 +100,17 @@ Describe 'Parameter sets bind the argument meant' {
         $command.Parameters['KeyPassword'].ParameterType | Should -Be ([System.Security.SecureString])
         $command.Parameters['KeyPassword'].ParameterSets.Keys | Should -Be @('Files')
         $command.Parameters['StoreLocation'].ParameterSets.Keys | Should -Be @('Store')
+    }
+
+    It 'Set-BcsAuthentication takes the directory account as a PSCredential, never a password parameter' {
+        $command = Get-Command -Name Set-BcsAuthentication
+        $command.DefaultParameterSet | Should -Be 'Settings'
+        $command.Parameters['LdapCredential'].ParameterType | Should -Be ([System.Management.Automation.PSCredential])
+        $command.Parameters.Keys | Where-Object -FilterScript { $_ -like '*Password*' } | Should -BeNullOrEmpty
+        $command.Parameters['LdapCredential'].ParameterSets.Keys | Should -Be @('DirectoryCredential')
+        $command.Parameters['LdapBindUser'].ParameterSets.Keys | Should -Be @('Directory')
+        $command.Parameters['RemoveLdap'].ParameterSets.Keys | Should -Be @('RemoveDirectory')
+        $command.Parameters['Principal'].ParameterType | Should -Be ([string[]])
     }
 
     It 'Start-BcsServer has -NoDemo' {

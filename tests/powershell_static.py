@@ -14,6 +14,11 @@ The module follows one machine-checkable shape, and these helpers read it back f
 * The value of each key is a parameter (``$Name``), a switch (``$Name.IsPresent``), a cast
   (``[long]$x``), a literal, or an array built from hashtables (object fields are the hashtable keys,
   also inside private helpers that the value calls).
+* An object parameter's value is a hashtable: a literal (``@{ url = $LdapUrl }``, ``@{}``) or a
+  variable assigned one (``$ldap = @{ url = $LdapUrl }``) plus ``$ldap['baseDn'] = $LdapBaseDn``
+  assignments. Its fields are read like the params' own keys: each is checked against the declared
+  fields (name, JSON type, enum), required fields must be sent unconditionally or from a mandatory
+  parameter, and ``@{}`` is allowed only where ``rpc.describe`` says ``emptyRemoves``.
 
 Every check returns a list of problems (``file:line: message``); the tests assert it is empty for
 the module and non-empty for the deliberately broken fixtures in ``tests/powershell_fixtures``.
@@ -49,8 +54,10 @@ STATE_CHANGING_VERBS = {
     "Resume",
     "Complete",
     "Import",
+    "Register",
+    "Unregister",
 }
-HIGH_IMPACT_VERBS = {"Remove", "Stop"}
+HIGH_IMPACT_VERBS = {"Remove", "Stop", "Unregister"}
 # Methods that only read: every other method call must sit inside an `if ($PSCmdlet.ShouldProcess(...))`.
 READ_ONLY_METHODS = re.compile(r"\.(status|get|list|describe|wait|export)$")
 IDENTITY_PARAMETERS = {"JobId", "UrlGroup", "UrlSuffix", "Port", "SessionId"}
@@ -777,6 +784,11 @@ class ValueShape:
     fields: set[str] = field(default_factory=set)
     allowed: list[str] | None = None  # ValidateSet of the parameter behind the value
     problem: str | None = None
+    # An object (a hashtable): each assignment of a field, as a key (``unconditional`` when it is
+    # in the hashtable literal), and the shape of each field's value.
+    field_keys: list[ParamKey] = field(default_factory=list)
+    field_shapes: dict[str, ValueShape] = field(default_factory=dict)
+    empty: bool = False  # a literal @{} or @()
 
 
 def value_shape(f: Function, key: ParamKey, functions: dict[str, Function]) -> ValueShape:
@@ -788,7 +800,7 @@ def value_shape(f: Function, key: ParamKey, functions: dict[str, Function]) -> V
     if m:
         p = f.parameter(m.group(1))
         if p is None:
-            return _local_array_shape(f, m.group(1), key, functions)
+            return _local_shape(f, m.group(1), key, functions)
         if m.group(2):
             if p.type != "switch":
                 return ValueShape(None, problem=f"${p.name}.IsPresent on a non-switch parameter")
@@ -804,7 +816,12 @@ def value_shape(f: Function, key: ParamKey, functions: dict[str, Function]) -> V
     if value.lower() in ("$true", "$false"):
         return ValueShape("boolean")
     if value.startswith("@("):
-        return ValueShape("array", fields=_object_fields(f, key.node, functions))
+        empty = re.fullmatch(r"@\(\s*\)", value) is not None
+        return ValueShape("array", fields=_object_fields(f, key.node, functions), empty=empty)
+    if _is_direct_hash(f.source, key.node):
+        literal = _find_first(key.node, "hash_literal_expression")
+        assert literal is not None
+        return _object_shape(f, _hash_keys(f.source, literal, unconditional=True), key.owner, functions)
     return ValueShape(
         None, problem=f"cannot infer the JSON type of {value!r} (use a parameter, a cast or a literal)"
     )
@@ -824,17 +841,43 @@ def _type_shape(ps_type: str | None, validate_set: list[str] | None) -> ValueSha
     return ValueShape(json_type, allowed=validate_set)
 
 
-def _local_array_shape(f: Function, var: str, key: ParamKey, functions: dict[str, Function]) -> ValueShape:
+def _local_shape(f: Function, var: str, key: ParamKey, functions: dict[str, Function]) -> ValueShape:
+    """A local variable: an object when it is assigned a hashtable literal (its fields are that
+    literal's keys and the ``$var['field'] = ...`` assignments), else an array of objects."""
     fields: set[str] = set()
+    literal_keys: list[ParamKey] = []
+    is_object = False
     found = False
     for assignment in (n for n in walk(f.node) if n.type == "assignment_expression"):
         left = text(f.source, assignment.children[0]).strip()
         if left.lower() == f"${var}".lower():
             found = True
-            fields |= _object_fields(f, assignment.children[-1], functions)
+            value = assignment.children[-1]
+            literal = _find_first(value, "hash_literal_expression")
+            if literal is not None and _is_direct_hash(f.source, value):
+                is_object = True
+                literal_keys += _hash_keys(f.source, literal, unconditional=True)
+            else:
+                fields |= _object_fields(f, value, functions)
     if not found:
         return ValueShape(None, problem=f"${var} is neither a parameter nor assigned in {f.name}")
+    if is_object:
+        return _object_shape(f, [*literal_keys, *f._assigned_keys(f"${var}")], key.owner, functions)
     return ValueShape("array", fields=fields)
+
+
+def _object_shape(
+    f: Function, keys: list[ParamKey], owner: Function | None, functions: dict[str, Function]
+) -> ValueShape:
+    """The shape of a hashtable sent as an object whose field assignments are ``keys``."""
+    field_keys = [ParamKey(k.key, k.value, k.node, k.line, k.unconditional, owner) for k in keys]
+    return ValueShape(
+        "object",
+        fields={k.key for k in field_keys},
+        field_keys=field_keys,
+        field_shapes={k.key: value_shape(f, k, functions) for k in field_keys},
+        empty=not field_keys,
+    )
 
 
 def _object_fields(f: Function, node: tree_sitter.Node, functions: dict[str, Function]) -> set[str]:
@@ -882,36 +925,7 @@ def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) 
                         f"{kwhere}: key {key.key!r} is not a parameter of {call.method} ({', '.join(declared)})"
                     )
                     continue
-                shape = value_shape(f, key, functions)
-                if shape.problem:
-                    problems.append(f"{kwhere}: {key.key}: {shape.problem}")
-                    continue
-                compatible = shape.json_type == param["type"] or (
-                    shape.json_type == "integer" and param["type"] == "number"
-                )
-                if not compatible:
-                    problems.append(
-                        f"{kwhere}: {key.key} is sent as {shape.json_type}, declared {param['type']}"
-                    )
-                if param.get("items") and shape.items and shape.items != param["items"]:
-                    problems.append(f"{kwhere}: {key.key} items are {shape.items}, declared {param['items']}")
-                if param.get("enum") and shape.allowed:
-                    extra = sorted(set(shape.allowed) - set(param["enum"]))
-                    if extra:
-                        problems.append(
-                            f"{kwhere}: ValidateSet of {key.key} allows {extra}, not in {param['enum']}"
-                        )
-                if "fields" in param:
-                    known = {x["name"] for x in param["fields"]}
-                    if not shape.fields:
-                        problems.append(f"{kwhere}: cannot find the fields of the objects in {key.key}")
-                    for extra_field in sorted(shape.fields - known):
-                        problems.append(
-                            f"{kwhere}: {key.key} field {extra_field!r} is not declared ({', '.join(known)})"
-                        )
-                    for x in param["fields"]:
-                        if x["required"] and x["name"] not in shape.fields:
-                            problems.append(f"{kwhere}: {key.key} objects lack required field {x['name']!r}")
+                problems += _value_problems(f, key, key.key, param, functions, kwhere, call.method)
             sent = {k.key: k for k in call.keys}
             for p in method["params"]:
                 if not p["required"]:
@@ -925,6 +939,99 @@ def contract_problems(functions: dict[str, Function], describe: dict[str, Any]) 
                     if bound is None or not bound.mandatory:
                         problems.append(f"{where}: required {p['name']!r} is only sent conditionally")
     return problems
+
+
+def _value_problems(
+    f: Function,
+    key: ParamKey,
+    name: str,
+    param: dict[str, Any],
+    functions: dict[str, Function],
+    kwhere: str,
+    method: str,
+) -> list[str]:
+    """What is wrong with the value ``key`` sends for the declared parameter (or object field)
+    ``param``: its JSON type, array items, allowed values and object fields. ``name`` is the place
+    in the params (``ldap.cacheSeconds``)."""
+    problems: list[str] = []
+    shape = value_shape(f, key, functions)
+    if shape.problem:
+        return [f"{kwhere}: {name}: {shape.problem}"]
+    compatible = shape.json_type == param["type"] or (
+        shape.json_type == "integer" and param["type"] == "number"
+    )
+    if not compatible:
+        problems.append(f"{kwhere}: {name} is sent as {shape.json_type}, declared {param['type']}")
+    if param.get("items") and shape.items and shape.items != param["items"]:
+        problems.append(f"{kwhere}: {name} items are {shape.items}, declared {param['items']}")
+    if param.get("enum") and shape.allowed:
+        extra = sorted(set(shape.allowed) - set(param["enum"]))
+        if extra:
+            problems.append(f"{kwhere}: ValidateSet of {name} allows {extra}, not in {param['enum']}")
+    if "fields" not in param or not compatible:
+        return problems
+    if param["type"] == "object":
+        return problems + _object_field_problems(f, name, shape, param, functions, method)
+    if shape.empty:
+        return problems  # @(): no objects, so no fields to check
+    known = {x["name"] for x in param["fields"]}
+    if not shape.fields:
+        problems.append(f"{kwhere}: cannot find the fields of the objects in {name}")
+    for extra_field in sorted(shape.fields - known):
+        problems.append(f"{kwhere}: {name} field {extra_field!r} is not declared ({', '.join(known)})")
+    for x in param["fields"]:
+        if x["required"] and x["name"] not in shape.fields:
+            problems.append(f"{kwhere}: {name} objects lack required field {x['name']!r}")
+    return problems
+
+
+def _object_field_problems(
+    f: Function,
+    name: str,
+    shape: ValueShape,
+    param: dict[str, Any],
+    functions: dict[str, Function],
+    method: str,
+) -> list[str]:
+    """The fields of a hashtable sent as the object parameter ``param``: each one declared and of
+    its declared type; the required ones sent always, or from a mandatory parameter; ``@{}`` only
+    where the method declares that an empty object removes the setting (``emptyRemoves``)."""
+    problems: list[str] = []
+    declared = {x["name"]: x for x in param["fields"]}
+    for fk in shape.field_keys:
+        owner = fk.owner or f
+        via = f" (via {f.name})" if fk.owner is not None else ""
+        fwhere = f"{rel(owner.path)}:{fk.line}: {owner.name}{via} {method}"
+        decl = declared.get(fk.key)
+        if decl is None:
+            problems.append(f"{fwhere}: {name} field {fk.key!r} is not declared ({', '.join(declared)})")
+            continue
+        problems += _value_problems(f, fk, f"{name}.{fk.key}", decl, functions, fwhere, method)
+    if shape.empty and param.get("emptyRemoves"):
+        return problems
+    by_name: dict[str, list[ParamKey]] = {}
+    for fk in shape.field_keys:
+        by_name.setdefault(fk.key, []).append(fk)
+    first = shape.field_keys[0] if shape.field_keys else None
+    for x in param["fields"]:
+        if not x["required"]:
+            continue
+        sent = by_name.get(x["name"])
+        if not sent:
+            where = f"{rel(f.path)}:{first.line if first else line(f.node)}: {f.name} {method}"
+            empty = " (@{} is not declared emptyRemoves)" if shape.empty else ""
+            problems.append(f"{where}: {name} lacks required field {x['name']!r}{empty}")
+        elif not any(k.unconditional for k in sent) and not all(_from_mandatory(f, k) for k in sent):
+            where = f"{rel(f.path)}:{sent[0].line}: {f.name} {method}"
+            problems.append(f"{where}: required {name}.{x['name']} is only sent conditionally")
+    return problems
+
+
+def _from_mandatory(f: Function, key: ParamKey) -> bool:
+    """Whether ``key``'s value comes from a mandatory parameter (``$X``, ``[string]$X.UserName``)."""
+    m = re.match(r"(?:\[[\w.]+(?:\[\])?\]\s*)?\$(\w+)", key.value)
+    p = (key.owner or f).parameter(m.group(1)) if m else None
+    return p is not None and p.mandatory
 
 
 def coverage_problems(functions: dict[str, Function], describe: dict[str, Any]) -> list[str]:
@@ -1001,6 +1108,13 @@ def _sample(name: str, shape: ValueShape, decl: dict[str, Any], known: dict[str,
     if name in known:
         return known[name]
     json_type = shape.json_type
+    if json_type == "object" and shape.field_keys:
+        fields = {x["name"]: x for x in decl.get("fields") or []}
+        return {n: _sample(n, s, fields.get(n, {}), known) for n, s in sorted(shape.field_shapes.items())}
+    if json_type == "object":
+        return {}
+    if json_type == "array" and shape.empty:
+        return []
     if json_type == "array":
         if decl.get("fields"):
             fields = {x["name"]: x for x in decl["fields"]}

@@ -152,7 +152,14 @@ def test_config_import_applies_persists_and_survives_restart(engine: EngineProce
     assert engine.call("server.status")["backgroundJobSlots"] == 3
     engine.restart()
     exported = engine.call("config.export")
-    assert exported["config"]["server"] == {"maxUrlGroups": 77, "bandwidthLimit": 0, "accessLog": False}
+    assert exported["config"]["server"] == {
+        "maxUrlGroups": 77,
+        "bandwidthLimit": 0,
+        "accessLog": False,
+        "accessLogFormat": "text",
+        "metricsPort": 0,
+        "metricsAddress": "127.0.0.1",
+    }
     assert yaml.safe_load(exported["yaml"])["client"]["backgroundSlots"] == 3
     assert exported["path"] == str((engine.state_dir / "config.yaml").resolve())
 

@@ -275,6 +275,43 @@ def test_auth_set_refuses_bad_input_and_changes_nothing(engine: EngineProcess, t
     assert engine.call("auth.get") == before
 
 
+def test_auth_set_with_an_empty_ldap_object_removes_the_directory_and_its_password(
+    engine_factory: Any, samba_dc: Any
+) -> None:
+    """``ldap: {}`` (what Set-BcsAuthentication -RemoveLdap and ``bcs auth set --remove-ldap`` send)
+    passes the registry although ``url`` and ``bindUser`` are required fields, removes a directory
+    the engine really bound to, drops the stored password and stays removed after a restart."""
+    from bcs.rpc.client import RpcError
+
+    engine: EngineProcess = engine_factory("ldap").start()
+    ldap = {
+        "url": samba_dc.ldaps_url,
+        "bindUser": samba_dc.bind_user,
+        "bindPassword": samba_dc.bind_password,
+        "baseDn": samba_dc.base_dn,
+        "caPath": str(samba_dc.ca_path),
+    }
+    got = engine.call("auth.set", ldap=ldap)
+    assert got["ldap"]["bindPasswordSet"] is True and got["resolvesSids"] is True
+    secrets = engine.state_dir / "secrets.json"
+    assert samba_dc.bind_password in secrets.read_text()
+    # without bindPassword, the same URL and account keep the stored one (the engine binds with it)
+    kept = {k: v for k, v in ldap.items() if k != "bindPassword"}
+    got = engine.call("auth.set", ldap={**kept, "cacheSeconds": 120})
+    assert got["ldap"]["cacheSeconds"] == 120 and got["ldap"]["bindPasswordSet"] is True
+    # a field without url and bindUser is not a removal: the required fields are required again
+    with pytest.raises(RpcError) as info:
+        engine.call("auth.set", ldap={"baseDn": samba_dc.base_dn})
+    assert info.value.data["name"] == "E_INVALIDARG" and "ldap.url" in info.value.message
+    removed = engine.call("auth.set", ldap={})
+    assert removed["ldap"] is None and removed["resolvesSids"] is False
+    assert samba_dc.bind_password not in secrets.read_text()
+    assert "bindPassword" not in (engine.state_dir / "config.yaml").read_text()
+    engine.restart()
+    assert engine.call("auth.get")["ldap"] is None
+    assert engine.call("auth.set", ldap={})["ldap"] is None, "removing no directory changes nothing"
+
+
 def test_basic_over_https_checks_the_ntlm_accounts_and_is_refused_on_http_groups(
     engine_factory: Any, users: Path, tmp_path: Path
 ) -> None:

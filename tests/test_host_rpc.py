@@ -63,6 +63,7 @@ def test_urlgroup_lifecycle_opens_and_closes_its_port(engine: EngineProcess, hel
         "sddl": "",
         "isDirectory": False,
         "enforced": True,
+        "sha256": False,
     }
     assert get(port, "/Demo/hello.txt") == (200, b"hello\n")
     listed = engine.call("urlgroup.list")

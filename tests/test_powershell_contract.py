@@ -180,6 +180,76 @@ def test_contract_check_fails_for_a_drifted_parameter_name_type_and_method(engin
     assert all(p.startswith("tests/powershell_fixtures/Set-BcsUrlGroup.ps1:") for p in problems)
 
 
+def test_contract_check_reads_the_fields_of_an_object_parameter_and_fails_for_drifted_ones(
+    engine: EngineProcess,
+) -> None:
+    """The ldap object of auth.set: field names, their JSON types and required fields are checked
+    against rpc.describe's ``fields`` as the params' own keys are."""
+    (drifted,) = ps.functions_in(FIXTURES / "Set-BcsAuthenticationDrift.ps1")
+    problems = ps.contract_problems({drifted.name: drifted}, _describe(engine))
+    fixture = "tests/powershell_fixtures/Set-BcsAuthenticationDrift.ps1"
+    expected = [
+        f"{fixture}:53: Set-BcsAuthenticationDrift auth.set: ldap field 'bindPwd' is not declared",
+        f"{fixture}:56: Set-BcsAuthenticationDrift auth.set: ldap field 'baseDN' is not declared",
+        f"{fixture}:59: Set-BcsAuthenticationDrift auth.set: ldap.cacheSeconds is sent as string, declared integer",
+        f"{fixture}:50: Set-BcsAuthenticationDrift auth.set: required ldap.bindUser is only sent conditionally",
+    ]
+    assert len(problems) == len(expected), problems
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, problems)
+    # The module's own Set-BcsAuthentication sends every field the reader finds, typed as declared.
+    functions = ps.module_functions()
+    f = functions["Set-BcsAuthentication"]
+    (call,) = f.rpc_calls(functions)
+    shapes = [ps.value_shape(f, k, functions) for k in call.keys if k.key == "ldap"]
+    assert [s.json_type for s in shapes] == ["object", "object"]
+    assert [s.fields for s in shapes] == [
+        set(),  # -RemoveLdap: @{}
+        {"url", "bindUser", "bindPassword", "baseDn", "caPath", "cacheSeconds"},
+    ]
+    assert {name: s.json_type for name, s in shapes[1].field_shapes.items()} == {
+        "url": "string",
+        "bindUser": "string",
+        "bindPassword": "string",
+        "baseDn": "string",
+        "caPath": "string",
+        "cacheSeconds": "integer",
+    }
+
+
+def test_an_empty_object_is_accepted_only_where_rpc_describe_declares_empty_removes(
+    engine: EngineProcess,
+) -> None:
+    describe = _describe(engine)
+    functions = ps.module_functions()
+    assert ps.contract_problems(functions, describe) == []
+    (ldap,) = [p for p in ps.methods_by_name(describe)["auth.set"]["params"] if p["name"] == "ldap"]
+    assert ldap["emptyRemoves"] is True
+    del ldap["emptyRemoves"]
+    problems = ps.contract_problems(functions, describe)
+    assert len(problems) == 2, problems
+    for field in ("url", "bindUser"):
+        assert any(
+            f"ldap lacks required field {field!r} (@{{}} is not declared emptyRemoves)" in p for p in problems
+        ), problems
+
+
+def test_a_drifted_object_field_is_sent_and_rejected_by_the_engine_with_invalid_params(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    (drifted,) = ps.functions_in(FIXTURES / "Set-BcsAuthenticationDrift.ps1")
+    (call,) = drifted.rpc_calls()
+    method = ps.methods_by_name(_describe(engine))["auth.set"]
+    params = ps.sample_params(drifted, call, method, ps.module_functions(), _known_values(engine, tmp_path))
+    assert set(params) == {"ldap"}
+    assert set(params["ldap"]) == {"url", "bindUser", "bindPwd", "baseDN", "cacheSeconds"}
+    with engine.client() as client:
+        answer = client.request({"jsonrpc": "2.0", "id": 1, "method": "auth.set", "params": params})
+    assert answer["error"]["code"] == -32602
+    assert "parameter 'ldap' has unknown field" in answer["error"]["message"]
+    assert engine.call("auth.get")["ldap"] is None
+
+
 # The keys Add-BcsJobSetting assigns to the params of job.create and job.set, and the JSON type each
 # gets from the helper's parameter declarations.
 JOB_SETTING_KEYS = {
@@ -339,17 +409,32 @@ def test_set_bcsserver_json_changes_settings_and_the_server_view_finds_its_colum
     (call,) = f.rpc_calls()
     method = ps.methods_by_name(_describe(engine))["server.set"]
     params = ps.sample_params(
-        f, call, method, functions, {"maxUrlGroups": 40, "bandwidthLimit": 2048, "accessLog": False}
+        f,
+        call,
+        method,
+        functions,
+        {
+            "maxUrlGroups": 40,
+            "bandwidthLimit": 2048,
+            "accessLog": False,
+            "accessLogFormat": "json",
+            "metricsPort": 0,
+            "metricsAddress": "127.0.0.1",
+        },
     )
     assert set(params) == {
         "maxUrlGroups",
         "bandwidthLimit",
         "accessLog",
+        "accessLogFormat",
+        "metricsPort",
+        "metricsAddress",
         "backgroundJobSlots",
         "jobBandwidthLimit",
     }
     result = engine.call("server.set", **params)
     assert result["maxUrlGroups"] == 40 and result["bandwidthLimit"] == 2048 and result["accessLog"] is False
+    assert result["accessLogFormat"] == "json"
     (status_call,) = functions["Get-BcsServer"].rpc_calls()
     status = engine.call(status_call.method or "")
     assert status["maxUrlGroups"] == 40
@@ -653,5 +738,49 @@ def test_ssl_certificate_cmdlets_json_binds_gets_lists_and_removes_a_certificate
         answer = bcs.client.request(request)
         assert "error" in answer, answer
         assert _answer_problems("sslcert.get", request, answer, "SslCertificate") == []
+    finally:
+        bcs.client.close()
+
+
+def test_authentication_cmdlets_json_sets_gets_and_removes_settings(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    from auth_support import write_ntlm_users
+
+    users = write_ntlm_users(tmp_path / "ntlm-users", "BCS:alice:Alice-pw1")
+    domain = "S-1-5-21-1000-2000-3000"
+    principal = {"name": "BCS\\alice", "sid": f"{domain}-1001", "groups": [f"{domain}-2001"]}
+    known = {
+        **_known_values(engine, tmp_path),
+        "ntlmUserFile": str(users),
+        "keytabPath": "",
+        "principals": [principal],
+        "url": "ldaps://127.0.0.1:1",
+        "bindUser": "svc-bcs@corp.example",
+        "bindPassword": "Not-the-pw1",
+        "baseDn": "DC=corp,DC=example",
+        "caPath": "",
+    }
+    bcs = CmdletJson(engine, known)
+    try:
+        # Set-BcsAuthentication -KeytabPath '' -NtlmUserFile ... -Principal 'BCS\alice=...:...'
+        assert set(bcs.params("Set-BcsAuthentication", "auth.set")) == set()  # nothing is mandatory
+        got = bcs.send("Set-BcsAuthentication", "auth.set", {"keytabPath", "ntlmUserFile", "principals"})
+        assert got["ntlmUserFile"] == str(users) and got["principals"] == [principal]
+        assert got["resolvesSids"] is True
+        _assert_view_columns_present("Bcs.Authentication", got)
+        assert bcs.send("Get-BcsAuthentication", "auth.get") == got
+        # -LdapUrl -LdapCredential ... -LdapCacheSeconds: the whole ldap object; the DC is unreachable
+        request = bcs.params("Set-BcsAuthentication", "auth.set", {"ldap"})
+        assert set(request["ldap"]) == {"url", "bindUser", "bindPassword", "baseDn", "caPath", "cacheSeconds"}
+        answer = bcs.client.request({"jsonrpc": "2.0", "id": 90, "method": "auth.set", "params": request})
+        assert answer["error"]["data"]["name"] == "ERROR_DS_UNAVAILABLE", answer
+        assert _answer_problems("auth.set", {"id": 90, "params": request}, answer, "AuthSettings") == []
+        assert "Not-the-pw1" not in json.dumps(answer)
+        # -RemoveLdap sends {}; -ClearPrincipals sends []
+        removed = bcs.send(
+            "Set-BcsAuthentication", "auth.set", {"ldap", "principals"}, ldap={}, principals=[]
+        )
+        assert removed["ldap"] is None and removed["principals"] == [] and removed["resolvesSids"] is False
     finally:
         bcs.client.close()

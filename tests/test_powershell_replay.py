@@ -10,11 +10,13 @@ calls the module never makes. Keep the two files in step: change one, change the
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,19 @@ class Module:
         assert calls, f"{cmdlet} never calls {method}"
         keys = {k.key for c in calls for k in c.keys}
         assert set(params) <= keys, f"{cmdlet} {method} does not send {set(params) - keys}"
+        for name, value in params.items():
+            # The fields of an object (ldap) or of the objects of an array (principals, files).
+            objects = [value] if isinstance(value, dict) else value if isinstance(value, list) else []
+            sent = {field for field in (k for o in objects if isinstance(o, dict) for k in o)}
+            if sent:
+                fields = {
+                    f
+                    for c in calls
+                    for k in c.keys
+                    if k.key == name
+                    for f in ps.value_shape(_owner(c), k, FUNCTIONS).fields
+                }
+                assert sent <= fields, f"{cmdlet} {method} {name} does not send {sent - fields}"
         with RpcClient(self.pipe_name, timeout=60) as client:
             return client.call(method, params)
 
@@ -64,6 +79,11 @@ class Module:
             if job["jobState"] in ("Transferred", "Error", "Acknowledged", "Cancelled"):
                 break
         return job
+
+
+def _owner(call: ps.RpcCall) -> ps.Function:
+    """The module function whose Invoke-BcsRpc call ``call`` is."""
+    return next(f for f in FUNCTIONS.values() if any(c.node == call.node for c in f.rpc_calls()))
 
 
 def start_bcs_server(pipe_name: str, state: Path, *extra: str) -> tuple[int, dict[str, Any]]:
@@ -219,6 +239,18 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     assert bcs.send("Get-BcsServer", "server.status")["maxUrlGroups"] == 50
     after_each()
 
+    # It 'serves Prometheus metrics on its own port when asked, and stops'
+    metrics_port = free_port()
+    status = bcs.send("Set-BcsServer", "server.set", metricsPort=metrics_port, accessLogFormat="json")
+    assert status["metricsPort"] == metrics_port and status["services"]["metrics"]["listening"] is True
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
+        assert page.status == 200
+        assert "# TYPE bcs_http_requests_total counter" in page.read().decode()
+    status = bcs.send("Set-BcsServer", "server.set", metricsPort=0, accessLogFormat="text")
+    assert status["services"]["metrics"]["listening"] is False
+    assert isinstance(bcs.send("Get-BcsServer", "server.status")["services"]["host"]["urlGroups"], list)
+    after_each()
+
     # It 'creates, publishes into and lists a URL group'
     assert bcs.send("Get-BcsUrlGroup", "urlgroup.list") == [], "the engine started with -NoDemo"
     created = bcs.send("New-BcsUrlGroup", "urlgroup.create", urlGroup=group, connectionLimit=2)
@@ -231,6 +263,25 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     assert (
         bcs.send("Set-BcsUrlGroup", "urlgroup.set", urlGroup=group, bandwidthLimit=0)["bandwidthLimit"] == 0
     )
+    after_each()
+
+    # It 'publishes a file under its pinned SHA-256 (Repr-Digest)'
+    pinned = bcs.send(
+        "Add-BcsUrl",
+        "url.create",
+        urlGroup=group,
+        urlSuffix="pinned.bin",
+        sourcePath=str(payload),
+        sha256=True,
+    )
+    hex_digest = sha256(payload)
+    assert pinned["sha256"] is True and pinned["digestState"] == "Known"
+    assert pinned["sha256Digest"] == hex_digest
+    head = urllib.request.Request(f"http://localhost:{port}/Pester/pinned.bin", method="HEAD")
+    with urllib.request.urlopen(head, timeout=10) as page:
+        expected = "sha-256=:" + base64.b64encode(bytes.fromhex(hex_digest)).decode() + ":"
+        assert page.headers["Repr-Digest"] == expected
+    bcs.send("Remove-BcsUrl", "url.delete", urlGroup=group, urlSuffix="pinned.bin")
     after_each()
 
     # It 'writes an ErrorRecord with id, category and target for an unknown URL group'
@@ -329,3 +380,93 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     assert not process_exists(pid)
     with pytest.raises(EngineNotRunningError):
         bcs.send("Get-BcsServer", "server.status")
+
+
+DOMAIN_SID = "S-1-5-21-1000-2000-3000"
+UNREACHABLE_DC = "ldaps://127.0.0.1:1"  # nothing listens on port 1: refused at once
+BIND_USER = "svc-bcs@corp.example"
+STORED_PASSWORD = "Stored-Bind-Pw1"
+
+
+def test_authentication_settings(pipe_name: str, tmp_path: Path) -> None:
+    """``pester/Authentication.Tests.ps1``, It by It (no domain controller: a directory that cannot
+    be reached is refused, one put in place by Import-BcsConfiguration is kept and removed)."""
+    state = tmp_path / "auth-state"
+    code, answer = start_bcs_server(pipe_name, state)
+    assert code == 0, answer
+    bcs = Module(pipe_name)
+    users = tmp_path / "ntlm-users"  # $TestDrive/ntlm-users
+    users.write_text("BCS:alice:Alice-pw1\n")
+    alice = {
+        "name": "BCS\\alice",
+        "sid": f"{DOMAIN_SID}-1001",
+        "groups": [f"{DOMAIN_SID}-2001", f"{DOMAIN_SID}-2002"],
+    }
+    bob = {"name": "BCS\\bob", "sid": f"{DOMAIN_SID}-1002", "groups": []}
+
+    # It 'starts with no keytab, NTLM user file, directory or principals'
+    auth = bcs.send("Get-BcsAuthentication", "auth.get")
+    assert (auth["keytabPath"], auth["ntlmUserFile"], auth["ldap"], auth["principals"]) == ("", "", None, [])
+    assert auth["resolvesSids"] is False
+
+    # It 'sets the NTLM user file and the principals map from NAME=SID:GROUPSID strings'
+    # (-NtlmUserFile ./ntlm-users from $TestDrive: the cmdlet sends the full path)
+    auth = bcs.send("Set-BcsAuthentication", "auth.set", ntlmUserFile=str(users), principals=[alice, bob])
+    assert auth["ntlmUserFile"] == str(users)
+    assert [p["name"] for p in auth["principals"]] == ["BCS\\alice", "BCS\\bob"]
+    assert auth["principals"][0]["groups"] == alice["groups"] and auth["principals"][1]["groups"] == []
+    assert auth["resolvesSids"] is True
+
+    # It 'keeps what it is not given'
+    auth = bcs.send("Set-BcsAuthentication", "auth.set", keytabPath="")
+    assert auth["ntlmUserFile"] == str(users) and len(auth["principals"]) == 2
+
+    # It 'refuses a malformed principal and -Principal with -ClearPrincipals before calling the engine'
+    # (no call is made)
+    assert len(bcs.send("Get-BcsAuthentication", "auth.get")["principals"]) == 2
+
+    # It 'writes the engine error for a SID that is not one, and changes nothing'
+    data = bcs.error(
+        "Set-BcsAuthentication", "auth.set", principals=[{"name": "BCS\\x", "sid": "S-1-bogus", "groups": []}]
+    )
+    assert data["errorId"].startswith("Bcs.Configuration.InvalidArgument")
+    assert data["category"] == "InvalidArgument" and data["hresult"] == "0x80070057"
+    assert len(bcs.send("Get-BcsAuthentication", "auth.get")["principals"]) == 2
+
+    # It 'refuses a directory it cannot bind to, and changes nothing'
+    data = bcs.error(
+        "Set-BcsAuthentication",
+        "auth.set",
+        ldap={"url": UNREACHABLE_DC, "bindUser": BIND_USER, "bindPassword": "Not-the-pw1"},
+    )
+    assert data["errorId"].startswith("Bcs.Principal.DirectoryUnavailable")
+    assert data["category"] == "ResourceUnavailable" and data["hresult"] == "0x8007200F"
+    assert bcs.send("Get-BcsAuthentication", "auth.get")["ldap"] is None
+
+    # It 'keeps the stored bind password for the same directory and account, and removes both with -RemoveLdap'
+    exported = bcs.send("Export-BcsConfiguration", "config.export")["yaml"]
+    assert "  ldap: null\n" in exported
+    with_dc = exported.replace(
+        "  ldap: null\n",
+        f"  ldap: {{url: '{UNREACHABLE_DC}', bindUser: '{BIND_USER}', bindPassword: '{STORED_PASSWORD}'}}\n",
+    )
+    bcs.send("Import-BcsConfiguration", "config.import", yaml=with_dc)
+    auth = bcs.send("Get-BcsAuthentication", "auth.get")
+    assert auth["ldap"]["url"] == UNREACHABLE_DC and auth["ldap"]["bindPasswordSet"] is True
+    assert STORED_PASSWORD not in json.dumps(auth)
+    assert STORED_PASSWORD not in bcs.send("Export-BcsConfiguration", "config.export")["yaml"]
+    # -LdapUrl and -LdapBindUser as stored: nothing changes, so the engine does not bind
+    auth = bcs.send("Set-BcsAuthentication", "auth.set", ldap={"url": UNREACHABLE_DC, "bindUser": BIND_USER})
+    assert auth["ldap"]["bindPasswordSet"] is True
+    auth = bcs.send("Set-BcsAuthentication", "auth.set", ldap={})
+    assert auth["ldap"] is None and auth["resolvesSids"] is True  # the principals map stays
+    assert "bindPassword" not in bcs.send("Export-BcsConfiguration", "config.export")["yaml"]
+    assert STORED_PASSWORD not in (state / "secrets.json").read_text()
+
+    # It 'changes nothing with -WhatIf' (no call is made)
+    assert len(bcs.send("Get-BcsAuthentication", "auth.get")["principals"]) == 2
+
+    # It 'empties the principals map'
+    auth = bcs.send("Set-BcsAuthentication", "auth.set", principals=[])
+    assert auth["principals"] == [] and auth["resolvesSids"] is False
+    assert not process_exists(stop_bcs_server(bcs))

@@ -26,15 +26,26 @@ APPROVED_VERBS = {
     "Get",
     "Import",
     "New",
+    "Register",
     "Remove",
     "Resume",
     "Set",
     "Start",
     "Stop",
     "Suspend",
+    "Unregister",
     "Wait",
 }
-TYPE_NAMES = {"Bcs.Job", "Bcs.UrlGroup", "Bcs.Url", "Bcs.Server", "Bcs.SslCertificate", "Bcs.UploadSession"}
+TYPE_NAMES = {
+    "Bcs.Job",
+    "Bcs.UrlGroup",
+    "Bcs.Url",
+    "Bcs.Server",
+    "Bcs.SslCertificate",
+    "Bcs.UploadSession",
+    "Bcs.Authentication",
+    "Bcs.ScheduledTask",
+}
 
 
 def _all_functions() -> list[ps.Function]:
@@ -164,18 +175,30 @@ def test_every_cmdlet_declares_its_output_type_and_typed_objects_have_a_view() -
         for output in f.output_types:
             name = ps.unquote(output)
             if name.startswith("Bcs.") and name in TYPE_NAMES:
-                assert name in views, f"{f.name}: no table view for {name}"
+                assert name in views, f"{f.name}: no view for {name}"
     assert set(views) == TYPE_NAMES
 
 
 def _format_views() -> dict[str, list[str]]:
+    """The properties each type's view shows: a table (one header per column) or, for a settings
+    object of which there is only one (Bcs.Authentication), a list (each item a property or a
+    labelled script block)."""
     tree = ET.parse(ps.ROOT / "BitsCompactServer.Format.ps1xml")
     views: dict[str, list[str]] = {}
     for view in tree.getroot().iter("View"):
         type_name = view.findtext("ViewSelectedBy/TypeName")
+        assert type_name, "a view without ViewSelectedBy/TypeName"
+        list_items = view.findall("ListControl/ListEntries/ListEntry/ListItems/ListItem")
+        if list_items:
+            for item in list_items:
+                assert item.findtext("PropertyName") or (
+                    item.findtext("Label") and item.findtext("ScriptBlock")
+                ), f"view {type_name}: a list item needs a PropertyName, or a Label and a ScriptBlock"
+            views[type_name] = [item.findtext("PropertyName") or "" for item in list_items]
+            continue
         headers = view.findall("TableControl/TableHeaders/TableColumnHeader")
         items = view.findall("TableControl/TableRowEntries/TableRowEntry/TableColumnItems/TableColumnItem")
-        assert type_name and len(headers) == len(items), f"view {type_name}: headers and items differ"
+        assert headers and len(headers) == len(items), f"view {type_name}: headers and items differ"
         views[type_name] = [item.findtext("PropertyName") or "" for item in items]
     return views
 
@@ -634,3 +657,26 @@ def test_add_bcsjobsetting_sends_what_the_inline_code_sent_for_every_bound_combi
     assert only_credential["credentials"] == [
         "ConvertTo-BcsCredential -Credential ⟨Credential⟩ -Scheme 'Negotiate' -Target 'Server'"
     ]
+
+
+def test_set_bcsauthentication_takes_a_pscredential_and_no_password_parameter() -> None:
+    """What pester/Parameters.Tests.ps1 asserts of Set-BcsAuthentication, read from the syntax tree
+    (PSScriptAnalyzer's AvoidUsingUsernameAndPasswordParams is an error: no -...Password beside
+    -LdapBindUser)."""
+    f = ps.module_functions()["Set-BcsAuthentication"]
+    assert "DefaultParameterSetName='Settings'" in [a.replace(" ", "") for a in f.cmdlet_binding or []]
+    credential = f.parameter("LdapCredential")
+    assert credential is not None and credential.type == "system.management.automation.pscredential"
+    assert [p.name for p in f.parameters if "password" in p.name.lower()] == []
+
+    def sets(name: str) -> list[str | None]:
+        p = f.parameter(name)
+        assert p is not None
+        return [e.set_name for e in p.set_entries]
+
+    assert sets("LdapCredential") == ["DirectoryCredential"]
+    assert sets("LdapBindUser") == ["Directory"]
+    assert sets("LdapUrl") == ["Directory", "DirectoryCredential"]
+    assert sets("RemoveLdap") == ["RemoveDirectory"]
+    principal = f.parameter("Principal")
+    assert principal is not None and principal.type == "string[]"

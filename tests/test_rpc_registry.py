@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -140,3 +141,39 @@ def test_every_method_and_param_is_documented_and_typed() -> None:
                 method.name,
                 p.name,
             )
+
+
+DIRECTORY = Param(
+    "ldap",
+    "object",
+    "d",
+    fields=(Param("url", "string", "u", required=True), Param("baseDn", "string", "b")),
+    empty_removes=True,
+)
+
+
+def test_an_empty_removes_object_takes_an_empty_object_and_otherwise_its_required_fields() -> None:
+    method = Method("t.o", "test", (DIRECTORY,), "null", "Test-Bcs", lambda ctx, **kw: kw)
+    assert method.bind({"ldap": {}}) == {"ldap": {}}
+    assert method.bind({"ldap": {"url": "ldaps://dc"}}) == {"ldap": {"url": "ldaps://dc", "baseDn": None}}
+    assert method.bind({}) == {"ldap": None}, "null or absent: not given, as for every parameter"
+    for given, message in (
+        ({"baseDn": "DC=x"}, "parameter 'ldap.url' is required"),
+        ({"url": None}, "parameter 'ldap.url' is required"),
+        ({"bogus": 1}, "parameter 'ldap' has unknown field 'bogus'"),
+    ):
+        with pytest.raises(ParamError, match=re.escape(message)):
+            method.bind({"ldap": given})
+    assert DIRECTORY.describe()["emptyRemoves"] is True
+    assert "emptyRemoves" not in FILES.describe()
+    with pytest.raises(ValueError, match="only an object parameter"):
+        Param("name", "string", "n", empty_removes=True)
+
+
+def test_auth_set_declares_that_an_empty_ldap_object_removes_the_directory() -> None:
+    method = load_registry().get("auth.set")
+    assert method is not None
+    (ldap,) = [p for p in method.describe()["params"] if p["name"] == "ldap"]
+    assert ldap["emptyRemoves"] is True
+    assert [f["name"] for f in ldap["fields"] if f["required"]] == ["url", "bindUser"]
+    assert method.bind({"ldap": {}})["ldap"] == {}

@@ -6,7 +6,7 @@ import os
 import threading
 from typing import Any
 
-from bcs.config import Config, dump_yaml, load_yaml
+from bcs.config import ACCESS_LOG_FORMATS, Config, dump_yaml, load_yaml
 from bcs.errors import InvalidArgumentError
 from bcs.rpc.registry import REGISTRY, CallContext, Param, rpc_method
 
@@ -109,6 +109,25 @@ def rpc_describe(ctx: CallContext) -> dict[str, Any]:
         ),
         Param("accessLog", "boolean", "Write one access-log line per HTTP request."),
         Param(
+            "accessLogFormat",
+            "string",
+            "Access-log lines as space-separated text or one JSON object each.",
+            enum=ACCESS_LOG_FORMATS,
+        ),
+        Param(
+            "metricsPort",
+            "integer",
+            "Port of the Prometheus endpoint /metrics; 0 = off (default). Not a URL group's port.",
+            minimum=0,
+            maximum=65535,
+        ),
+        Param(
+            "metricsAddress",
+            "string",
+            "IP address /metrics listens on (default 127.0.0.1; 0.0.0.0 or :: for every address).",
+            max_length=64,
+        ),
+        Param(
             "backgroundJobSlots",
             "integer",
             "Background-priority jobs transferring at once.",
@@ -130,6 +149,9 @@ def server_set(
     max_url_groups: int | None,
     bandwidth_limit: int | None,
     access_log: bool | None,
+    access_log_format: str | None,
+    metrics_port: int | None,
+    metrics_address: str | None,
     background_job_slots: int | None,
     job_bandwidth_limit: int | None,
 ) -> dict[str, Any]:
@@ -140,6 +162,12 @@ def server_set(
             config.server.bandwidth_limit = bandwidth_limit
         if access_log is not None:
             config.server.access_log = access_log
+        if access_log_format is not None:
+            config.server.access_log_format = access_log_format
+        if metrics_port is not None:
+            config.server.metrics_port = metrics_port
+        if metrics_address is not None:
+            config.server.metrics_address = metrics_address
         if background_job_slots is not None:
             config.client.background_slots = background_job_slots
         if job_bandwidth_limit is not None:

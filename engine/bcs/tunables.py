@@ -40,6 +40,9 @@ MAX_CONNECTION_LIMIT: Final = 1_000_000  # the highest connectionLimit a URL gro
 MIN_BANDWIDTH_LIMIT: Final = 1024  # bytes/s; the original refused anything lower
 LOG_FILE_BYTES: Final = 10 * 1024 * 1024  # rotating engine log, size of one file
 LOG_FILE_COUNT: Final = 5  # rotated engine log files kept
+DIGEST_READ_CHUNK: Final = 1 << 20  # bytes per read while hashing a hosted file (bcs.host.digests)
+DIGEST_CREATE_WAIT: Final = 2.0  # seconds url.create waits for a new file's digest before answering
+METRICS_IDLE_TIMEOUT: Final = 10.0  # seconds a /metrics connection may stay idle (one thread each)
 
 # --- Bandwidth (bcs.bandwidth.TokenBucket) --------------------------------------------------------
 HOST_BUCKET_BURST: Final = (

@@ -101,7 +101,7 @@ def parse_prefix(text: str) -> UrlPrefix:
     port_text = m["port"]
     if port_text is None or port_text == "":
         raise bad("the port is mandatory (http://+:8080/Demo/)")
-    if not port_text.isdigit() or (len(port_text) > 1 and port_text[0] == "0"):
+    if not (port_text.isascii() and port_text.isdigit()) or (len(port_text) > 1 and port_text[0] == "0"):
         raise bad(f"the port must be a decimal number without leading zeros, not '{port_text}'")
     port = int(port_text)
     if not 1 <= port <= 65535:

@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bcs.cli import auth as _auth_commands  # noqa: F401 - registers its command forms
 from bcs.cli import config as _config_commands  # noqa: F401 - registers its command forms
 from bcs.cli import jobs as _job_commands  # noqa: F401 - registers its command forms
 from bcs.cli.parser import CUSTOM, build_parser, params_from_args
@@ -30,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "service":
+        from bcs.cli.service import run_service
+
+        return run_service(args)
     method = load_registry().get(args.method)
     assert method is not None
     try:
@@ -58,6 +63,7 @@ def _serve(args: argparse.Namespace) -> int:
     from bcs.client.service import JobService
     from bcs.engine import EngineOptions, default_state_dir, run_engine
     from bcs.host.service import FileHost
+    from bcs.metrics import MetricsService
     from bcs.rpc.transport import resolve_pipe_name
 
     if args.detach:
@@ -95,4 +101,4 @@ def _serve(args: argparse.Namespace) -> int:
         config_path=args.config,
         demo=not args.no_demo,
     )
-    return run_engine(options, (FileHost, JobService))
+    return run_engine(options, (FileHost, JobService, MetricsService))

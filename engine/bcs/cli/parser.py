@@ -2,7 +2,8 @@
 
 Subcommands are generated from the method registry (``urlgroup.create`` -> ``bcs urlgroup create
 --url-group ...``), so the CLI and the cmdlets share one contract. A few commands have a custom
-form (``bcs config export/import`` read and write files, ``bcs job wait`` draws a progress bar);
+form (``bcs config export/import`` read and write files, ``bcs job wait`` draws a progress bar,
+``bcs auth set`` takes flat options and reads the bind password from standard input);
 they register with ``command``. Short aliases: ``bcs status``, ``bcs stop``.
 """
 
@@ -129,6 +130,9 @@ PATH_PARAMS = frozenset(
         "certificatePath",
         "keyPath",
         "trustedCaPath",
+        "keytabPath",
+        "ntlmUserFile",
+        "caPath",
     }
 )
 STDIN_SECRET = "-"  # a secret option's value that means: read the first line of standard input
@@ -218,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = _common_options()
     _add_serve(sub, common)
+    from bcs.cli.service import add_service_parser
+
+    add_service_parser(sub, common)
     nouns: dict[str, Any] = {}
     for method in load_registry():
         noun, verb = verb_name(method)

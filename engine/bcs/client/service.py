@@ -122,6 +122,7 @@ class JobService:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._last_notify: dict[str, float] = {}
+        self.bytes_moved = 0  # bytes transferred by every job since the engine started (metrics)
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -163,6 +164,7 @@ class JobService:
                 "jobs": len(self.jobs),
                 "states": states,
                 "transfers": len(self.transfers),
+                "bytesTransferred": self.bytes_moved,  # by every job since the engine started
                 "backgroundSlots": self.slots,
                 "bandwidthLimit": self.global_bucket.rate,
             }
@@ -319,6 +321,9 @@ class JobService:
             self._save(job)
 
     def _progress(self, job: Job, index: int, offset: int, persist: bool) -> None:
+        moved = offset - job.files[index].bytes_transferred
+        if moved > 0:  # a resync backwards (a shorter temp file) moved nothing
+            self.bytes_moved += moved
         job.files[index].bytes_transferred = offset
         job.no_progress_since = None
         if persist and self.store is not None:

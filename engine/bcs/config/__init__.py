@@ -5,6 +5,7 @@
 """
 
 from bcs.config.model import (
+    ACCESS_LOG_FORMATS,
     AUTH_SCHEMES,
     CONFIG_VERSION,
     NOTIFICATION_TYPES,
@@ -28,6 +29,7 @@ from bcs.config.store import ConfigStore, Listener
 from bcs.config.yamlio import dump_yaml, load_yaml
 
 __all__ = [
+    "ACCESS_LOG_FORMATS",
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
     "NOTIFICATION_TYPES",

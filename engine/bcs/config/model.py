@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import ipaddress
 import os
 import re
 import stat
@@ -45,6 +46,7 @@ from bcs.errors import (
 from bcs.urlprefix import parse_prefix
 
 __all__ = [
+    "ACCESS_LOG_FORMATS",
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
     "NOTIFICATION_TYPES",
@@ -85,6 +87,7 @@ class UrlConfig:
     url_suffix: str
     source_path: str
     sddl: str = ""
+    sha256: bool = False  # pin the SHA-256 of the file(s), serve it as Repr-Digest (bcs.host.digests)
 
 
 @dataclass
@@ -267,6 +270,9 @@ class AuthConfig:
     principals: list[PrincipalConfig] = field(default_factory=list)
 
 
+ACCESS_LOG_FORMATS = ("text", "json")
+
+
 @dataclass
 class ServerConfig:
     """Server-wide settings of the file host."""
@@ -274,6 +280,9 @@ class ServerConfig:
     max_url_groups: int = tunables.MAX_URL_GROUPS
     bandwidth_limit: int = 0  # bytes/s for all groups together; 0 = unlimited
     access_log: bool = True
+    access_log_format: str = "text"  # "text" (one space-separated line) or "json" (one object per line)
+    metrics_port: int = 0  # Prometheus /metrics on its own port; 0 = off
+    metrics_address: str = "127.0.0.1"  # where /metrics listens (an IP address)
 
 
 @dataclass
@@ -337,6 +346,7 @@ class Config:
         s = self.server
         _check_range(s.max_url_groups, 1, 100_000, ("server", "maxUrlGroups"))
         _check_bandwidth(s.bandwidth_limit, ("server", "bandwidthLimit"))
+        self._validate_metrics()
         self._validate_ssl()
         _validate_auth(self.auth)
         _check_range(self.client.background_slots, 1, 1000, ("client", "backgroundSlots"))
@@ -378,6 +388,31 @@ class Config:
                         parse_sddl(url.sddl)
                     except InvalidArgumentError as exc:
                         raise ConfigError(exc.message, (*uwhere, "sddl")) from None
+
+    def _validate_metrics(self) -> None:
+        s = self.server
+        if s.access_log_format not in ACCESS_LOG_FORMATS:
+            raise ConfigError(
+                f"must be one of {', '.join(ACCESS_LOG_FORMATS)}", ("server", "accessLogFormat")
+            )
+        _check_range(s.metrics_port, 0, 65535, ("server", "metricsPort"))
+        try:
+            ipaddress.ip_address(s.metrics_address)
+        except ValueError:
+            raise ConfigError(
+                "must be an IP address such as 127.0.0.1, 0.0.0.0 or ::1", ("server", "metricsAddress")
+            ) from None
+        if s.metrics_port:
+            for group in self.url_groups:
+                try:
+                    port = parse_prefix(group.url_group).port
+                except InvalidArgumentError:
+                    continue  # reported by the URL-group checks
+                if port == s.metrics_port:
+                    raise ConfigError(
+                        f"port {port} is used by the URL group {group.url_group}; /metrics needs its own port",
+                        ("server", "metricsPort"),
+                    )
 
     def _validate_ssl(self) -> None:
         ports: set[int] = set()

@@ -25,6 +25,7 @@ from bcs.config import (
     tls_only_scheme_problem,
 )
 from bcs.errors import ERROR_ALREADY_EXISTS, BcsError, InvalidArgumentError, NotFoundError, config_path_text
+from bcs.host.routing import COUNTER_NAMES
 from bcs.rpc.registry import CallContext, Param, rpc_method
 from bcs.urlprefix import UrlPrefix, parse_prefix
 
@@ -133,9 +134,10 @@ def _apply_settings(group: UrlGroupConfig, settings: dict[str, Any]) -> None:
             setattr(group, key, list(value) if isinstance(value, list) else value)
 
 
-def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig, resolves: bool) -> dict[str, Any]:
+def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig, host: Any) -> dict[str, Any]:
     is_dir = os.path.isdir(url.source_path)
-    return {
+    resolves = host.resolves
+    out = {
         "urlGroup": str(prefix),
         "urlSuffix": url.url_suffix,
         "url": f"{prefix}{url.url_suffix}{'/' if is_dir else ''}",
@@ -145,7 +147,11 @@ def _url_dict(prefix: UrlPrefix, url: UrlConfig, group: UrlGroupConfig, resolves
         # False: a scheme of the group, or the SDDL, cannot be enforced, so the URL answers 403
         "enforced": enforced(group.authentication)
         and (not url.sddl or sddl_enforced(group.authentication, resolves)),
+        "sha256": url.sha256,
     }
+    if url.sha256 and not is_dir:  # a directory's files are pinned one by one, at their first request
+        out.update(host.state.digests.describe(url.source_path))
+    return out
 
 
 def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dict[str, Any]:
@@ -181,10 +187,10 @@ def _group_dict(ctx: CallContext, group: UrlGroupConfig, with_urls: bool) -> dic
     }
     runtime = host.runtime(prefix.key)
     counters = runtime.snapshot() if runtime is not None else {}
-    for key in ("requests", "bytesSent", "bytesReceived", "activeTransfers", "rejectedTransfers"):
+    for key in COUNTER_NAMES:
         out[key] = counters.get(key, 0)
     if with_urls:
-        out["urls"] = [_url_dict(prefix, url, group, host.resolves) for url in group.urls]
+        out["urls"] = [_url_dict(prefix, url, group, host) for url in group.urls]
     return out
 
 
@@ -318,12 +324,19 @@ def urlgroup_delete(ctx: CallContext, url_group: str) -> None:
             "SDDL string authorising access to the URL; empty = anyone the group authenticates.",
             default="",
         ),
+        Param(
+            "sha256",
+            "boolean",
+            "Pin the SHA-256 of the file (or of each file below a directory) and serve it as Repr-Digest; "
+            "a file whose content changes is refused (409) until the URL is published again.",
+            default=False,
+        ),
     ],
     result="Url",
     cmdlet="Add-BcsUrl",
 )
 def url_create(
-    ctx: CallContext, url_group: str, url_suffix: str, source_path: str, sddl: str
+    ctx: CallContext, url_group: str, url_suffix: str, source_path: str, sddl: str, sha256: bool
 ) -> dict[str, Any]:
     prefix = parse_prefix(url_group)
     suffix = _check_suffix(prefix, url_suffix)
@@ -331,7 +344,7 @@ def url_create(
         parse_sddl(sddl)  # E_INVALIDARG naming the position of the first error
     _find(ctx.engine.config.current, prefix)  # a missing group is reported before a bad source
     source = _check_source(source_path)
-    url = UrlConfig(url_suffix=suffix, source_path=source, sddl=sddl)
+    url = UrlConfig(url_suffix=suffix, source_path=source, sddl=sddl, sha256=sha256)
 
     def change(config: Config) -> None:
         group = _find(config, prefix)
@@ -345,7 +358,13 @@ def url_create(
         group.urls.append(url)
 
     config = ctx.engine.config.update(change)
-    return _url_dict(prefix, url, _find(config, prefix), _host(ctx).resolves)
+    host = _host(ctx)
+    digests = host.state.digests
+    digests.forget(source)  # published anew: what was pinned below it before does not count
+    if sha256 and not os.path.isdir(source):
+        digests.watch(source)
+        digests.wait(source, tunables.DIGEST_CREATE_WAIT)  # a small file is served from the first request
+    return _url_dict(prefix, url, _find(config, prefix), host)
 
 
 @rpc_method(
@@ -354,7 +373,7 @@ def url_create(
 def url_list(ctx: CallContext, url_group: str) -> list[dict[str, Any]]:
     prefix = parse_prefix(url_group)
     group = _find(ctx.engine.config.current, prefix)
-    return [_url_dict(prefix, url, group, _host(ctx).resolves) for url in group.urls]
+    return [_url_dict(prefix, url, group, _host(ctx)) for url in group.urls]
 
 
 @rpc_method(
@@ -378,4 +397,10 @@ def url_delete(ctx: CallContext, url_group: str, url_suffix: str) -> None:
             f"URL {prefix}{url_suffix.strip('/')} does not exist", noun="Url", target=f"{prefix}{url_suffix}"
         )
 
+    old = ctx.engine.config.current
     ctx.engine.config.update(change)
+    gone = {u.source_path for g in old.url_groups for u in g.urls if u.sha256} - {
+        u.source_path for g in ctx.engine.config.current.url_groups for u in g.urls if u.sha256
+    }
+    for source in gone:  # no URL pins it any more
+        _host(ctx).state.digests.forget(source)

@@ -239,7 +239,13 @@ class HostApp:
             if below:
                 raise Answer(404, "not found")
             return serve_file(
-                environ, start_response, exchange, entry.source, self.stopping, self.paces_files
+                environ,
+                start_response,
+                exchange,
+                entry.source,
+                self.stopping,
+                self.paces_files,
+                self.state.digests if entry.sha256 else None,
             )
         target = resolve_below(entry.source, safe_parts(below), environ.get("PATH_INFO", ""))
         if os.path.isdir(target):
@@ -249,7 +255,15 @@ class HostApp:
                 location = quote(environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8") + "/")
                 raise Answer(301, "moved", [("Location", location)])
             return serve_listing(environ, start_response, exchange, target)
-        return serve_file(environ, start_response, exchange, target, self.stopping, self.paces_files)
+        return serve_file(
+            environ,
+            start_response,
+            exchange,
+            target,
+            self.stopping,
+            self.paces_files,
+            self.state.digests if entry.sha256 else None,
+        )
 
     def _upload(
         self,

@@ -23,6 +23,7 @@ from typing import Any
 
 from bcs import tunables
 from bcs.bandwidth import Paced, TokenBucket
+from bcs.host.digests import DigestState, DigestStore, repr_digest
 from bcs.host.exchange import Answer, Exchange, Headers, StartResponse, status_line
 from bcs.http.ranges import (
     ByteRange,
@@ -156,15 +157,18 @@ def serve_file(
     path: str,
     stopping: threading.Event,
     paces_files: bool,
+    digests: DigestStore | None = None,
 ) -> Iterable[bytes]:
     """Answer a GET or HEAD of the file ``path`` for ``exchange`` (routed: its group is set).
 
     Args:
         stopping: set when the listener stops; wakes iterated bodies waiting for their bucket.
         paces_files: the server's channel paces ``wsgi.file_wrapper`` bodies itself.
+        digests: the URL pins its files' SHA-256: served only under it, as ``Repr-Digest``.
 
     Raises:
-        Answer: 403/404 when the file cannot be opened, 412, 416, 503 at the connection limit.
+        Answer: 403/404 when the file cannot be opened, 412, 416, 503 at the connection limit
+            or while the digest is computed, 409 when the file no longer has its pinned digest.
     """
     try:
         fd = os.open(path, _OPEN_FLAGS)
@@ -174,11 +178,30 @@ def serve_file(
         raise Answer(404, "not found") from None
     fh = TrackedFile(fd, "rb", closefd=True)
     try:
-        return _respond(environ, start_response, exchange, fh, path, stopping, paces_files)
+        return _respond(environ, start_response, exchange, fh, path, stopping, paces_files, digests)
     except BaseException:
         if not fh.owned:
             fh.close()
         raise
+
+
+def _pinned_digest(digests: DigestStore, path: str, size: int, mtime_ns: int) -> str:
+    """The ``Repr-Digest`` of the file as opened, or the answer that refuses it (bcs.host.digests)."""
+    state, digest = digests.check(path, size, mtime_ns)
+    if state is DigestState.KNOWN:
+        return repr_digest(digest)
+    if state is DigestState.PENDING:
+        raise Answer(
+            503,
+            "the file's SHA-256 is being computed; retry later",
+            [("Retry-After", str(tunables.RETRY_AFTER_SECONDS))],
+            why="refused:digest-pending",
+        )
+    raise Answer(
+        409,
+        "the file changed since its SHA-256 was recorded; it is served again once its URL is published again",
+        why="refused:digest-mismatch",
+    )
 
 
 def _respond(
@@ -189,6 +212,7 @@ def _respond(
     path: str,
     stopping: threading.Event,
     paces_files: bool,
+    digests: DigestStore | None,
 ) -> Iterable[bytes]:
     st = os.fstat(fh.fileno())
     if not stat.S_ISREG(st.st_mode):
@@ -201,6 +225,8 @@ def _respond(
         ("Last-Modified", validators.last_modified),
         ("ETag", validators.etag),
     ]
+    if digests is not None:
+        headers.append(("Repr-Digest", _pinned_digest(digests, path, size, st.st_mtime_ns)))
     condition = check_preconditions(
         validators,
         get("HTTP_IF_MATCH"),

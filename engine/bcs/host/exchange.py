@@ -16,6 +16,7 @@ from bcs.auth.negotiate import NegotiateAcceptor
 from bcs.auth.principal import ANONYMOUS, Principal
 from bcs.auth.schemes import Authenticator
 from bcs.auth.sids import SidResolver
+from bcs.host.digests import DigestStore
 
 if TYPE_CHECKING:
     from bcs.bandwidth import TokenBucket
@@ -68,6 +69,7 @@ class HostState:
         # closed (from an I/O or worker thread), so per-connection state can be dropped.
         self.connection_closed: Callable[[Any], None] | None = self.authenticator.acceptor.forget
         self.uploads: UploadStore | None = None  # BITS upload sessions (None: no state directory)
+        self.digests = DigestStore(None)  # pinned SHA-256 of files of URLs with sha256 (replaced at start)
 
 
 class Answer(Exception):
@@ -123,9 +125,14 @@ class Exchange:
         if self.slot is not None:
             self.slot.release()
         group = self.group
-        if group is not None and nbytes:
-            with group.counters.lock:
-                group.counters.bytes_sent += nbytes
+        if group is not None and (nbytes or self.status >= 400):
+            counters = group.counters
+            with counters.lock:
+                counters.bytes_sent += nbytes
+                if self.status >= 500:
+                    counters.server_errors += 1
+                elif self.status >= 400:
+                    counters.client_errors += 1
         access = self.state.access_log
         if access is not None:
             env = self.environ

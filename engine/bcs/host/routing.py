@@ -25,7 +25,19 @@ from bcs.config import Config, UrlConfig, UrlGroupConfig
 from bcs.host.limits import TransferGate
 from bcs.urlprefix import HostKind, UrlPrefix, parse_prefix
 
-__all__ = ["GroupCounters", "GroupRuntime", "RoutingTable", "UrlEntry"]
+__all__ = ["COUNTER_NAMES", "GroupCounters", "GroupRuntime", "RoutingTable", "UrlEntry"]
+
+
+# What urlgroup.get, server.status and /metrics report of a group, in this order.
+COUNTER_NAMES = (
+    "requests",
+    "bytesSent",
+    "bytesReceived",
+    "activeTransfers",
+    "rejectedTransfers",
+    "clientErrors",
+    "serverErrors",
+)
 
 
 @dataclass
@@ -36,6 +48,8 @@ class GroupCounters:
     bytes_sent: int = 0
     bytes_received: int = 0  # BITS upload bytes written to staging files
     rejected: int = 0  # answered 503 because of the connection limit
+    client_errors: int = 0  # answers 400-499
+    server_errors: int = 0  # answers 500-599
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -55,14 +69,23 @@ class GroupRuntime:
         self.bucket.set_rate(config.bandwidth_limit)
 
     def snapshot(self) -> dict[str, int]:
+        """The counters by their RPC names (``COUNTER_NAMES``)."""
         c = self.counters
-        return {
-            "requests": c.requests,
-            "bytesSent": c.bytes_sent,
-            "bytesReceived": c.bytes_received,
-            "activeTransfers": self.gate.active,
-            "rejectedTransfers": c.rejected,
-        }
+        return dict(
+            zip(
+                COUNTER_NAMES,
+                (
+                    c.requests,
+                    c.bytes_sent,
+                    c.bytes_received,
+                    self.gate.active,
+                    c.rejected,
+                    c.client_errors,
+                    c.server_errors,
+                ),
+                strict=True,
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,7 @@ class UrlEntry:
     source: str  # absolute path
     sddl: str
     is_directory: bool  # decided when the table is built; a source that changes type gives 404
+    sha256: bool = False  # the file(s) are served only under their pinned digest (bcs.host.digests)
 
 
 def _is_dir(path: str) -> bool:
@@ -84,7 +108,7 @@ def _is_dir(path: str) -> bool:
 
 
 def _entry(group: GroupRuntime, url: UrlConfig) -> UrlEntry:
-    return UrlEntry(group, url.url_suffix, url.source_path, url.sddl, _is_dir(url.source_path))
+    return UrlEntry(group, url.url_suffix, url.source_path, url.sddl, _is_dir(url.source_path), url.sha256)
 
 
 class _Group:

@@ -28,9 +28,10 @@ from bcs.config import Config, authentication_warning
 from bcs.config.model import AuthConfig
 from bcs.errors import ERROR_NOT_FOUND, BcsError, InvalidArgumentError
 from bcs.host.accesslog import AccessLog
+from bcs.host.digests import DigestStore
 from bcs.host.exchange import HostState
 from bcs.host.listener import Listener, make_listener
-from bcs.host.routing import GroupRuntime, RoutingTable
+from bcs.host.routing import COUNTER_NAMES, GroupRuntime, RoutingTable
 from bcs.host.tls import TlsListener
 from bcs.host.upload.store import UploadStore
 from bcs.urlprefix import parse_prefix
@@ -137,10 +138,12 @@ class FileHost:
         state_dir = getattr(self.engine, "state_dir", None)
         if state_dir is not None:
             self._access = AccessLog(state_dir / "access.log")
+            self.state.digests = DigestStore(state_dir / "digests.json")
             uploads = UploadStore(state_dir / "uploads")
             uploads.open()  # recovers the sessions a previous run left, before any request
             self.state.uploads = uploads
             self._sweep_uploads()
+        self.state.digests.open()
         config = self.engine.config.current
         with self._lock:
             self._apply(config, required=set())
@@ -159,6 +162,7 @@ class FileHost:
                 self._sweep_timer = None
         if self.state.uploads is not None:
             self.state.uploads.close()
+        self.state.digests.close()
         self.state.access_log = None
         if self.state.resolver is not None:
             self.state.resolver.close()
@@ -178,10 +182,32 @@ class FileHost:
         return {
             "listeners": listeners,
             "failedListeners": failed,
+            "urlGroups": self.group_counters(),
             "securityEnforced": not unenforced,
             "unenforcedSettings": unenforced,
             "authentication": self.state.authenticator.acceptor.status(),
         }
+
+    def group_counters(self) -> list[dict[str, Any]]:
+        """Each URL group's counters (``COUNTER_NAMES``) and its active upload sessions, by prefix.
+
+        What ``server.status`` (``Get-BcsServer``) and ``/metrics`` report; counters start at 0
+        when the engine starts (or the group is created).
+        """
+        config = self.engine.config.current
+        runtimes = self.state.table.runtimes
+        uploads: dict[str, int] = {}
+        if self.state.uploads is not None:
+            for session in self.state.uploads.sessions():
+                if session.active:
+                    uploads[session.url_group] = uploads.get(session.url_group, 0) + 1
+        out = []
+        for group in config.url_groups:
+            key = parse_prefix(group.url_group).key
+            runtime = runtimes.get(key)
+            counters = runtime.snapshot() if runtime is not None else dict.fromkeys(COUNTER_NAMES, 0)
+            out.append({"urlGroup": group.url_group, **counters, "uploadSessions": uploads.get(key, 0)})
+        return out
 
     # --- upload sessions ---
     def session_timeout(self, prefix_key: str) -> float:
@@ -281,6 +307,8 @@ class FileHost:
         table = RoutingTable.build(config, self.state.table.runtimes)
         self.state.table = table
         self.state.server_bucket.set_rate(config.server.bandwidth_limit)
+        if self._access is not None:
+            self._access.format = config.server.access_log_format
         self.state.access_log = self._access if config.server.access_log else None
         for port, listener in opened.items():
             if port in self.failed:

@@ -9,6 +9,9 @@ Rules:
 * Unknown parameters are an error (a drifted cmdlet must fail loudly, not be ignored).
 * ``integer`` rejects booleans and floats; ``number`` accepts integers; ``null`` is accepted only
   for optional parameters and means "not given".
+* An object parameter declared ``empty_removes`` also takes ``{}``, which removes what it configures
+  (``auth.set``'s ``ldap: {}``): its required fields are required only when any field is given.
+  ``rpc.describe`` says so (``emptyRemoves: true``) for the contract checks of the cmdlets.
 * Every value a request carries, nested ones included, is checked before its declared type: strings
   (and object keys) must be valid Unicode (no lone surrogates, which could be neither stored nor
   answered), numbers finite (NaN and Infinity never compare out of range) and integers within
@@ -59,6 +62,11 @@ class Param:
     items: ParamType | None = None  # element type of an array of scalars
     fields: tuple[Param, ...] | None = None  # fields of an object, or of each object of an array
     secret: bool = False  # never logged, never echoed
+    empty_removes: bool = False  # an object parameter whose {} removes the setting (required fields waived)
+
+    def __post_init__(self) -> None:
+        if self.empty_removes and (self.type != "object" or self.fields is None):
+            raise ValueError(f"{self.name}: only an object parameter with fields can be empty_removes")
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,6 +89,8 @@ class Param:
             out["fields"] = [f.describe() for f in self.fields]
         if self.secret:
             out["secret"] = True
+        if self.empty_removes:
+            out["emptyRemoves"] = True
         return out
 
     def check(self, value: Any, where: str) -> Any:
@@ -112,6 +122,8 @@ class Param:
                     checked.append(item)
             return checked
         if self.type == "object" and self.fields is not None:
+            if self.empty_removes and value == {}:
+                return {}
             return _check_object(self.fields, value, where)
         return value
 

@@ -2,10 +2,14 @@
 
 Cannot run on the Linux CI machines (no Windows there); kept small and reviewed, exercised by the
 GitHub Actions workflow on windows-latest. Access control is the pipe's DACL: SYSTEM,
-Administrators and the engine's own user get full access, network logons are denied, and
-``PIPE_REJECT_REMOTE_CLIENTS`` refuses remote clients outright. ``FILE_FLAG_FIRST_PIPE_INSTANCE``
-makes a second engine on the same name fail with ERROR_ACCESS_DENIED, reported as already running
-(with the pid and user of the process holding the name, which may be another user's impostor).
+Administrators and the engine's own user get full access, nobody else; and
+``PIPE_REJECT_REMOTE_CLIENTS`` refuses remote clients (SMB) outright. Local processes of a network
+logon are not denied as such: a PowerShell remoting session (WinRM, or SSH) is one, and it is the
+way to manage a remote engine (issue 16: no management listener on the network). Its token holds
+NETWORK (S-1-5-2), so a deny ACE for NU would refuse an Administrator's remote session too.
+``FILE_FLAG_FIRST_PIPE_INSTANCE`` makes a second engine on the same name fail with
+ERROR_ACCESS_DENIED, reported as already running (with the pid and user of the process holding the
+name, which may be another user's impostor).
 
 Any local user may create ``\\\\.\\pipe\\<name>`` before the engine does, so clients check who serves
 the pipe before sending anything: ``pipe_server_user`` reads the user of the process that created
@@ -90,7 +94,7 @@ def _describe_holder(path: str) -> str:
 
 def _security_attributes() -> Any:
     owner_sid = current_user_sid()
-    sddl = f"D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;{owner_sid})"
+    sddl = f"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;{owner_sid})"
     sa = win32security.SECURITY_ATTRIBUTES()
     sa.SECURITY_DESCRIPTOR = win32security.ConvertStringSecurityDescriptorToSecurityDescriptor(
         sddl, win32security.SDDL_REVISION_1
