@@ -453,3 +453,77 @@ def test_the_command_line_reads_the_password_from_stdin_and_resolves_relative_pa
     assert bound["certificatePath"] == str(pki["server"][2]) and bound["clientCertificate"] == "Accept"
     assert bound["keyPasswordSet"] is True and PASSWORD not in done.stdout
     curl_ok(port, pki["ca"], payload, tmp_path / "cli.bin")
+
+
+IMPORT_INTO = """
+import sys
+from bcs.dotnet import load_dotnet
+
+System = load_dotnet("the test", ("System.Security.Cryptography",))
+x = System.Security.Cryptography.X509Certificates
+data = System.Array[System.Byte](open(sys.argv[1], "rb").read())
+if sys.argv[3] == "-":
+    cert = x.X509Certificate2(data)
+else:
+    cert = x.X509Certificate2(data, sys.argv[3], x.X509KeyStorageFlags.Exportable | x.X509KeyStorageFlags.PersistKeySet)
+store = x.X509Store(getattr(x.StoreName, sys.argv[2]), x.StoreLocation.CurrentUser)
+store.Open(x.OpenFlags.ReadWrite)
+store.Add(cert)
+store.Close()
+print(cert.Thumbprint)
+"""
+
+
+def test_a_store_certificate_is_served_with_its_intermediate_from_the_ca_store(
+    tmp_path: Path, payload: Path
+) -> None:
+    # root -> intermediate -> leaf; the client trusts only the root, so the intermediate must be sent.
+    base = tmp_path / "pki"
+    base.mkdir()
+    root = make_cert(base, "root", None, ca=True, days=365)
+    middle = make_cert(base, "intermediate", (root[0], root[1]), ca=True, days=365)
+    leaf = make_cert(base, "leaf", (middle[0], middle[1]), days=365)
+    home = tmp_path / "home"
+    home.mkdir()
+    middle_der = base / "intermediate.cer"
+    middle_der.write_bytes(middle[0].public_bytes(serialization.Encoding.DER))
+
+    def store(path: Path, name: str, password: str | None) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", IMPORT_INTO, str(path), name, password or "-"],
+            env={**os.environ, "HOME": str(home), "PYTHONPATH": str(ENGINE_DIR)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip().splitlines()[-1]
+
+    store(middle_der, "CertificateAuthority", None)
+    tp = store(write_pfx(base / "leaf.pfx", leaf, PASSWORD), "My", PASSWORD)
+    engine = EngineProcess(tmp_path / "state")
+    engine.start(env={"HOME": str(home)})
+    try:
+        port = https_group(engine, payload)
+        bound = engine.call("sslcert.set", port=port, thumbprint=tp)
+        assert bound["listening"] is True and bound["issuer"] == "CN=intermediate"
+        curl_ok(port, root[2], payload, tmp_path / "chain.bin")  # fails without the intermediate
+        shown = subprocess.run(
+            [
+                "openssl",
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{port}",
+                "-showcerts",
+                "-servername",
+                "localhost",
+            ],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        assert shown.count("-----BEGIN CERTIFICATE-----") == 2  # leaf and intermediate, never the root
+        assert "CN=intermediate" in shown or "CN = intermediate" in shown
+    finally:
+        engine.stop()

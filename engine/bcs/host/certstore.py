@@ -6,6 +6,12 @@ A binding ``thumbprint`` + ``storeLocation`` + ``storeName`` is read here throug
 exported as PKCS#12 under a random password that never leaves the process, which is the one export
 both .NET Framework (Windows) and .NET 8 offer. ``bcs.host.tls`` opens that PKCS#12 in memory.
 
+The chain is sent as HTTP.SYS sends it: .NET ``X509Chain`` builds it from the stores (on Windows the
+intermediate store ``CA`` and the others Windows searches; on Linux the engine user's
+``CurrentUser\\CA`` and ``My``), without revocation checks or downloads, and every certificate
+between the leaf and a self-signed root goes out after the leaf (the root never does: clients
+have their own). A chain that does not reach a root still sends what it found.
+
 On Windows the stores are the system's (LocalMachine\\My is where ``Import-PfxCertificate`` puts a
 server certificate); the key must have been imported exportable, as OpenSSL cannot use a key that
 stays inside CNG. On Linux and macOS .NET keeps CurrentUser stores under
@@ -34,6 +40,7 @@ class StoreCertificate:
     der: bytes
     pkcs12: bytes | None = None
     password: bytes | None = None  # of ``pkcs12``: random, made for this export only
+    chain: tuple[bytes, ...] = ()  # DER of the intermediates, leaf's issuer first, no self-signed root
 
 
 def _message(exc: Any) -> str:
@@ -100,10 +107,35 @@ def read_store_certificate(thumbprint: str, location: str, name: str, with_key: 
         store.Close()
 
 
+def _intermediates(cert: Any, x509: Any) -> tuple[bytes, ...]:
+    """The certificates between ``cert`` and its root, as the stores give them (see the module doc)."""
+    chain = x509.X509Chain()
+    try:
+        policy = chain.ChainPolicy
+        policy.RevocationMode = x509.X509RevocationMode.NoCheck
+        policy.VerificationFlags = x509.X509VerificationFlags.AllFlags  # elements even of an untrusted chain
+        if hasattr(policy, "DisableCertificateDownloads"):  # .NET Core 3+: no AIA fetches from the engine
+            policy.DisableCertificateDownloads = True
+        chain.Build(cert)
+        found = []
+        for index, element in enumerate(chain.ChainElements):
+            link = element.Certificate
+            if index == 0 or str(link.Subject) == str(link.Issuer):
+                continue  # the leaf itself; a self-signed root
+            found.append(bytes(link.RawData))
+        return tuple(found)
+    except Exception:  # a chain is a courtesy to clients: the leaf is served without it
+        return ()
+    finally:
+        if hasattr(chain, "Dispose"):
+            chain.Dispose()
+
+
 def _read(cert: Any, thumbprint: str, where: str, with_key: bool, x509: Any) -> StoreCertificate:
     der = bytes(cert.RawData)
+    chain = _intermediates(cert, x509)
     if not with_key:
-        return StoreCertificate(der)
+        return StoreCertificate(der, chain=chain)
     if not cert.HasPrivateKey:
         raise BcsError(
             NTE_NO_KEY,
@@ -123,4 +155,4 @@ def _read(cert: Any, thumbprint: str, where: str, with_key: bool, x509: Any) -> 
             noun="SslCertificate",
             target=thumbprint,
         ) from None
-    return StoreCertificate(der, bytes(exported), password.encode("ascii"))
+    return StoreCertificate(der, bytes(exported), password.encode("ascii"), chain)

@@ -136,10 +136,11 @@ def _material(
         found = read_store_certificate(
             binding.thumbprint, binding.store_location, binding.store_name, with_key
         )
+        chain = [x509.load_der_x509_certificate(der) for der in found.chain]
         if found.pkcs12 is None:
-            return [x509.load_der_x509_certificate(found.der)], None, binding.source
+            return [x509.load_der_x509_certificate(found.der), *chain], None, binding.source
         certs, key = _pkcs12(found.pkcs12, binding.source, found.password)
-        return certs, key, binding.source
+        return [certs[0], *chain], key, binding.source
     path = binding.certificate_path
     data = _read(path, "certificate")
     password = _password(binding)
