@@ -1,7 +1,7 @@
 """BITS client benchmark: our download jobs side by side with a plain http.client download, one run.
 
 Usage: .venv/bin/python bench/bench_client.py [--size-mib 1024] [--rounds 3] [--jobs 200] [--queued 1000]
-       [--only big,small,list] [--quick]
+       [--only big,small,list] [--quick] [--json FILE]
 
 Workloads (nginx on loopback serves the files; files and destinations on /dev/shm when it exists,
 so the disk does not dominate):
@@ -16,6 +16,8 @@ so the disk does not dominate):
 * list:  --queued Normal jobs held Queued behind a High job that never gets an answer (one
          background slot); median and max latency of 20 ``job.list`` calls (held to < 50 ms).
 
+``--json FILE`` writes the medians and the two targets as the other benchmarks do (``results``:
+workload -> side -> figures; ``ratios``: label -> value, target, met).
 Linux only (reads /proc). Needs nginx (scripts/install).
 """
 
@@ -40,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
 
 import benchlib
-from benchlib import GiB, MiB, Nginx
+from benchlib import GiB, MiB, Nginx, Ratio, Result
 
 from bcs.rpc.client import RpcClient
 
@@ -102,7 +104,7 @@ def job_download(client: RpcClient, pid: int, url: str, target: Path) -> tuple[f
 
 def bench_big(
     client: RpcClient, pid: int, port: int, www: Path, out: Path, size_mib: int, rounds: int
-) -> None:
+) -> tuple[dict[str, Result], Ratio]:
     size = size_mib * MiB
     src = www / "big.bin"
     with open(src, "wb") as fh:
@@ -141,13 +143,23 @@ def bench_big(
     )
     print(f"  ratio job/http.client   {jw / bw:.3f}  (target <= 1.25)")
     src.unlink()
+    results = {
+        name: {
+            "MBps": size / wall / 1e6,
+            "cpu_s_per_GiB": statistics.median(cpus) / gib,
+            "seconds": wall,
+            "errors": 0,  # a failed download fails the run (the asserts above)
+        }
+        for name, wall, cpus in (("job", jw, job_cpus), ("http.client", bw, base_cpus))
+    }
+    return results, Ratio("big: job/http.client wall time", jw / bw, at_most=1.25)
 
 
 def wall_fmt(wall: float, size: int) -> str:
     return f"{wall:.3f} s ({size / wall / 1e6:.0f} MB/s)"
 
 
-def bench_small(client: RpcClient, port: int, www: Path, out: Path, count: int) -> None:
+def bench_small(client: RpcClient, port: int, www: Path, out: Path, count: int) -> dict[str, Result]:
     (www / "small.bin").write_bytes(os.urandom(4096))
     url = f"http://127.0.0.1:{port}/small.bin"
     t0 = time.perf_counter()
@@ -170,9 +182,10 @@ def bench_small(client: RpcClient, port: int, www: Path, out: Path, count: int) 
     print(f"  created, transferred and completed in {wall:.3f} s: {count / wall:.0f} jobs/s")
     for i in range(count):
         (out / f"s{i}.bin").unlink()
+    return {"job": {"jobs_per_s": count / wall, "creates_per_s": count / created, "errors": 0}}
 
 
-def bench_list(client: RpcClient, out: Path, queued: int) -> None:
+def bench_list(client: RpcClient, out: Path, queued: int) -> tuple[dict[str, Result], Ratio]:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(16)
@@ -203,6 +216,9 @@ def bench_list(client: RpcClient, out: Path, queued: int) -> None:
             f"  job.list round trip: median {statistics.median(times) * 1000:.1f} ms, "
             f"max {max(times) * 1000:.1f} ms  (target < 50 ms)"
         )
+        median_ms = statistics.median(times) * 1000
+        results = {"job.list": {"median_ms": median_ms, "max_ms": max(times) * 1000, "errors": 0}}
+        return results, Ratio(f"list: job.list median ms ({len(jobs)} jobs)", median_ms, at_most=50)
     finally:
         silent.close()
 
@@ -219,6 +235,7 @@ def main() -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 16 MiB, one round, 10 jobs, 20 queued"
     )
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.quick:
         args.size_mib, args.rounds, args.jobs, args.queued = 16, 1, 10, 20
@@ -255,13 +272,20 @@ def main() -> int:
                 break
             except Exception:
                 time.sleep(0.05)
+        results: dict[str, dict[str, Result]] = {}
+        ratios: list[Ratio] = []
         with RpcClient(pipe, timeout=120) as client:
             if "big" in only:
-                bench_big(client, engine.pid, port, www, out, args.size_mib, args.rounds)
+                results["big"], big = bench_big(
+                    client, engine.pid, port, www, out, args.size_mib, args.rounds
+                )
+                ratios.append(big)
             if "small" in only:
-                bench_small(client, port, www, out, args.jobs)
+                results["small"] = bench_small(client, port, www, out, args.jobs)
             if "list" in only:
-                bench_list(client, out, args.queued)
+                results["list"], listed = bench_list(client, out, args.queued)
+                ratios.append(listed)
+        benchlib.write_json(args.json, results, ratios)
     finally:
         engine.send_signal(signal.SIGTERM)
         try:

@@ -1,7 +1,7 @@
-"""File host benchmark: the engine side by side with nginx and a bare waitress file app, one run.
+"""File host benchmark: the engine side by side with nginx (and caddy) and a bare waitress file app, one run.
 
 Usage: .venv/bin/python bench/bench_host.py [--duration 15] [--size-mib 1024] [--only big,ranges,small,paced]
-       [--rounds 3] [--quick]
+       [--rounds 3] [--no-caddy] [--quick] [--json FILE]
 
 Workloads (wrk as the client, all on loopback, one server at a time, same files):
 
@@ -22,6 +22,9 @@ rates that coupling is gone and the figure is the server's own cost (README, Ben
 Each server gets a short unmeasured warm-up round per workload; then the measured rounds alternate
 between the servers and the median is kept.
 
+caddy (``file_server``, access log off as nginx's) joins nginx in every workload when it is on PATH
+(``--no-caddy``: not); its ratios (engine/caddy) have no target.
+
 Prints a table and the ratios the file host is held to (engine/nginx, engine/waitress).
 Linux only (reads /proc). Needs nginx and wrk (scripts/install). Runs as root or not.
 """
@@ -40,7 +43,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import benchlib
-from benchlib import BareWaitress, Engine, GiB, Group, MiB, Nginx, Ratio, Result, Target, ratio
+from benchlib import BareWaitress, Caddy, Engine, GiB, Group, MiB, Nginx, Ratio, Result, Target, ratio
 
 PACED_CLIENTS = 8
 WARMUP_SECONDS = 2  # the unmeasured first round of each server in each workload
@@ -81,6 +84,8 @@ def measure_paced(target: Target, rate: str, duration: float) -> Result:
 def server_of(kind: str, work: Path, files: Path, access_log: bool) -> benchlib.Server:
     if kind == "nginx":
         return Nginx(work, files)
+    if kind == "caddy":
+        return Caddy(work, files)
     if kind == "engine":
         return Engine(work, files, [Group("Bench")], access_log=access_log)
     return BareWaitress(work, files)
@@ -124,6 +129,28 @@ def host_ratios(results: dict[str, dict[str, Result]]) -> list[Ratio]:
                     at_most=1.3,
                 )
             )
+    return ratios + caddy_ratios(results)
+
+
+def caddy_ratios(results: dict[str, dict[str, Result]]) -> list[Ratio]:
+    """engine/caddy on each workload caddy ran (no targets: caddy is an extra comparison)."""
+    ratios = []
+    for workload, r in results.items():
+        if "caddy" not in r:
+            continue
+        key, what = ("reqps", "req/s") if workload == "small" else ("MBps", "MB/s")
+        if workload == "big":
+            what = "aggregate MB/s"
+        if not workload.startswith("paced-"):
+            ratios.append(ratio(f"{workload}: engine/caddy {what}", r["engine"][key], r["caddy"][key]))
+        unequal = " (unequal rates)" if workload == "big" else ""
+        ratios.append(
+            ratio(
+                f"{workload}: engine/caddy CPU s per GiB{unequal}",
+                r["engine"]["cpu_s_per_GiB"],
+                r["caddy"]["cpu_s_per_GiB"],
+            )
+        )
     return ratios
 
 
@@ -137,6 +164,7 @@ def main() -> int:
         "--paced-rates", default="110M,12M", help="per-client rates of the paced workload (curl --limit-rate)"
     )
     parser.add_argument("--no-access-log", action="store_true", help="run the engine without access log")
+    parser.add_argument("--no-caddy", action="store_true", help="leave caddy out even where it is installed")
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 MiB, 1 s, one round, no warm-up")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -162,6 +190,9 @@ def main() -> int:
             "small": ["nginx", "waitress", "engine"],
         }
         kinds.update({w: ["nginx", "engine"] for w in workloads if w.startswith("paced-")})
+        if benchlib.caddy_installed() and not args.no_caddy:
+            for servers in kinds.values():
+                servers.insert(1, "caddy")
         for workload in workloads:
             # Fresh servers per workload: a bare waitress that served the 1 GiB downloads answered
             # 64 KiB requests 2-4x slower afterwards (measured), which would flatter the engine.

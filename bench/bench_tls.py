@@ -1,7 +1,8 @@
-"""HTTPS benchmark (issue 13): the engine's https groups side by side with nginx + TLS, one run.
+"""HTTPS benchmark (issue 13): the engine's https groups side by side with nginx + TLS (and caddy), one run.
 
 Usage: .venv/bin/python bench/bench_tls.py [--duration 10] [--rounds 3] [--size-mib 1024]
-       [--ranges 16] [--certs ecdsa,rsa] [--only big,ranges] [--servers ...] [--quick]
+       [--ranges 16] [--certs ecdsa,rsa] [--only big,ranges] [--servers ...] [--no-caddy] [--quick]
+       [--json FILE]
 
 For each certificate (ECDSA P-256, RSA 2048, made with openssl for the run), every https server
 gets the same certificate and the same TLS policy (TLS 1.2 and 1.3, ``DEFAULT:@SECLEVEL=2``, the
@@ -9,6 +10,10 @@ server's preference), and a probe with OpenSSL's client defaults (wrk's) must fi
 protocol and cipher on all of them, or the run stops. Servers, one run, same files:
 
 * nginx-tls:    nginx with ``ssl`` (no kTLS), 2 workers on 2 cores
+* caddy-tls:    caddy's ``file_server`` with the same certificate files (``tls cert key``), when
+                caddy is on PATH (an extra comparison, no target). Go chooses its TLS 1.3 cipher
+                itself (AES-128-GCM here, not configurable), so caddy is left out of the
+                same-cipher check and its session is printed beside the others
 * engine-https: an https group of the engine bound to the certificate
 * engine-http:  a plain http group of the same engine process (measured with the first certificate
                 only: it has none), for the engine's HTTP vs HTTPS figure
@@ -39,9 +44,10 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import benchlib
-from benchlib import BareCheroot, Engine, Group, MiB, Nginx, Ratio, Result, Target, ratio
+from benchlib import BareCheroot, Caddy, Engine, Group, MiB, Nginx, Ratio, Result, Target, ratio
 
 SERVERS = ("nginx-tls", "engine-https", "engine-http", "cheroot")
+EXTRA = "caddy-tls"  # in the default servers where caddy is installed; not held to the same cipher
 
 
 def main() -> int:
@@ -52,10 +58,16 @@ def main() -> int:
     parser.add_argument("--ranges", "--range-mib", dest="range_mib", type=int, default=benchlib.RANGE_MIB)
     parser.add_argument("--certs", default="ecdsa,rsa", help="certificate kinds: ecdsa (P-256), rsa (2048)")
     parser.add_argument("--only", default="big,ranges", help="workloads to run")
+    default_servers = [*SERVERS, EXTRA] if benchlib.caddy_installed() else list(SERVERS)
     parser.add_argument(
-        "--servers", default=",".join(SERVERS), help="servers to run (nginx-tls and engine-https at least)"
+        "--servers",
+        default=",".join(default_servers),
+        help=f"servers to run (nginx-tls and engine-https at least; {EXTRA} where caddy is installed)",
     )
     parser.add_argument("--no-access-log", action="store_true", help="run the engine without access log")
+    parser.add_argument(
+        "--no-caddy", action="store_true", help=f"leave {EXTRA} out even where caddy is installed"
+    )
     parser.add_argument("--quick", action="store_true", help="smoke run: 64 MiB, 1 s, one round, no warm-up")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -65,7 +77,7 @@ def main() -> int:
     if missing:
         print(f"{', '.join(missing)} missing (bash scripts/install)", file=sys.stderr)
         return 2
-    servers = args.servers.split(",")
+    servers = [s for s in args.servers.split(",") if not (args.no_caddy and s == EXTRA)]
     workloads = args.only.split(",")
     size, range_bytes = args.size_mib * MiB, args.range_mib * MiB
     base = Path(tempfile.mkdtemp(prefix="bcs-bench-tls-"))
@@ -81,6 +93,8 @@ def main() -> int:
                 targets = start(stack, base / kind, files, cert, servers, index == 0, not args.no_access_log)
                 sessions[kind] = same_tls_session(targets)
                 print(f"{kind}: every https server negotiates {sessions[kind]['engine-https']}", flush=True)
+                if EXTRA in sessions[kind]:
+                    print(f"{kind}: {EXTRA} negotiates {sessions[kind][EXTRA]} (Go's choice)", flush=True)
                 for workload in workloads:
 
                     def measure(target: Target, warmup: bool, workload: str = workload) -> Result:
@@ -112,6 +126,8 @@ def start(
     targets = []
     if "nginx-tls" in servers:
         targets.append(stack.enter_context(Nginx(work / "nginx", files, tls=cert)).target("nginx-tls"))
+    if EXTRA in servers:
+        targets.append(stack.enter_context(Caddy(work / "caddy", files, tls=cert)).target(EXTRA))
     groups = [Group("Tls", "https", certificate=cert)]
     plain = with_http and "engine-http" in servers
     if plain:
@@ -127,12 +143,13 @@ def start(
 
 
 def same_tls_session(targets: list[Target]) -> dict[str, str]:
-    """The protocol and cipher of each https target; raises unless they are all the same."""
+    """The protocol and cipher of each https target; raises unless they are all the same (but caddy's)."""
     found = {
         t.name: " ".join(benchlib.tls_session(t.port)) for t in targets if t.url_base.startswith("https:")
     }
-    if len(set(found.values())) != 1:
-        raise RuntimeError(f"the https servers negotiate different TLS sessions: {found}")
+    held = {name: session for name, session in found.items() if name != EXTRA}
+    if len(set(held.values())) != 1:
+        raise RuntimeError(f"the https servers negotiate different TLS sessions: {held}")
     return found
 
 
@@ -154,6 +171,16 @@ def tls_ratios(results: dict[str, dict[str, Result]]) -> list[Ratio]:
                     f"{key}: engine-https/nginx-tls CPU s per GiB",
                     engine["cpu_s_per_GiB"],
                     nginx["cpu_s_per_GiB"],
+                )
+            )
+        if EXTRA in r:
+            caddy = r[EXTRA]
+            ratios.append(ratio(f"{key}: engine-https/{EXTRA} {what}", engine["MBps"], caddy["MBps"]))
+            ratios.append(
+                ratio(
+                    f"{key}: engine-https/{EXTRA} CPU s per GiB",
+                    engine["cpu_s_per_GiB"],
+                    caddy["cpu_s_per_GiB"],
                 )
             )
         if "cheroot" in r:

@@ -2,11 +2,11 @@
 alternating rounds and the ratio table.
 
 * Servers, each a context manager with ``name``, ``url_base`` and ``pids()``: ``Nginx`` (plain or
-  TLS), ``Engine`` (``python -m bcs serve`` with URL groups, https bindings and authentication
-  written into its config.yaml), ``BareWaitress`` and ``BareCheroot`` (the reference apps the
-  engine's listeners are built on). A ``Target`` is one URL base of a server and the processes
-  whose CPU counts for it (one engine serves several targets: http and https, anonymous and
-  authenticated groups).
+  TLS), ``Caddy`` (the same, where installed), ``Engine`` (``python -m bcs serve`` with URL groups,
+  https bindings and authentication written into its config.yaml), ``BareWaitress`` and
+  ``BareCheroot`` (the reference apps the engine's listeners are built on). A ``Target`` is one URL
+  base of a server and the processes whose CPU counts for it (one engine serves several targets:
+  http and https, anonymous and authenticated groups).
 * Clients: wrk (``measure_wrk``: whole files or sequential ranges, aggregate MB/s, requests/s and
   the server's CPU per GiB), curl (``run_curl_list``: a list of transfers on one keep-alive
   connection per process, with any of curl's authentication options).
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import random
 import signal
 import socket
 import statistics
@@ -135,10 +136,47 @@ BARE_CHEROOT = textwrap.dedent(
 
 
 def free_port() -> int:
+    """A TCP port nothing holds on any address, below the kernel's ephemeral port range.
+
+    Port 0's choice comes from the ephemeral range, where every outgoing connection of the
+    machine (wrk's, curl's, other test suites' idle connections) takes its local port too: one of
+    them took such a port between this choice and the engine's bind more than once (the engine
+    binds every address and found it held for its 20 s). Below the range only a listener
+    chosen the same way can collide.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 0
+    if low > 11000:
+        for _ in range(200):
+            port = random.randrange(10000, low)
+            if _bindable(port):
+                return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
+
+
+def _bindable(port: int) -> bool:
+    """Whether ``port`` can be bound on every IPv4 and IPv6 address (as the engine binds it), now."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as v4:
+            v4.bind(("0.0.0.0", port))
+    except OSError:
+        return False
+    try:
+        v6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:  # no IPv6 here
+        return True
+    with v6:
+        try:
+            v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            v6.bind(("::", port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_port(port: int, timeout: float = 20.0, proc: subprocess.Popen[Any] | None = None) -> None:
@@ -234,7 +272,8 @@ def engine_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a benchmarked engine: this one, ``extra``, and ``PYTHONPATH`` naming the
     checkout's engine unless it is set (so ``python -m bcs`` is the code beside this file)."""
     env = {**os.environ, **(extra or {})}
-    env.setdefault("PYTHONPATH", str(ENGINE_DIR))
+    if not env.get("PYTHONPATH"):  # unset or empty: an empty one would import an installed bcs
+        env["PYTHONPATH"] = str(ENGINE_DIR)
     return env
 
 
@@ -349,6 +388,91 @@ http {{
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGQUIT)
         self.proc.wait(20)
+
+
+class Caddy(Server):
+    """caddy serving ``files`` under ``location`` (plain, or TLS with ``tls`` = (cert, key)), an
+    extra comparison where it is installed (never required).
+
+    Set up as ``Nginx`` is: a plain ``file_server``, the same certificate files (``tls cert key``,
+    TLS 1.2 and 1.3), no automatic HTTPS, no admin endpoint, HTTP/1.1 only (nginx here has no
+    HTTP/2 and wrk speaks HTTP/1.1), access log off as nginx's (``access_log``: on, to a file).
+    Go picks its own TLS 1.3 cipher (AES-128-GCM where the CPU has AES instructions; not
+    configurable), so over TLS 1.3 caddy does not encrypt with the cipher nginx and the engine use.
+    """
+
+    name = "caddy"
+
+    def __init__(
+        self,
+        work: Path,
+        files: Path,
+        tls: tuple[Path, Path] | None = None,
+        location: str = "/Bench/",
+        access_log: bool = False,
+    ) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        scheme = "https" if tls else "http"
+        site = [f"{scheme}://127.0.0.1:{self.port} {{", "\tbind 127.0.0.1"]
+        if tls is not None:
+            site += [f"\ttls {tls[0]} {tls[1]} {{", "\t\tprotocols tls1.2 tls1.3", "\t}"]
+        if access_log:
+            site += ["\tlog {", f"\t\toutput file {work}/caddy-access.log", "\t}"]
+        serve = [f"\troot * {files}", "\tfile_server"]
+        if location != "/":
+            serve = [f"\thandle_path {location}* {{", *(f"\t{line}" for line in serve), "\t}"]
+        conf = work / "Caddyfile"
+        conf.write_text(
+            "\n".join(
+                [
+                    "{",
+                    "\tadmin off",
+                    "\tauto_https off",
+                    f"\tstorage file_system {work}/caddy-data",
+                    "\tservers {",
+                    "\t\tprotocols h1",
+                    "\t}",
+                    "}",
+                    *site,
+                    *serve,
+                    "}",
+                    "",
+                ]
+            )
+        )
+        self.log = open(work / "caddy.out", "wb")  # noqa: SIM115 - closed in stop()
+        # caddy keeps an autosave.json and certificate storage under XDG dirs: the work dir's
+        env = {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(work / "xdg-config"),
+            "XDG_DATA_HOME": str(work / "xdg-data"),
+        }
+        self.proc = subprocess.Popen(
+            ["caddy", "run", "--config", str(conf), "--adapter", "caddyfile"],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        try:
+            wait_port(self.port, proc=self.proc)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"caddy did not start: {(work / 'caddy.out').read_text()[-2000:]}") from None
+        self.url_base = f"{scheme}://127.0.0.1:{self.port}{location}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            super().stop()
+        self.log.close()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()  # also when caddy died: its log file is closed either way
+
+
+def caddy_installed() -> bool:
+    """Whether caddy is on PATH (scripts/install installs it; the benchmarks compare with it if so)."""
+    return not missing_tools("caddy")
 
 
 @dataclass
