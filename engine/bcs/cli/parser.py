@@ -129,6 +129,7 @@ PATH_PARAMS = frozenset(
         "certificatePath",
         "keyPath",
         "trustedCaPath",
+        "replyFileName",
     }
 )
 STDIN_SECRET = "-"  # a secret option's value that means: read the first line of standard input
