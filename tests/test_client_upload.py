@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from bcs.rpc.client import RpcError
 from conftest import EngineProcess, free_port
 from test_client_cli import bcs
 from test_client_support import Nginx, random_file, sha256, wait_job, wait_until
@@ -539,3 +540,48 @@ def test_upload_to_an_ntlm_group_authenticates_and_resumes_after_suspend(
     assert sha256(folder / "secret.bin") == sha256(source)
     users_seen = {line[7] for line in access_log(engine) if line[2] == "BITS_POST" and line[4] == "200"}
     assert users_seen == {"BCS\\alice"}, users_seen
+
+
+def test_complete_after_the_server_lost_the_session_uploads_the_file_again(
+    engine: EngineProcess, folder: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    upload_group(engine, port, folder)
+    source = random_file(tmp_path / "lost-close.bin", 3 * MiB)
+    job_id = upload(engine, f"http://127.0.0.1:{port}/upload/files/lost-close.bin", source)
+    assert wait_job(engine, job_id, STOPPED)["jobState"] == "Transferred"
+    (session,) = engine.call("upload.list")
+    engine.call("upload.delete", sessionId=session["sessionId"])  # the administrator removed it
+    with pytest.raises(RpcError) as info:
+        engine.call("job.complete", jobId=job_id)
+    assert info.value.data["name"] == "BG_E_SESSION_NOT_FOUND"
+    assert "uploads the file again" in info.value.message
+    done = wait_job(engine, job_id, STOPPED)
+    assert done["jobState"] == "Transferred", done
+    assert engine.call("job.complete", jobId=job_id)["jobState"] == "Acknowledged"
+    assert sha256(folder / "lost-close.bin") == sha256(source)
+    assert len(created(engine)) == 2
+
+
+def test_a_server_without_bits_upload_support_is_a_fatal_http_error(
+    engine: EngineProcess, tmp_path: Path
+) -> None:
+    if shutil.which("nginx") is None:
+        pytest.skip("nginx not installed")
+    www = tmp_path / "www"
+    www.mkdir()
+    nginx = Nginx(tmp_path / "nginx", www).start()
+    try:
+        source = tmp_path / "plain.txt"
+        source.write_bytes(b"to a plain web server")
+        job_id = upload(engine, nginx.url("/plain.txt"), source)
+        failed = wait_job(engine, job_id, STOPPED)
+        # nginx answers BITS_POST on a static location with 405: fatal (4xx), context REMOTE_FILE
+        assert (failed["jobState"], failed["errorCode"], failed["errorContext"]) == (
+            "Error",
+            "0x80190195",
+            "RemoteFile",
+        ), failed
+        engine.call("job.cancel", jobId=job_id)
+    finally:
+        nginx.stop()
