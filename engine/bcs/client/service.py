@@ -11,7 +11,9 @@ its events to ``on_transfer``, the one place where a turn changes its job. A glo
 
 Crash safety: data only ever goes to hidden temporary files beside the destinations
 (``bcs.client.staging``); ``Complete`` fsyncs and renames them, so a destination is either
-untouched or complete. Progress is checkpointed every ``CLIENT_CHECKPOINT_BYTES`` and on every
+untouched or complete. Upload jobs (``bcs.client.upload``) keep their session with the job and
+never write the local file; their ``Complete`` and ``Cancel`` send Close-Session and
+Cancel-Session to the server outside the lock, while the job is held in ``busy``. Progress is checkpointed every ``CLIENT_CHECKPOINT_BYTES`` and on every
 state change; on start, jobs that were active resume from the persisted offset once the
 temporary file's size confirms it.
 """
