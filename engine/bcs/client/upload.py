@@ -77,6 +77,7 @@ from bcs.errors import (
     BG_E_TOO_LARGE,
     E_INVALIDARG,
     ERROR_WINHTTP_CONNECTION_ERROR,
+    ERROR_WINHTTP_TIMEOUT,
     BcsError,
     Code,
     HttpStatusError,
@@ -732,7 +733,8 @@ def end_session(
     """Send Close-Session or Cancel-Session for the session of ``f`` and check its Ack.
 
     A 5xx or a transport failure is tried once more, except ``BG_E_SESSION_NOT_FOUND`` (the
-    rule of bits-protocol.md 2.3); 1xx-4xx are not retried.
+    rule of bits-protocol.md 2.3) and a timeout (the RPC caller is waiting: a silent server is
+    not waited for twice); 1xx-4xx are not retried.
 
     Raises:
         BcsError: the server refused (``0x80190000 | status`` or its BITS-Error-Code; a lost
@@ -760,9 +762,9 @@ def end_session(
                 resp, _ = session.request(
                     bits.BITS_POST, url, headers, follow_redirects=False, timeout=timeout
                 )
-            except BcsError:
-                if attempt == 2:
-                    raise
+            except BcsError as exc:
+                if attempt == 2 or exc.kind is ERROR_WINHTTP_TIMEOUT:
+                    raise  # a server that did not answer in time is not waited for twice
                 continue
             status, ack = resp.status, resp.headers
             release_response(resp)
