@@ -9,6 +9,14 @@ function Start-BcsJob {
     name), uploads the other way round (one file per job). Relative local paths are resolved
     against the current PowerShell location.
 
+    Uploads (-TransferType Upload or UploadReply) use the BITS upload protocol (BITS_POST) to a
+    server with BITS uploads enabled (IIS with the BITS server extension, or a URL group of this
+    module with -UploadEnabled): Source is the local file, Destination the URL it goes to. The
+    upload resumes where the server stands after a network drop or an engine restart, the local
+    file must not change meanwhile (BG_E_LOCAL_FILE_CHANGED), and completing the job closes the
+    server's upload session (our server then places the file). An UploadReply job also fetches the
+    server application's reply; completing the job writes it to -ReplyFileName.
+
     By default the cmdlet is synchronous: it shows progress while the engine transfers, completes
     the job when every file is transferred (the files appear at their destinations) and returns
     the completed job; a failed job is reported as an error and stays for Resume-BcsJob or
@@ -24,6 +32,10 @@ function Start-BcsJob {
 
     .PARAMETER TransferType
     Download (default), Upload or UploadReply.
+
+    .PARAMETER ReplyFileName
+    UploadReply jobs: the file the server application's reply is written to when the job is
+    completed (default: a name beside the local file, shown as the job's ReplyFileName).
 
     .PARAMETER DisplayName
     The job's display name (at most 256 characters; default 'BITS Transfer').
@@ -102,6 +114,17 @@ function Start-BcsJob {
     .EXAMPLE
     Start-BcsJob -Source 'https://server/Secure/report.pdf' -Credential (Get-Credential) -Authentication NTLM
 
+    .EXAMPLE
+    Start-BcsJob -TransferType Upload -Source C:\Logs\app.zip -Destination 'http://server:8080/Demo/files/app.zip'
+
+    Uploads a file with the BITS upload protocol and completes the job: the file appears on the
+    server.
+
+    .EXAMPLE
+    $job = Start-BcsJob -TransferType UploadReply -Source .\order.xml -Destination 'http://server/Orders/in/order.xml' -ReplyFileName .\order-reply.xml
+
+    Uploads a file to a server application and writes its reply to order-reply.xml.
+
     .OUTPUTS
     Bcs.Job
     #>
@@ -116,6 +139,9 @@ function Start-BcsJob {
 
         [ValidateSet('Download', 'Upload', 'UploadReply')]
         [string]$TransferType = 'Download',
+
+        [Parameter()]
+        [string]$ReplyFileName,
 
         [Parameter()]
         [ValidateLength(1, 256)]
@@ -183,6 +209,9 @@ function Start-BcsJob {
             priority    = $Priority
             suspended   = $Suspended.IsPresent
             files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType)
+        }
+        if ($PSBoundParameters.ContainsKey('ReplyFileName')) {
+            $params['replyFileName'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($ReplyFileName)
         }
         $setting = @{}
         foreach ($name in $script:BcsJobSettingParameters) {

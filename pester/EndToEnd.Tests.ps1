@@ -210,6 +210,24 @@ Describe 'The cmdlets against a running engine' {
         Get-BcsJob | Where-Object -Property JobId -EQ $job.JobId | Should -BeNullOrEmpty
     }
 
+    It 'uploads a file with -TransferType Upload to an upload-enabled URL group and completes it' {
+        $uploadGroup = "http://+:$($script:port)/PesterUpload/"
+        $incoming = Join-Path -Path $TestDrive -ChildPath 'incoming'
+        $null = New-Item -ItemType Directory -Path $incoming -Force
+        $null = New-BcsUrlGroup -UrlGroup $uploadGroup -ErrorAction Stop
+        $null = Set-BcsUrlGroup -UrlGroup $uploadGroup -UploadEnabled $true -Confirm:$false
+        $null = Add-BcsUrl -UrlGroup $uploadGroup -UrlSuffix 'files' -SourcePath $incoming
+        $job = Start-BcsJob -TransferType Upload -Source $script:payload -Destination "http://localhost:$($script:port)/PesterUpload/files/uploaded.bin"
+        $job.PSObject.TypeNames | Should -Contain 'Bcs.Job'
+        $job.JobState | Should -Be 'Acknowledged'
+        $job.TransferType | Should -Be 'Upload'
+        $job.BytesTransferred | Should -Be (Get-Item -LiteralPath $script:payload).Length
+        $uploaded = Join-Path -Path $incoming -ChildPath 'uploaded.bin'
+        (Get-FileHash -LiteralPath $uploaded).Hash | Should -Be (Get-FileHash -LiteralPath $script:payload).Hash
+        Get-BcsUploadSession -UrlGroup $uploadGroup | Should -BeNullOrEmpty
+        Remove-BcsUrlGroup -UrlGroup $uploadGroup -Confirm:$false
+    }
+
     It 'does not create anything with -WhatIf' {
         New-BcsUrlGroup -UrlGroup "http://+:$($script:port)/WhatIf/" -WhatIf
         Get-BcsUrlGroup | Where-Object -Property UrlGroup -Like '*WhatIf*' | Should -BeNullOrEmpty

@@ -308,16 +308,49 @@ def test_limits_display_name_description_retry_floor_and_empty_resume(
     assert no_folder["hresult"] == "0x80070003"
 
 
-def test_upload_jobs_are_modelled_and_stored_but_cannot_run_yet(
+def test_upload_jobs_take_exactly_one_existing_file_and_are_stored(
     engine: EngineProcess, tmp_path: Path
 ) -> None:
+    source = tmp_path / "u"
+    missing = rpc_error(
+        lambda: engine.call(
+            "job.create",
+            type="Upload",
+            files=[{"remoteUrl": "http://127.0.0.1:9/up", "localPath": str(source)}],
+            suspended=True,
+        )
+    )
+    assert missing["name"] == "ERROR_FILE_NOT_FOUND"
+    source.write_bytes(b"x" * 1000)
+    two = rpc_error(
+        lambda: engine.call(
+            "job.create",
+            type="Upload",
+            files=[
+                {"remoteUrl": "http://127.0.0.1:9/up", "localPath": str(source)},
+                {"remoteUrl": "http://127.0.0.1:9/up2", "localPath": str(source)},
+            ],
+        )
+    )
+    assert two["name"] == "BG_E_TOO_MANY_FILES"
+    reply_on_upload = rpc_error(
+        lambda: engine.call(
+            "job.create",
+            type="Upload",
+            files=[{"remoteUrl": "http://127.0.0.1:9/up", "localPath": str(source)}],
+            replyFileName=str(tmp_path / "reply"),
+            suspended=True,
+        )
+    )
+    assert reply_on_upload["name"] == "E_INVALIDARG"
     job = engine.call(
         "job.create",
         type="Upload",
-        files=[{"remoteUrl": "http://127.0.0.1:9/up", "localPath": str(tmp_path / "u")}],
+        files=[{"remoteUrl": "http://127.0.0.1:9/up", "localPath": str(source)}],
         suspended=True,
     )
     assert (job["transferType"], job["transferTypeValue"]) == ("Upload", 1)
+    assert (job["bytesTotal"], job["bytesTransferred"], job["replyFileName"]) == (1000, 0, None)
     data = rpc_error(
         lambda: engine.call(
             "job.addFile", jobId=job["jobId"], remoteUrl="http://127.0.0.1:9/2", localPath=str(tmp_path / "v")
@@ -325,8 +358,22 @@ def test_upload_jobs_are_modelled_and_stored_but_cannot_run_yet(
     )
     assert data["name"] == "BG_E_TOO_MANY_FILES"
     assert rpc_error(lambda: engine.call("job.complete", jobId=job["jobId"]))["name"] == "BG_E_INVALID_STATE"
+    reply = engine.call(
+        "job.create",
+        type="UploadReply",
+        files=[{"remoteUrl": "http://127.0.0.1:9/up", "localPath": str(source)}],
+        suspended=True,
+    )
+    assert reply["replyFileName"] == f"{source}.{reply['jobId'][1:9]}.reply"
+    assert reply["replyBytesTotal"] == -1
     engine.restart()
     assert engine.call("job.get", jobId=job["jobId"])["transferType"] == "Upload"
+    again = engine.call("job.get", jobId=reply["jobId"])
+    assert (again["transferType"], again["replyFileName"], again["replyData"]) == (
+        "UploadReply",
+        reply["replyFileName"],
+        None,
+    )
 
 
 def test_passwords_are_never_returned_and_jobs_db_is_private(engine: EngineProcess, tmp_path: Path) -> None:

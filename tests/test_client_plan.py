@@ -64,10 +64,10 @@ def test_a_job_alone_gets_a_new_slice_and_busy_or_transferring_jobs_are_left_alo
     assert plan([queued], NOW, 1, 60, transferring={"q"}).start == []  # its old turn is still ending
 
 
-def test_upload_jobs_are_not_scheduled() -> None:
+def test_upload_jobs_are_scheduled_as_downloads() -> None:
     upload = job("u", JobState.Queued, "Foreground")
     upload.transfer_type = JobType.Upload
-    assert plan([upload], NOW, 1, 60).start == []
+    assert names(plan([upload], NOW, 1, 60).start) == ["u"]
 
 
 def test_timers_retry_then_out_of_time_and_no_progress() -> None:

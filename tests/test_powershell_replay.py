@@ -343,6 +343,37 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     assert job["jobId"] not in [j["jobId"] for j in bcs.send("Get-BcsJob", "job.list")]
     after_each()
 
+    # It 'uploads a file with -TransferType Upload to an upload-enabled URL group and completes it'
+    upload_group = f"http://+:{port}/PesterUpload/"
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    bcs.send("New-BcsUrlGroup", "urlgroup.create", urlGroup=upload_group)
+    bcs.send("Set-BcsUrlGroup", "urlgroup.set", urlGroup=upload_group, uploadEnabled=True)
+    bcs.send("Add-BcsUrl", "url.create", urlGroup=upload_group, urlSuffix="files", sourcePath=str(incoming))
+    job = bcs.send(
+        "Start-BcsJob",
+        "job.create",
+        displayName="BITS Transfer",
+        type="Upload",
+        priority="Foreground",
+        suspended=False,
+        files=[
+            {
+                "remoteUrl": f"http://localhost:{port}/PesterUpload/files/uploaded.bin",
+                "localPath": str(payload),
+            }
+        ],
+    )
+    job = bcs.wait(job["jobId"])  # Complete-BcsJobTransfer: Wait-BcsJobChange, then job.complete
+    assert job["jobState"] == "Transferred", job
+    job = bcs.send("Start-BcsJob", "job.complete", jobId=job["jobId"])
+    assert (job["jobState"], job["transferType"]) == ("Acknowledged", "Upload")
+    assert job["bytesTransferred"] == payload.stat().st_size
+    assert sha256(incoming / "uploaded.bin") == sha256(payload)
+    assert bcs.send("Get-BcsUploadSession", "upload.list", urlGroup=upload_group) == []
+    bcs.send("Remove-BcsUrlGroup", "urlgroup.delete", urlGroup=upload_group)
+    after_each()
+
     # It 'does not create anything with -WhatIf' (no call is made)
     assert not [g for g in bcs.send("Get-BcsUrlGroup", "urlgroup.list") if "WhatIf" in g["urlGroup"]]
     after_each()

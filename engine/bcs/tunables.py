@@ -78,6 +78,22 @@ CLIENT_RANGE_RESTARTS: Final = (
 CLIENT_FILE_RESTARTS: Final = (
     3  # restarts of one file in one turn (416, changed Last-Modified); one more fails it
 )
+# Uploads (bits-protocol.md 2.5). Fragments adapt to the link: each is sized to take about
+# CLIENT_UPLOAD_FRAGMENT_SECONDS at the rate the last one went (at most doubling), between the
+# floor and the ceiling; a 413 halves the ceiling for the rest of the turn, never below the floor.
+CLIENT_UPLOAD_FRAGMENT_FIRST: Final = 1024 * 1024  # bytes of a turn's first fragment
+CLIENT_UPLOAD_FRAGMENT_MAX: Final = 32 * 1024 * 1024  # bytes of a fragment at most (Windows: 13 MB;
+#                                                       our server takes up to 64 MiB, UPLOAD_MAX_FRAGMENT)
+CLIENT_UPLOAD_FRAGMENT_MIN: Final = 5120  # bytes: a 413 never shrinks a fragment below this (Windows: 5 KB)
+CLIENT_UPLOAD_FRAGMENT_SECONDS: Final = 2.0  # the time one fragment should take: a stop or a crash
+#                                              costs at most that much resending
+CLIENT_UPLOAD_SEND_BLOCK: Final = 1024 * 1024  # bytes read from the local file and sent at once
+CLIENT_UPLOAD_NEW_SESSIONS: Final = 3  # sessions a turn may start after the server lost one
+#                                        (BG_E_SESSION_NOT_FOUND); one more is BG_E_NO_PROGRESS, transient
+CLIENT_UPLOAD_STALLS: Final = 3  # Acks in a row that move the upload nowhere; one more is an invalid response
+CLIENT_SESSION_END_TIMEOUT: Final = 30.0  # s to connect and to wait for the Ack of the Close-Session
+#                                           of job.complete and the Cancel-Session of job.cancel
+CLIENT_REPLY_DATA_MAX: Final = 1024 * 1024  # bytes of an upload reply job.get returns (GetReplyData: 1 MB)
 
 # --- Principal -> SID resolution (bcs.auth.sids) ------------------------------------------------------
 SID_CACHE_SECONDS: Final = 300  # default auth.ldap.cacheSeconds: a name's SIDs are used this long

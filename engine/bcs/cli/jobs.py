@@ -26,8 +26,37 @@ def _generated(method: str) -> Any:
     return found
 
 
+# ``--type`` as typed on a command line: the BITS names in any case, or kebab-case.
+TRANSFER_TYPES = {
+    "download": "Download",
+    "upload": "Upload",
+    "upload-reply": "UploadReply",
+    "uploadreply": "UploadReply",
+}
+
+
+def _transfer_type(text: str) -> str:
+    try:
+        return TRANSFER_TYPES[text.strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"invalid transfer type {text!r}: download, upload or upload-reply"
+        ) from None
+
+
 def _create_args(parser: argparse.ArgumentParser) -> None:
     for param in _generated("job.create").params:
+        if param.name == "type":
+            parser.add_argument(
+                "--type",
+                dest="type",
+                type=_transfer_type,
+                default=None,
+                metavar="{download,upload,upload-reply}",
+                help="Transfer type. Uploads: --local-path is the file to upload and --remote-url "
+                "the URL it goes to (one file).",
+            )
+            continue
         add_param(parser, param)
     parser.add_argument(
         "--remote-url", action="append", default=[], help="URL of a file (repeat; pairs with --local-path)"

@@ -133,6 +133,7 @@ PATH_PARAMS = frozenset(
         "keytabPath",
         "ntlmUserFile",
         "caPath",
+        "replyFileName",
     }
 )
 STDIN_SECRET = "-"  # a secret option's value that means: read the first line of standard input

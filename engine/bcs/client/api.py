@@ -123,7 +123,9 @@ def _service(ctx: CallContext) -> tuple[JobService, Caller]:
 
 @rpc_method(
     "job.create",
-    "Create a job with its files; it starts at once unless suspended is true.",
+    "Create a job with its files; it starts at once unless suspended is true. Download jobs take "
+    "remote URLs and local destinations; Upload and UploadReply jobs take one file: the local file "
+    "to upload (localPath) and the URL it goes to (remoteUrl).",
     params=[
         dataclasses.replace(DISPLAY_NAME, default="BITS Transfer"),
         Param(
@@ -136,6 +138,12 @@ def _service(ctx: CallContext) -> tuple[JobService, Caller]:
             fields=FILE_FIELDS,
         ),
         Param("suspended", "boolean", "Create the job suspended (Resume starts it).", default=False),
+        Param(
+            "replyFileName",
+            "string",
+            "UploadReply jobs: absolute path the server application's reply is written to by "
+            "Complete (default: <local file>.<job id>.reply beside the local file).",
+        ),
         *[p for p in _SETTABLE if p.name != "displayName"],
     ],
     result="Job",
@@ -176,7 +184,8 @@ def job_list(ctx: CallContext, name: str | None, all_users: bool) -> list[dict[s
 
 @rpc_method(
     "job.get",
-    "Get one job with its files, progress and error.",
+    "Get one job with its files, progress and error; an UploadReply job's reply as replyData "
+    "(base64) once it is transferred and at most 1 MB (GetReplyData).",
     params=[JOB_ID],
     result="Job",
     read_only=True,

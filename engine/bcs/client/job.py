@@ -51,6 +51,8 @@ __all__ = [
     "JobState",
     "JobType",
     "Priority",
+    "Reply",
+    "UploadState",
     "iso_time",
     "normalize_job_id",
     "transition",
@@ -243,8 +245,83 @@ class JobError:
 
 
 @dataclass
+class UploadState:
+    """What an upload file carries between turns and engine restarts (bits-protocol.md 2.5).
+
+    Saved with the job as soon as it changes, before the next packet goes out: a session id that
+    was lost would leave the server holding the destination for the session's lifetime.
+    """
+
+    session_id: str | None = None  # BITS-Session-Id of the server's session (None: none yet)
+    host_id: str | None = None  # BITS-Host-Id: the host the packets of the session go to
+    host_fallback: int | None = None  # BITS-Host-Id-Fallback-Timeout, s (None: never fall back)
+    host_progress_at: float | None = None  # wall time of the last progress through host_id
+    local_size: int = -1  # the local file when the upload began: size and mtime (ns); a change
+    local_mtime_ns: int = -1  # once bytes were acknowledged is BG_E_LOCAL_FILE_CHANGED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.session_id,
+            "hostId": self.host_id,
+            "hostFallback": self.host_fallback,
+            "hostProgressAt": self.host_progress_at,
+            "localSize": self.local_size,
+            "localMtimeNs": self.local_mtime_ns,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> UploadState:
+        return cls(
+            data.get("sessionId"),
+            data.get("hostId"),
+            data.get("hostFallback"),
+            data.get("hostProgressAt"),
+            data.get("localSize", -1),
+            data.get("localMtimeNs", -1),
+        )
+
+
+@dataclass
+class Reply:
+    """The reply of an UploadReply job: fetched from ``BITS-Reply-URL`` into a hidden temporary
+    file beside ``file_name``, renamed to ``file_name`` by Complete (bits-protocol.md 2.7)."""
+
+    file_name: str  # replyFileName: given at job.create or generated beside the local file
+    temporary_name: str
+    url: str | None = None  # BITS-Reply-URL of the last fragment's Ack, resolved
+    bytes_total: int = -1  # -1 = unknown (the upload half is not done)
+    bytes_transferred: int = 0
+    completed: bool = False  # the whole reply is in the temporary file, fsynced
+    committed: bool = False  # renamed to file_name by Complete
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fileName": self.file_name,
+            "temporaryName": self.temporary_name,
+            "url": self.url,
+            "bytesTotal": self.bytes_total,
+            "bytesTransferred": self.bytes_transferred,
+            "completed": self.completed,
+            "committed": self.committed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        return cls(
+            data["fileName"],
+            data["temporaryName"],
+            data.get("url"),
+            data.get("bytesTotal", -1),
+            data.get("bytesTransferred", 0),
+            data.get("completed", False),
+            data.get("committed", False),
+        )
+
+
+@dataclass
 class JobFile:
-    """One file of a job; progress is the length of the valid prefix of the temporary file."""
+    """One file of a job; progress is the length of the valid prefix of the temporary file
+    (downloads) or the offset the server acknowledged (uploads, which have no temporary file)."""
 
     remote_url: str
     local_path: str
@@ -254,9 +331,10 @@ class JobFile:
     completed: bool = False  # transferred entirely and fsynced (temp file holds the whole file)
     committed: bool = False  # renamed to local_path by Complete
     last_modified: str | None = None  # the server's Last-Modified; a change restarts the file
+    upload: UploadState | None = None  # upload jobs only
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data = {
             "remoteUrl": self.remote_url,
             "localPath": self.local_path,
             "temporaryName": self.temporary_name,
@@ -266,6 +344,9 @@ class JobFile:
             "committed": self.committed,
             "lastModified": self.last_modified,
         }
+        if self.upload is not None:
+            data["upload"] = self.upload.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobFile:
@@ -278,6 +359,7 @@ class JobFile:
             data.get("completed", False),
             data.get("committed", False),
             data.get("lastModified"),
+            UploadState.from_dict(data["upload"]) if data.get("upload") else None,
         )
 
 
@@ -292,6 +374,7 @@ class Job:
     settings: JobSettings = field(default_factory=JobSettings)
     credentials: list[Credential] = field(default_factory=list)
     files: list[JobFile] = field(default_factory=list)
+    reply: Reply | None = None  # UploadReply jobs only
     error: JobError | None = None
     transient_error_count: int = 0
     creation_time: float = field(default_factory=time.time)
@@ -395,6 +478,7 @@ class Job:
                 for c in self.credentials
             ],
             "files": [f.to_dict() for f in self.files],
+            "reply": self.reply.to_dict() if self.reply else None,
             "error": self.error.to_dict() if self.error else None,
             "transientErrorCount": self.transient_error_count,
             "creationTime": self.creation_time,
@@ -423,6 +507,7 @@ class Job:
                 for c in data.get("credentials", [])
             ],
             files=[JobFile.from_dict(f) for f in data.get("files", [])],
+            reply=Reply.from_dict(data["reply"]) if data.get("reply") else None,
             error=JobError.from_dict(data["error"]) if data.get("error") else None,
             transient_error_count=data.get("transientErrorCount", 0),
             creation_time=data["creationTime"],
@@ -446,7 +531,8 @@ class Job:
         Cached until the job changes (``change_count``, progress, state), so that listing
         thousands of idle jobs costs a dict copy each.
         """
-        key = (self.change_count, self.bytes_transferred, self.state, self.retry_at)
+        reply_bytes = self.reply.bytes_transferred if self.reply else 0
+        key = (self.change_count, self.bytes_transferred, reply_bytes, self.state, self.retry_at)
         if self._json_key == key and self._json is not None and self.state is not JobState.TransientError:
             return dict(self._json)
         self._json = self._build_json()
@@ -502,7 +588,14 @@ class Job:
             "clientCertificate": s["clientCertificate"],
             "bandwidthLimit": s["bandwidthLimit"],
             "dynamic": s["dynamic"],
-            "files": [{k: v for k, v in f.to_dict().items() if k != "lastModified"} for f in self.files],
+            "files": [
+                {k: v for k, v in f.to_dict().items() if k not in ("lastModified", "upload")}
+                for f in self.files
+            ],
+            # BG_JOB_REPLY_PROGRESS and GetReplyFileName (UploadReply jobs; null for the others)
+            "replyFileName": self.reply.file_name if self.reply else None,
+            "replyBytesTotal": self.reply.bytes_total if self.reply else None,
+            "replyBytesTransferred": self.reply.bytes_transferred if self.reply else None,
             "changeCount": self.change_count,
         }
 

@@ -16,7 +16,7 @@ import enum
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
-from bcs.client.job import ACTION_STATES, Job, JobState, JobType, Priority
+from bcs.client.job import ACTION_STATES, Job, JobState, Priority
 
 __all__ = ["RUNNING", "SCHEDULABLE", "Due", "Plan", "due", "plan"]
 
@@ -82,11 +82,7 @@ def plan(
         busy: ids of jobs being completed or cancelled (never scheduled).
         transferring: ids of jobs whose transfer thread still runs.
     """
-    candidates = [
-        j
-        for j in jobs
-        if j.state in SCHEDULABLE and j.job_id not in busy and j.transfer_type is JobType.Download
-    ]
+    candidates = [j for j in jobs if j.state in SCHEDULABLE and j.job_id not in busy]
     chosen = [j for j in candidates if j.priority is Priority.Foreground]
     background = [j for j in candidates if j.priority is not Priority.Foreground]
 

@@ -11,17 +11,22 @@ its events to ``on_transfer``, the one place where a turn changes its job. A glo
 
 Crash safety: data only ever goes to hidden temporary files beside the destinations
 (``bcs.client.staging``); ``Complete`` fsyncs and renames them, so a destination is either
-untouched or complete. Progress is checkpointed every ``CLIENT_CHECKPOINT_BYTES`` and on every
+untouched or complete. Upload jobs (``bcs.client.upload``) keep their session with the job and
+never write the local file; their ``Complete`` and ``Cancel`` send Close-Session and
+Cancel-Session to the server outside the lock, while the job is held in ``busy``. Progress is checkpointed every ``CLIENT_CHECKPOINT_BYTES`` and on every
 state change; on start, jobs that were active resume from the persisted offset once the
 temporary file's size confirms it.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import dataclasses
 import fnmatch
 import logging
 import os
+import stat
 import sys
 import threading
 import time
@@ -43,6 +48,8 @@ from bcs.client.job import (
     JobFile,
     JobState,
     JobType,
+    Reply,
+    UploadState,
     new_job_id,
     normalize_job_id,
     transition,
@@ -61,23 +68,28 @@ from bcs.client.transfer import (
     Progress,
     Receiving,
     Redirected,
+    ReplyUpdated,
     Transfer,
     TransferEvent,
+    UploadUpdated,
     local_error,
 )
+from bcs.client.upload import UploadTransfer, end_session, new_reply, reply_file_name
 from bcs.errors import (
     BG_E_EMPTY,
     BG_E_MAXDOWNLOAD_TIMEOUT,
     BG_E_NOT_FOUND,
+    BG_E_SESSION_NOT_FOUND,
     BG_E_TOO_MANY_FILES,
     BG_E_TOO_MANY_FILES_IN_JOB,
-    E_NOTIMPL,
     ERROR_PATH_NOT_FOUND,
     AccessDeniedError,
     BcsError,
     InvalidArgumentError,
     InvalidStateError,
+    file_error,
 )
+from bcs.http.bits import PacketType
 
 __all__ = ["JobService"]
 
@@ -177,9 +189,16 @@ class JobService:
             self._notify()
 
     def _recover(self, job: Job) -> None:
-        """Bring a job loaded from jobs.db back to a consistent state after a stop or a crash."""
-        for f in job.files:
-            staging.recover(f)
+        """Bring a job loaded from jobs.db back to a consistent state after a stop or a crash.
+
+        An upload's progress is what the server acknowledged (its next Ack says where it is); only
+        a download's temporary files and an upload reply's are checked against the disk.
+        """
+        if job.transfer_type is JobType.Download:
+            for f in job.files:
+                staging.recover(f)
+        if job.reply is not None:
+            _recover_reply(job.reply)
         if job.state in RUNNING:
             job.move(E.YIELD)
         elif job.state is JobState.TransientError and job.retry_at is None:
@@ -235,7 +254,8 @@ class JobService:
             j.move(E.CONNECT)
             j.last_started = now
             self._save(j)
-            transfer = Transfer(j, self.lock, self.on_transfer, self.global_bucket)
+            kind = Transfer if j.transfer_type is JobType.Download else UploadTransfer
+            transfer = kind(j, self.lock, self.on_transfer, self.global_bucket)
             self.transfers[j.job_id] = transfer
             transfer.start()
         for j in plan.renew:
@@ -312,9 +332,21 @@ class JobService:
                         f.bytes_total = size
                     f.completed = True
                     job.touch()
+                case UploadUpdated(index, state):
+                    job.files[index].upload = state
+                    job.touch()
+                case ReplyUpdated(reply, persist):
+                    job.reply = reply
+                    if not persist:
+                        job.change_count += 1
+                        self.changed.notify_all()
+                        return
+                    job.touch()
                 case Finished():
                     if any(not f.completed for f in job.files):
                         return  # a file was added at the last moment: the next turn takes it
+                    if job.reply is not None and not job.reply.completed:
+                        return  # an UploadReply job is Transferred once its reply is here too
                     job.move(E.FINISH)
                 case Failed(error, context, index):
                     self._failed(job, JobError.from_exception(error, context, index))
@@ -374,19 +406,27 @@ class JobService:
         files = params.get("files") or []
         suspended = bool(params.get("suspended"))
         if transfer_type is not JobType.Download and len(files) > 1:
-            raise BcsError(BG_E_TOO_MANY_FILES, "an upload job has exactly one file", noun="Job")
+            raise BcsError(
+                BG_E_TOO_MANY_FILES,
+                f"an {transfer_type.name} job has exactly one file, not {len(files)}",
+                noun="Job",
+            )
         if not suspended and not files:
             raise BcsError(
                 BG_E_EMPTY, "a job without files cannot start; pass files or suspended=true", noun="Job"
             )
-        if not suspended and transfer_type is not JobType.Download:
-            raise BcsError(
-                E_NOTIMPL, "upload jobs cannot run yet (the upload protocol lands later)", noun="Job"
-            )
         job = Job(job_id=new_job_id(), owner=caller.owner, transfer_type=transfer_type)
         _apply_settings(job, params)
+        reply_name = params.get("reply_file_name")
+        if reply_name is not None:
+            if transfer_type is not JobType.UploadReply:
+                raise InvalidArgumentError(
+                    "replyFileName is for UploadReply jobs only", noun="Job", target=reply_name
+                )
+            job.reply = new_reply(_reply_path(reply_name))
         for spec in files:
             job.files.append(_new_file(job, spec["remoteUrl"], spec["localPath"]))
+        _give_reply_a_name(job)
         with self.lock:
             assert self.store is not None
             self.store.insert(job)
@@ -402,9 +442,13 @@ class JobService:
             transition(job.state, E.ADD_FILE, job.job_id)
             if job.transfer_type is not JobType.Download and job.files:
                 raise BcsError(
-                    BG_E_TOO_MANY_FILES, "an upload job has exactly one file", noun="Job", target=job.job_id
+                    BG_E_TOO_MANY_FILES,
+                    f"an {job.transfer_type.name} job has exactly one file",
+                    noun="Job",
+                    target=job.job_id,
                 )
             job.files.append(_new_file(job, remote_url, local_path))
+            _give_reply_a_name(job)
             job.move(E.ADD_FILE)
             self._save(job)
             return job.to_json()
@@ -437,7 +481,10 @@ class JobService:
                     noun="Job",
                     target=job.job_id,
                 )
-            return job.to_json()
+            result = job.to_json()
+            if job.reply is not None:
+                result["replyData"] = _reply_data(job.reply)
+            return result
 
     def set(self, caller: Caller, job_id: str, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -466,8 +513,6 @@ class JobService:
             transition(job.state, E.RESUME, job.job_id)
             if not job.files:
                 raise BcsError(BG_E_EMPTY, noun="Job", target=job.job_id)
-            if job.transfer_type is not JobType.Download:
-                raise BcsError(E_NOTIMPL, "upload jobs cannot run yet", noun="Job", target=job.job_id)
             if job.state is JobState.Transferred and all(f.completed for f in job.files):
                 return job.to_json()  # nothing left to transfer
             if job.state not in SCHEDULABLE:
@@ -476,11 +521,11 @@ class JobService:
             return job.to_json()
 
     def complete(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        with self.lock:
+            upload = self._find(job_id, caller).transfer_type is not JobType.Download
+        if upload:
+            return self._complete_upload(caller, job_id)
         with self._exclusive(caller, job_id, E.COMPLETE) as job:
-            if job.transfer_type is not JobType.Download and job.state is not JobState.Transferred:
-                raise InvalidStateError(
-                    "an upload job can be completed only when Transferred", noun="Job", target=job.job_id
-                )
             partial = False
             for f in job.files:
                 if f.committed:
@@ -500,20 +545,105 @@ class JobService:
             job.move(E.COMPLETE)
             return self._retire(job, partial)
 
+    def _complete_upload(self, caller: Caller, job_id: str) -> dict[str, Any]:
+        """Close-Session (the server places the file), then the reply file appears; Acknowledged.
+
+        The upload is Transferred once the server acknowledged the last byte, but our server
+        places the file at Close-Session (its README), so Complete talks to the server, outside
+        the service lock. A refused or failed Close leaves the job Transferred (call again, or
+        cancel it); a server that lost the session makes the job upload the file again.
+        """
+        with self._claimed(caller, job_id, E.COMPLETE) as job:
+            with self.lock:
+                if job.state is not JobState.Transferred:
+                    raise InvalidStateError(
+                        f"an {job.transfer_type.name} job can be completed only when Transferred, "
+                        f"not {job.state.name}",
+                        noun="Job",
+                        target=job.job_id,
+                    )
+                f = job.files[0]
+                settings, credentials = job.settings, list(job.credentials)
+                session = dataclasses.replace(f) if f.upload and f.upload.session_id else None
+            if session is not None:
+                try:
+                    end_session(settings, credentials, session, PacketType.CLOSE_SESSION)
+                except BcsError as exc:
+                    if exc.kind is BG_E_SESSION_NOT_FOUND:
+                        self._upload_again(job, exc)
+                    exc.target = job.job_id
+                    raise
+            with self.lock:
+                if job.reply is not None:
+                    try:
+                        _commit_reply(job.reply)
+                    except OSError as exc:
+                        err = local_error(exc, job.reply.file_name)
+                        err.message = f"cannot commit the reply {job.reply.file_name}: {err.message}"
+                        raise err from None
+                job.move(E.COMPLETE)
+                return self._retire(job, False)
+
+    def _upload_again(self, job: Job, exc: BcsError) -> None:
+        """The server lost the session of a finished upload: queue the job to send it again."""
+        with self.lock:
+            f = job.files[0]
+            log.warning("job %s: %s; uploading the file again", job.job_id, exc.message)
+            f.upload = UploadState()
+            f.bytes_transferred, f.completed = 0, False
+            if job.reply is not None:
+                _discard_reply(job.reply)
+                job.reply = new_reply(job.reply.file_name)
+            job.move(E.RESUME)
+            self._save(job)
+        exc.message += "; the job uploads the file again (Queued)"
+
     def cancel(self, caller: Caller, job_id: str) -> dict[str, Any]:
-        with self._exclusive(caller, job_id, E.CANCEL) as job:
-            unable = False
-            for f in job.files:
-                unable = not staging.discard(f) or unable
-            job.move(E.CANCEL)
-            result = self._retire(job, False)
-            if unable:
-                result["completeResult"] = "BG_S_UNABLE_TO_DELETE_FILES"
-            return result
+        with self._claimed(caller, job_id, E.CANCEL) as job:
+            with self.lock:
+                upload = job.files[0] if job.files and job.transfer_type is not JobType.Download else None
+                settings, credentials = job.settings, list(job.credentials)
+                session = (
+                    dataclasses.replace(upload)
+                    if upload and upload.upload and upload.upload.session_id
+                    else None
+                )
+            cancelled_session: bool | None = None
+            if session is not None:
+                # Best effort: the job is cancelled anyway; the server's session times out otherwise.
+                try:
+                    end_session(settings, credentials, session, PacketType.CANCEL_SESSION)
+                    cancelled_session = True
+                except BcsError as exc:
+                    cancelled_session = exc.kind is BG_E_SESSION_NOT_FOUND
+                    if not cancelled_session:
+                        log.warning("job %s: Cancel-Session failed: %s", job.job_id, exc.message)
+            with self.lock:
+                transition(job.state, E.CANCEL, job.job_id)
+                unable = False
+                if job.transfer_type is JobType.Download:
+                    for f in job.files:
+                        unable = not staging.discard(f) or unable
+                if job.reply is not None:
+                    unable = not _discard_reply(job.reply) or unable
+                job.move(E.CANCEL)
+                result = self._retire(job, False)
+                if unable:
+                    result["completeResult"] = "BG_S_UNABLE_TO_DELETE_FILES"
+                if cancelled_session is not None:
+                    result["sessionCancelled"] = cancelled_session
+                return result
 
     @contextlib.contextmanager
     def _exclusive(self, caller: Caller, job_id: str, event: JobEvent) -> Iterator[Job]:
         """Stop the job's transfer and wait for its thread, then run the body under the lock."""
+        with self._claimed(caller, job_id, event) as job, self.lock:
+            yield job
+
+    @contextlib.contextmanager
+    def _claimed(self, caller: Caller, job_id: str, event: JobEvent) -> Iterator[Job]:
+        """Stop the job's transfer and wait for its thread; the scheduler leaves the job alone
+        while the body runs (it takes the lock itself, so it may talk to a server meanwhile)."""
         with self.lock:
             job = self._find(job_id, caller)
             transition(job.state, event, job.job_id)
@@ -526,8 +656,7 @@ class JobService:
         try:
             if transfer is not None:
                 transfer.join()
-            with self.lock:
-                yield job
+            yield job
         finally:
             with self.lock:
                 self.busy.discard(job.job_id)
@@ -592,10 +721,11 @@ def _apply_settings(job: Job, params: dict[str, Any]) -> None:
 
 
 def _new_file(job: Job, remote_url: str, local_path: str) -> JobFile:
-    """Validate a (remote URL, local path) pair and give it a temporary name.
+    """Validate a (remote URL, local path) pair and give it a temporary name (downloads) or
+    record the local file's size and time (uploads: it must exist and be readable).
 
     Raises:
-        BcsError: bad URL, relative path, missing folder, or too many files.
+        BcsError: bad URL, relative path, missing folder or upload file, or too many files.
     """
     parts = urlsplit(remote_url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -614,4 +744,88 @@ def _new_file(job: Job, remote_url: str, local_path: str) -> JobFile:
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise BcsError(ERROR_PATH_NOT_FOUND, f"the folder of {path} does not exist", noun="Job", target=path)
-    return JobFile(remote_url=remote_url, local_path=path, temporary_name=staging.temp_name(path))
+    if job.transfer_type is JobType.Download:
+        return JobFile(remote_url=remote_url, local_path=path, temporary_name=staging.temp_name(path))
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise file_error(exc, f"the file to upload {path}", noun="Job", target=path) from None
+    try:
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidArgumentError(
+            f"the file to upload {path} is not a regular file", noun="Job", target=path
+        )
+    upload = UploadState(local_size=st.st_size, local_mtime_ns=st.st_mtime_ns)
+    return JobFile(remote_url, path, "", bytes_total=st.st_size, upload=upload)
+
+
+def _reply_path(name: str) -> str:
+    """A replyFileName checked: absolute, in an existing folder, not a folder itself.
+
+    Raises:
+        BcsError: E_INVALIDARG or ERROR_PATH_NOT_FOUND, naming it.
+    """
+    if not os.path.isabs(name):
+        raise InvalidArgumentError(f"replyFileName must be absolute: {name!r}", noun="Job", target=name)
+    path = os.path.normpath(name)
+    if os.path.isdir(path):
+        raise InvalidArgumentError(f"replyFileName {path} is a folder", noun="Job", target=path)
+    if not os.path.isdir(os.path.dirname(path)):
+        raise BcsError(ERROR_PATH_NOT_FOUND, f"the folder of {path} does not exist", noun="Job", target=path)
+    return path
+
+
+def _give_reply_a_name(job: Job) -> None:
+    """An UploadReply job without replyFileName gets one beside its file (as BITS generates one)."""
+    if job.transfer_type is JobType.UploadReply and job.reply is None and job.files:
+        job.reply = new_reply(reply_file_name(job.files[0].local_path, job.job_id))
+
+
+def _reply_data(reply: Reply) -> str | None:
+    """GetReplyData: the reply (base64) once it is here and at most CLIENT_REPLY_DATA_MAX bytes."""
+    if not reply.completed or reply.bytes_transferred > tunables.CLIENT_REPLY_DATA_MAX:
+        return None
+    try:
+        with open(reply.file_name if reply.committed else reply.temporary_name, "rb") as fh:
+            data = fh.read(tunables.CLIENT_REPLY_DATA_MAX + 1)
+    except OSError:
+        return None
+    if len(data) > tunables.CLIENT_REPLY_DATA_MAX:
+        return None
+    return base64.b64encode(data).decode("ascii")
+
+
+def _recover_reply(reply: Reply) -> None:
+    """A reply is fetched whole in one turn: an unfinished one starts again from 0."""
+    if reply.committed:
+        return
+    try:
+        size = os.stat(reply.temporary_name).st_size
+    except OSError:
+        size = -1
+    if reply.completed and size == reply.bytes_transferred:
+        return
+    reply.completed = False
+    reply.bytes_transferred = 0
+    if size >= 0:
+        _discard_reply(reply)
+
+
+def _commit_reply(reply: Reply) -> None:
+    """Rename the fetched reply to replyFileName (fsynced, atomic), as a download's file.
+
+    Raises:
+        OSError: it cannot be renamed.
+    """
+    if reply.committed or not reply.completed:
+        return
+    f = JobFile("", reply.file_name, reply.temporary_name)
+    staging.commit(f)
+    reply.committed = True
+
+
+def _discard_reply(reply: Reply) -> bool:
+    return staging.discard(JobFile("", reply.file_name, reply.temporary_name))

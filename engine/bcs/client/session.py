@@ -242,11 +242,24 @@ class HttpSession:
         url: str,
         headers: Mapping[str, str],
         on_response: Callable[[urllib3.BaseHTTPResponse], None] = lambda r: None,
+        *,
+        body: Any = None,
+        follow_redirects: bool = True,
+        timeout: urllib3.Timeout | None = None,
     ) -> tuple[urllib3.BaseHTTPResponse, str]:
         """Send a request, following redirects and running authentication; returns (response, final URL).
 
         The response body is not read (``preload_content=False``); the caller reads and releases
         it. ``on_response`` sees every response as it arrives (so an aborting caller can shut it).
+
+        Args:
+            body: the request body (bytes or an iterable of chunks, sent once). A request with a
+                body is not sent again: its 401 is returned as it is, and the caller runs the
+                handshake with a body-less request on the same connection first (a BITS upload
+                sends Ping for that, bits-protocol.md 2.1).
+            follow_redirects: False returns 3xx as they are (BITS_POST: the redirect policy is a
+                download's, bits-protocol.md 1.4).
+            timeout: instead of the job's connect/read timeouts.
 
         Raises:
             BcsError: transport failures (GENERAL_TRANSPORT errors) and refused redirects.
@@ -272,18 +285,19 @@ class HttpSession:
                 resp = self._manager(current).request(
                     method,
                     current,
+                    body=body,
                     headers=hdrs,
                     redirect=False,
                     retries=False,
                     preload_content=False,
                     decode_content=False,
-                    timeout=self.timeout,
+                    timeout=timeout or self.timeout,
                 )
             except (HTTPError, OSError) as exc:
                 raise transport_error(exc) from None
             on_response(resp)
             status = resp.status
-            if status in _REDIRECTS and resp.headers.get("Location"):
+            if follow_redirects and status in _REDIRECTS and resp.headers.get("Location"):
                 target = urljoin(current, resp.headers["Location"])
                 release_response(resp)
                 redirects += 1
@@ -291,7 +305,7 @@ class HttpSession:
                 current = target
                 auth_header, auth_rounds, spnego_ctx = None, 0, None
                 continue
-            if status == 401 and auth_rounds < 3:
+            if status == 401 and auth_rounds < 3 and body is None:
                 challenges = _challenges(resp, "WWW-Authenticate")
                 if spnego_ctx is not None:
                     token = _token_from(challenges, spnego_scheme)

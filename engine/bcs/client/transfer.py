@@ -33,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3
 from urllib3.exceptions import HTTPError
@@ -40,7 +41,7 @@ from urllib3.exceptions import HTTPError
 from bcs import tunables
 from bcs.bandwidth import TokenBucket
 from bcs.client import staging
-from bcs.client.job import ErrorContext, Job
+from bcs.client.job import ErrorContext, Job, Reply, UploadState
 from bcs.client.session import HttpSession, release_response, transport_error
 from bcs.client.settings import JobSettings
 from bcs.errors import (
@@ -70,8 +71,10 @@ __all__ = [
     "Progress",
     "Receiving",
     "Redirected",
+    "ReplyUpdated",
     "Transfer",
     "TransferEvent",
+    "UploadUpdated",
     "local_error",
 ]
 
@@ -137,6 +140,22 @@ class FileDone:
 
 
 @dataclass(frozen=True)
+class UploadUpdated:
+    """The upload state of file ``index`` changed (session, host, local file): save it now."""
+
+    index: int
+    state: UploadState
+
+
+@dataclass(frozen=True)
+class ReplyUpdated:
+    """The reply of an UploadReply job changed; ``persist``: a checkpoint to save."""
+
+    reply: Reply
+    persist: bool
+
+
+@dataclass(frozen=True)
 class Finished:
     """Every file of the turn is done."""
 
@@ -163,6 +182,8 @@ TransferEvent = (
     | Redirected
     | Progress
     | FileDone
+    | UploadUpdated
+    | ReplyUpdated
     | Finished
     | Failed
     | Exited
@@ -254,7 +275,7 @@ class Transfer:
             credentials = list(self.job.credentials)
         session = HttpSession(settings, credentials)
         try:
-            self._download(session, settings)
+            self._work(session, settings)
         except _Stopped:
             pass
         except _Failure as failure:
@@ -275,6 +296,10 @@ class Transfer:
     def _check(self) -> None:
         if self.stopping.is_set() or not self.valid:
             raise _Stopped
+
+    def _work(self, session: HttpSession, settings: JobSettings) -> None:
+        """The turn's transfers (``bcs.client.upload.UploadTransfer`` uploads instead)."""
+        self._download(session, settings)
 
     def _download(self, session: HttpSession, settings: JobSettings) -> None:
         dynamic = settings.dynamic
@@ -301,7 +326,14 @@ class Transfer:
         return headers
 
     def _request(
-        self, session: HttpSession, method: str, url: str, headers: dict[str, str], index: int
+        self,
+        session: HttpSession,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        index: int,
+        body: Any = None,
+        follow_redirects: bool = True,
     ) -> tuple[urllib3.BaseHTTPResponse, str]:
         def keep(resp: urllib3.BaseHTTPResponse) -> None:
             self._resp = resp
@@ -309,7 +341,9 @@ class Transfer:
                 resp.shutdown()
 
         try:
-            resp, final = session.request(method, url, headers, on_response=keep)
+            resp, final = session.request(
+                method, url, headers, on_response=keep, body=body, follow_redirects=follow_redirects
+            )
         except BcsError as exc:
             self._check()
             # Refused redirects concern the remote file; everything else is the transport's.

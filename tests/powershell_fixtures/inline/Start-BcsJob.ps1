@@ -25,6 +25,9 @@ function Start-BcsJob {
     .PARAMETER TransferType
     Download (default), Upload or UploadReply.
 
+    .PARAMETER ReplyFileName
+    UploadReply jobs: where the reply goes.
+
     .PARAMETER DisplayName
     The job's display name (at most 256 characters; default 'BITS Transfer').
 
@@ -118,6 +121,9 @@ function Start-BcsJob {
         [string]$TransferType = 'Download',
 
         [Parameter()]
+        [string]$ReplyFileName,
+
+        [Parameter()]
         [ValidateLength(1, 256)]
         [string]$DisplayName = 'BITS Transfer',
 
@@ -183,6 +189,9 @@ function Start-BcsJob {
             priority    = $Priority
             suspended   = $Suspended.IsPresent
             files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType)
+        }
+        if ($PSBoundParameters.ContainsKey('ReplyFileName')) {
+            $params['replyFileName'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($ReplyFileName)
         }
         if ($PSBoundParameters.ContainsKey('Description')) {
             $params['description'] = $Description
