@@ -17,6 +17,10 @@ function Add-BcsFile {
     .PARAMETER Destination
     Local paths of the files.
 
+    .PARAMETER Sha256
+    Expected SHA-256 of each file (64 hex digits), paired with Source one to one. A file with other
+    content puts the job in Error (CRYPT_E_HASH_VALUE) and is never committed.
+
     .EXAMPLE
     Add-BcsFile -JobId $job.JobId -Source 'http://server:8080/Demo/b.iso' -Destination D:\Images\
 
@@ -38,17 +42,20 @@ function Add-BcsFile {
         [string[]]$Source,
 
         [Parameter(Position = 2)]
-        [string[]]$Destination
+        [string[]]$Destination,
+
+        [string[]]$Sha256
     )
 
     process {
-        $files = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType 'Download')
+        $files = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType 'Download' -Sha256 $Sha256)
         $job = $null
         foreach ($file in $files) {
             $params = @{
                 jobId     = $JobId
                 remoteUrl = [string]$file.remoteUrl
                 localPath = [string]$file.localPath
+                sha256    = [string]$file.sha256
             }
             if ($PSCmdlet.ShouldProcess($JobId, "Add $($file.remoteUrl) -> $($file.localPath)")) {
                 $job = Invoke-BcsRpc -Cmdlet $PSCmdlet -Method 'job.addFile' -Params $params

@@ -33,6 +33,10 @@ function Start-BcsJob {
     .PARAMETER TransferType
     Download (default), Upload or UploadReply.
 
+    .PARAMETER Sha256
+    Downloads: the expected SHA-256 of each file (64 hex digits), paired with Source one to one. A
+    file with other content puts the job in Error (CRYPT_E_HASH_VALUE) and is never committed.
+
     .PARAMETER ReplyFileName
     UploadReply jobs: the file the server application's reply is written to when the job is
     completed (default: a name beside the local file, shown as the job's ReplyFileName).
@@ -137,6 +141,8 @@ function Start-BcsJob {
         [Parameter(Position = 1, ValueFromPipelineByPropertyName)]
         [string[]]$Destination,
 
+        [string[]]$Sha256,
+
         [ValidateSet('Download', 'Upload', 'UploadReply')]
         [string]$TransferType = 'Download',
 
@@ -208,7 +214,7 @@ function Start-BcsJob {
             type        = $TransferType
             priority    = $Priority
             suspended   = $Suspended.IsPresent
-            files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType)
+            files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType -Sha256 $Sha256)
         }
         if ($PSBoundParameters.ContainsKey('ReplyFileName')) {
             $params['replyFileName'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($ReplyFileName)

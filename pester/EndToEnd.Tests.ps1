@@ -167,6 +167,22 @@ Describe 'The cmdlets against a running engine' {
         (Get-FileHash -LiteralPath $destination).Hash | Should -Be (Get-FileHash -LiteralPath $script:payload).Hash
     }
 
+    It 'checks the expected SHA-256 of each file (-Sha256)' {
+        Initialize-PesterUrlGroup
+        $hash = (Get-FileHash -LiteralPath $script:payload -Algorithm SHA256).Hash
+        $pinned = Join-Path -Path $TestDrive -ChildPath 'pinned.bin'
+        $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $pinned -Sha256 $hash
+        $job.JobState | Should -Be 'Acknowledged'
+        (Get-FileHash -LiteralPath $pinned -Algorithm SHA256).Hash | Should -Be $hash
+        $wrong = Join-Path -Path $TestDrive -ChildPath 'wrong.bin'
+        $job = Start-BcsJob -Source "http://localhost:$($script:port)/Pester/payload.bin" -Destination $wrong -Sha256 ('0' * 64) -Asynchronous -Priority Normal
+        $job = $job | Wait-BcsJob -Timeout 120
+        $job.JobState | Should -Be 'Error'
+        $job.ErrorName | Should -Be 'CRYPT_E_HASH_VALUE'
+        $job.ErrorCategory | Should -Be 'InvalidData'
+        Test-Path -LiteralPath $wrong | Should -BeFalse
+    }
+
     It 'runs an asynchronous job through Wait-BcsJob and the pipeline to Complete-BcsJob' {
         Initialize-PesterUrlGroup
         $destination = Join-Path -Path $TestDrive -ChildPath 'async.bin'

@@ -1104,9 +1104,19 @@ def sample_params(
     return out
 
 
+@dataclass(frozen=True)
+class ByType:
+    """A known sample value that depends on the declared JSON type of the parameter."""
+
+    values: dict[str, Any]
+
+
 def _sample(name: str, shape: ValueShape, decl: dict[str, Any], known: dict[str, Any]) -> Any:
     if name in known:
-        return known[name]
+        value = known[name]
+        if isinstance(value, ByType):  # one name, two methods, two types (sha256: url.create, files[])
+            return value.values[decl.get("type") or shape.json_type or "string"]
+        return value
     json_type = shape.json_type
     if json_type == "object" and shape.field_keys:
         fields = {x["name"]: x for x in decl.get("fields") or []}

@@ -88,6 +88,8 @@ def _known_values(engine: EngineProcess, tmp_path: Path) -> dict[str, Any]:
         "yaml": engine.call("config.export")["yaml"],
         "name": "*",
         "displayName": "contract",
+        # url.create: a switch; a job's files[]: what Start-BcsJob / Add-BcsFile send without -Sha256
+        "sha256": ps.ByType({"boolean": True, "string": ""}),
         "userName": "contract",
         "password": "contract-secret",
         "customHeaders": ["X-Bcs-Contract: 1"],

@@ -299,6 +299,39 @@ def test_the_cmdlets_against_a_running_engine(port_8080_held: None, pipe_name: s
     assert sha256(sync) == sha256(payload)
     after_each()
 
+    # It 'checks the expected SHA-256 of each file (-Sha256)'
+    initialize_group()
+    pinned = tmp_path / "pinned.bin"
+    files = [{"remoteUrl": remote, "localPath": str(pinned), "sha256": sha256(payload).upper()}]
+    job = bcs.send(
+        "Start-BcsJob",
+        "job.create",
+        files=files,
+        displayName="BITS Transfer",
+        type="Download",
+        priority="Foreground",
+        suspended=False,
+    )
+    job = bcs.wait(job["jobId"])
+    assert job["jobState"] == "Transferred", job
+    assert bcs.send("Start-BcsJob", "job.complete", jobId=job["jobId"])["jobState"] == "Acknowledged"
+    assert sha256(pinned) == sha256(payload)
+    files = [{"remoteUrl": remote, "localPath": str(tmp_path / "wrong.bin"), "sha256": "0" * 64}]
+    job = bcs.send(
+        "Start-BcsJob",
+        "job.create",
+        files=files,
+        displayName="BITS Transfer",
+        type="Download",
+        priority="Normal",
+        suspended=False,
+    )
+    job = bcs.wait(job["jobId"])
+    assert job["jobState"] == "Error" and job["errorName"] == "CRYPT_E_HASH_VALUE"
+    assert job["errorId"] and job["errorCategory"] == "InvalidData"
+    assert not (tmp_path / "wrong.bin").exists()
+    after_each()
+
     # It 'runs an asynchronous job through Wait-BcsJob and the pipeline to Complete-BcsJob'
     initialize_group()
     job = new_job(tmp_path / "async.bin", priority="Normal")

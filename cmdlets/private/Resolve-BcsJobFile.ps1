@@ -21,6 +21,8 @@ function Resolve-BcsJobFile {
 
     .PARAMETER TransferType
     Download, Upload or UploadReply.
+    .PARAMETER Sha256
+    Expected SHA-256 of each downloaded file (64 hex digits), paired with Source one to one.
 
     .EXAMPLE
     Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source 'http://server/Demo/hello.txt' -TransferType Download
@@ -41,13 +43,20 @@ function Resolve-BcsJobFile {
         [string[]]$Destination = @(),
 
         [Parameter()]
-        [string]$TransferType = 'Download'
+        [string]$TransferType = 'Download',
+        [AllowEmptyCollection()]
+        [string[]]$Sha256 = @()
     )
 
     $isDownload = $TransferType -eq 'Download'
     if ($Destination.Count -gt 0 -and $Destination.Count -ne $Source.Count) {
         $message = "Source has $($Source.Count) items but Destination has $($Destination.Count); they pair one to one."
         $record = New-BcsErrorRecord -Message $message -ErrorId 'Bcs.Job.SourceDestinationMismatch' -Category 'InvalidArgument' -TargetObject $Destination -HResult '0x80070057'
+        $Cmdlet.ThrowTerminatingError($record)
+    }
+    if ($Sha256.Count -gt 0 -and $Sha256.Count -ne $Source.Count) {
+        $message = "Source has $($Source.Count) items but Sha256 has $($Sha256.Count); they pair one to one."
+        $record = New-BcsErrorRecord -Message $message -ErrorId 'Bcs.Job.SourceSha256Mismatch' -Category 'InvalidArgument' -TargetObject $Sha256 -HResult '0x80070057'
         $Cmdlet.ThrowTerminatingError($record)
     }
     if (-not $isDownload -and $Destination.Count -eq 0) {
@@ -71,9 +80,14 @@ function Resolve-BcsJobFile {
             $remote = $Destination[$index]
             $local = $Cmdlet.GetUnresolvedProviderPathFromPSPath($Source[$index])
         }
+        $digest = ''
+        if ($Sha256.Count -gt 0) {
+            $digest = $Sha256[$index]
+        }
         [ordered]@{
             remoteUrl = [string]$remote
             localPath = [string]$local
+            sha256    = [string]$digest
         }
     }
 }

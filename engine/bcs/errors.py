@@ -149,6 +149,7 @@ ERROR_WINHTTP_REDIRECT_FAILED = _row(0x80072F7C, "ERROR_WINHTTP_REDIRECT_FAILED"
 ERROR_WINHTTP_SECURE_FAILURE = _row(0x80072F8F, "ERROR_WINHTTP_SECURE_FAILURE", "SecurityError", "SecureFailure", False, 'A security error occurred (TLS certificate validation failed).')
 NTE_BAD_KEY_STATE = _row(0x8009000B, "NTE_BAD_KEY_STATE", "InvalidOperation", "KeyNotExportable", False, 'Key not valid for use in specified state.')
 NTE_NO_KEY = _row(0x8009000D, "NTE_NO_KEY", "ObjectNotFound", "NoPrivateKey", False, 'Key does not exist.')
+CRYPT_E_HASH_VALUE = _row(0x80091007, "CRYPT_E_HASH_VALUE", "InvalidData", "HashMismatch", False, 'The hash value is not correct.')
 CRYPT_E_NOT_FOUND = _row(0x80092004, "CRYPT_E_NOT_FOUND", "ObjectNotFound", "CertificateNotFound", False, 'Cannot find object or property.')
 BG_E_NOT_FOUND = _row(0x80200001, "BG_E_NOT_FOUND", "ObjectNotFound", "NotFound", False, 'The requested job was not found.')
 BG_E_INVALID_STATE = _row(0x80200002, "BG_E_INVALID_STATE", "InvalidOperation", "InvalidState", False, 'The requested action is not allowed in the current job state.')

@@ -28,6 +28,13 @@ PRIORITIES = ("Foreground", "High", "Normal", "Low")
 FILE_FIELDS = (
     Param("remoteUrl", "string", "http(s) URL of the remote file.", required=True),
     Param("localPath", "string", "Absolute path of the local file.", required=True),
+    Param(
+        "sha256",
+        "string",
+        "Download jobs: the file's expected SHA-256 (64 hex digits); a file with other content fails "
+        "the job (CRYPT_E_HASH_VALUE) before Complete can commit it.",
+        max_length=64,
+    ),
 )
 CREDENTIAL_FIELDS = (
     Param("target", "string", "Server or Proxy.", enum=("Server", "Proxy"), default="Server"),
@@ -161,9 +168,11 @@ def job_create(ctx: CallContext, **params: Any) -> dict[str, Any]:
     result="Job",
     cmdlet="Add-BcsFile",
 )
-def job_add_file(ctx: CallContext, job_id: str, remote_url: str, local_path: str) -> dict[str, Any]:
+def job_add_file(
+    ctx: CallContext, job_id: str, remote_url: str, local_path: str, sha256: str | None
+) -> dict[str, Any]:
     service, caller = _service(ctx)
-    return service.add_file(caller, job_id, remote_url, local_path)
+    return service.add_file(caller, job_id, remote_url, local_path, sha256 or "")
 
 
 @rpc_method(

@@ -332,6 +332,7 @@ class JobFile:
     committed: bool = False  # renamed to local_path by Complete
     last_modified: str | None = None  # the server's Last-Modified; a change restarts the file
     upload: UploadState | None = None  # upload jobs only
+    sha256: str = ""  # expected SHA-256 (lower-case hex) of a downloaded file; checked before it is done
 
     def to_dict(self) -> dict[str, Any]:
         data = {
@@ -346,6 +347,8 @@ class JobFile:
         }
         if self.upload is not None:
             data["upload"] = self.upload.to_dict()
+        if self.sha256:
+            data["sha256"] = self.sha256
         return data
 
     @classmethod
@@ -360,6 +363,7 @@ class JobFile:
             data.get("committed", False),
             data.get("lastModified"),
             UploadState.from_dict(data["upload"]) if data.get("upload") else None,
+            data.get("sha256", ""),
         )
 
 

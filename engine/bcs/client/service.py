@@ -88,6 +88,7 @@ from bcs.errors import (
     InvalidArgumentError,
     InvalidStateError,
     file_error,
+    shown,
 )
 from bcs.http.bits import PacketType
 
@@ -425,7 +426,7 @@ class JobService:
                 )
             job.reply = new_reply(_reply_path(reply_name))
         for spec in files:
-            job.files.append(_new_file(job, spec["remoteUrl"], spec["localPath"]))
+            job.files.append(_new_file(job, spec["remoteUrl"], spec["localPath"], spec.get("sha256") or ""))
         _give_reply_a_name(job)
         with self.lock:
             assert self.store is not None
@@ -436,7 +437,9 @@ class JobService:
             self._save(job)
             return job.to_json()
 
-    def add_file(self, caller: Caller, job_id: str, remote_url: str, local_path: str) -> dict[str, Any]:
+    def add_file(
+        self, caller: Caller, job_id: str, remote_url: str, local_path: str, sha256: str = ""
+    ) -> dict[str, Any]:
         with self.lock:
             job = self._find(job_id, caller)
             transition(job.state, E.ADD_FILE, job.job_id)
@@ -447,7 +450,7 @@ class JobService:
                     noun="Job",
                     target=job.job_id,
                 )
-            job.files.append(_new_file(job, remote_url, local_path))
+            job.files.append(_new_file(job, remote_url, local_path, sha256))
             _give_reply_a_name(job)
             job.move(E.ADD_FILE)
             self._save(job)
@@ -720,7 +723,7 @@ def _apply_settings(job: Job, params: dict[str, Any]) -> None:
     job.credentials = credentials
 
 
-def _new_file(job: Job, remote_url: str, local_path: str) -> JobFile:
+def _new_file(job: Job, remote_url: str, local_path: str, sha256: str = "") -> JobFile:
     """Validate a (remote URL, local path) pair and give it a temporary name (downloads) or
     record the local file's size and time (uploads: it must exist and be readable).
 
@@ -744,8 +747,24 @@ def _new_file(job: Job, remote_url: str, local_path: str) -> JobFile:
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         raise BcsError(ERROR_PATH_NOT_FOUND, f"the folder of {path} does not exist", noun="Job", target=path)
+    if sha256:
+        if job.transfer_type is not JobType.Download:
+            raise InvalidArgumentError(
+                "sha256 is checked on downloaded files only; an upload job sends its local file as it is",
+                noun="Job",
+                target=path,
+            )
+        if len(sha256) != 64 or any(c not in "0123456789abcdefABCDEF" for c in sha256):
+            raise InvalidArgumentError(
+                f"sha256 must be 64 hexadecimal digits, not {shown(sha256)}", noun="Job", target=path
+            )
     if job.transfer_type is JobType.Download:
-        return JobFile(remote_url=remote_url, local_path=path, temporary_name=staging.temp_name(path))
+        return JobFile(
+            remote_url=remote_url,
+            local_path=path,
+            temporary_name=staging.temp_name(path),
+            sha256=sha256.lower(),
+        )
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     except OSError as exc:

@@ -26,6 +26,7 @@ preempted) meanwhile; ``Exited`` always comes last. The temporary files are ``st
 from __future__ import annotations
 
 import errno
+import hashlib
 import http.client
 import logging
 import os
@@ -48,6 +49,7 @@ from bcs.errors import (
     BG_E_INSUFFICIENT_RANGE_SUPPORT,
     BG_E_INVALID_SERVER_RESPONSE,
     BG_E_MISSING_FILE_SIZE,
+    CRYPT_E_HASH_VALUE,
     E_FAIL,
     ERROR_DISK_FULL,
     ERROR_FILE_NOT_FOUND,
@@ -472,6 +474,7 @@ class Transfer:
                 os.fsync(fd)
             except OSError as exc:
                 raise self._local(exc, index) from None
+            self._check_digest(fd, index, offset)
             self.report(self, FileDone(index, offset, dynamic))
         finally:
             os.close(fd)
@@ -531,6 +534,45 @@ class Transfer:
             )
         return offset
 
+    def _check_digest(self, fd: int, index: int, size: int) -> None:
+        """A file with an expected SHA-256 (``files[].sha256``) must have it before it is done.
+
+        Other content is thrown away (the temporary file starts again, so Resume downloads it anew
+        and Complete can never commit it) and the job fails with CRYPT_E_HASH_VALUE.
+        """
+        with self.lock:
+            file = self.job.files[index]
+            expected, url = file.sha256, file.remote_url
+        if not expected:
+            return
+        digest = hashlib.sha256()
+        offset = 0
+        try:
+            while offset < size:
+                chunk = _pread(fd, min(tunables.CLIENT_READ_BLOCK * 4, size - offset), offset)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                offset += len(chunk)
+                self._check()
+        except OSError as exc:
+            raise self._local(exc, index) from None
+        actual = digest.hexdigest()
+        if actual == expected:
+            return
+        log.warning("job %s: %s has SHA-256 %s, expected %s", self.job.job_id, url, actual, expected)
+        self._restart(fd, index, None, None)
+        raise _Failure(
+            BcsError(
+                CRYPT_E_HASH_VALUE,
+                f"the content of {url} has SHA-256 {actual}, not the expected {expected}; nothing was kept",
+                noun="Job",
+                target=url,
+            ),
+            ErrorContext.RemoteFile,
+            index,
+        )
+
     def _restart(self, fd: int, index: int, total: int | None, last_modified: str | None) -> int:
         try:
             staging.restart(fd)
@@ -567,6 +609,14 @@ class Transfer:
         with self.lock:
             path = self.job.files[index].temporary_name
         return _Failure(local_error(exc, path), ErrorContext.LocalFile, index)
+
+
+def _pread(fd: int, count: int, offset: int) -> bytes:
+    """Positional read (Windows has no ``os.pread``; there the turn owns the descriptor)."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, count, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, count)
 
 
 def _pwrite(fd: int, data: memoryview, offset: int) -> int:

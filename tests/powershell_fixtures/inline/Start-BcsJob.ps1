@@ -117,6 +117,8 @@ function Start-BcsJob {
         [Parameter(Position = 1, ValueFromPipelineByPropertyName)]
         [string[]]$Destination,
 
+        [string[]]$Sha256,
+
         [ValidateSet('Download', 'Upload', 'UploadReply')]
         [string]$TransferType = 'Download',
 
@@ -188,7 +190,7 @@ function Start-BcsJob {
             type        = $TransferType
             priority    = $Priority
             suspended   = $Suspended.IsPresent
-            files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType)
+            files       = @(Resolve-BcsJobFile -Cmdlet $PSCmdlet -Source $Source -Destination $Destination -TransferType $TransferType -Sha256 $Sha256)
         }
         if ($PSBoundParameters.ContainsKey('ReplyFileName')) {
             $params['replyFileName'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($ReplyFileName)
