@@ -7,6 +7,11 @@ and correct (a *visible partial file* or a *corrupt file*), and every job create
 is still there (a *lost job*). At the end every job finishes, is completed, and every file is
 compared with its source by SHA-256; no temporary file is left behind.
 
+Uploads: an Upload job from a client engine to an upload group of the host engine (throttled),
+with SIGKILL alternating between the client and the host; after each kill no visible file in the
+upload folder is partial or corrupt (the destination appears only at Close-Session, atomically)
+and the job is not lost; at the end every upload is completed and compared by SHA-256.
+
 Configuration imports: ``config.import`` of a configuration with a random number of URL groups
 while the engine is killed a few milliseconds later; after the restart the configuration is
 either the old one or the new one (else it is *lost configuration*), and the engine starts.
@@ -199,3 +204,85 @@ def test_kill_9_during_config_imports(engine_factory: Any, tmp_path: Path) -> No
 
 def _groups_of(text: str) -> list[str]:
     return [line.split(": ", 1)[1] for line in text.splitlines() if line.startswith("- urlGroup: ")]
+
+
+def test_kill_9_of_either_engine_during_throttled_uploads(engine_factory: Any, tmp_path: Path) -> None:
+    rng = random.Random(int(os.environ.get("BCS_FAULTS_SEED", "16")))
+    host: EngineProcess = engine_factory("uphost").start()
+    client: EngineProcess = engine_factory("upclient").start()
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    port = free_port()
+    prefix = f"http://+:{port}/In/"
+    host.call(
+        "urlgroup.create", urlGroup=prefix, uploadEnabled=True, bandwidthLimit=2 * MiB, connectionLimit=0
+    )
+    host.call("url.create", urlGroup=prefix, urlSuffix="files", sourcePath=str(incoming))
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    expected: dict[str, str] = {}  # uploaded name -> SHA-256
+    jobs: dict[str, str] = {}  # job id -> name
+    finished: set[str] = set()
+    counts = {"kills": 0, "corrupt": 0, "visiblePartial": 0, "lostJobs": 0}
+
+    def new_upload() -> None:
+        name = f"u{len(jobs)}.bin"
+        local = outbox / name
+        local.write_bytes(rng.randbytes(rng.randint(300_000, 1_500_000)))
+        expected[name] = digest(local)
+        files = [{"remoteUrl": f"http://127.0.0.1:{port}/In/files/{name}", "localPath": str(local)}]
+        job = client.call("job.create", type="Upload", files=files, priority="Foreground")
+        jobs[job["jobId"]] = name
+
+    def check() -> None:
+        for path in visible_files(incoming):
+            if path.name not in expected:
+                continue
+            if digest(path) != expected[path.name]:
+                counts[
+                    "visiblePartial"
+                    if path.stat().st_size < (outbox / path.name).stat().st_size
+                    else "corrupt"
+                ] += 1
+        known = {j["jobId"] for j in client.call("job.list")}
+        for job_id, name in jobs.items():
+            if job_id in finished or job_id in known:
+                continue
+            finished.add(job_id)  # gone: completed just before a kill, else lost
+            if not (incoming / name).exists():
+                counts["lostJobs"] += 1
+
+    new_upload()
+    for n in range(ROUNDS):
+        for job in client.call("job.list"):
+            if job["jobState"] == "Transferred" and rng.random() < 0.7:
+                threading.Thread(target=_complete_quietly, args=(client, job["jobId"]), daemon=True).start()
+        if sum(1 for j in client.call("job.list") if j["jobState"] != "Transferred") < 2:
+            new_upload()
+        time.sleep(rng.uniform(0.0, 0.8))
+        victim = client if n % 2 == 0 else host
+        victim.kill()
+        counts["kills"] += 1
+        victim.start()
+        check()
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        for job in client.call("job.list"):
+            if job["jobState"] == "Transferred":
+                with contextlib.suppress(RpcError):
+                    client.call("job.complete", jobId=job["jobId"])
+            elif job["jobState"] in ("Error", "TransientError"):
+                client.call("job.resume", jobId=job["jobId"])
+        if not client.call("job.list"):
+            break
+        time.sleep(0.3)
+    assert client.call("job.list") == [], "upload jobs did not finish"
+    check()
+    for name, sha in expected.items():
+        path = incoming / name
+        if not path.exists():
+            counts["lostJobs"] += 1
+        elif digest(path) != sha:
+            counts["corrupt"] += 1
+    print(f"\nupload faults: {counts}")
+    assert counts == {"kills": ROUNDS, "corrupt": 0, "visiblePartial": 0, "lostJobs": 0}
