@@ -265,6 +265,12 @@ def test_a_client_dropping_mid_fragment_then_resuming_writes_directly_again(
         dropped = partial_request(port, path, up.session_id, MiB, junk, len(data), MiB)
         wait_until(lambda: part.stat().st_size == 2 * MiB)  # written, not counted
         dropped.close()
+
+        def connections() -> int:
+            listeners = engine.call("server.status")["services"]["host"]["listeners"]
+            return sum(int(listener["connections"]) for listener in listeners)
+
+        wait_until(lambda: connections() == 1)  # the server saw it go (only ``c`` is left)
         listed = engine.call("upload.list")
         assert [s["bytesReceived"] for s in listed if s["sessionId"] == up.session_id] == [MiB]
         # The claim ended with the connection: the resent fragment is written directly again.
