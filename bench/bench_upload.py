@@ -1,6 +1,7 @@
 """BITS upload benchmark: our client uploading to our server vs ``curl -T`` PUT to nginx, one run.
 
-Usage: .venv/bin/python bench/bench_upload.py [--size-mib 1024] [--rounds 3] [--smoke]
+Usage: .venv/bin/python bench/bench_upload.py [--size-mib 1024] [--rounds 3] [--smoke | --quick]
+       [--json PATH]
 
 One file of --size-mib MiB (random bytes) is uploaded in alternating rounds, after one untimed
 warm-up of each side:
@@ -21,8 +22,12 @@ engine's utime+stime from /proc), server CPU s/GiB (the nginx worker / the serve
 server's VmRSS before the first round and after the last (and its peak, VmHWM), and the rate
 ratio ours/nginx (target >= 0.8). Every upload is checked by size and SHA-256.
 
+``--json PATH`` writes the medians as bench/report.py reads them (benchlib.write_json): workload
+``upload``, servers ``bcs`` and ``nginx``, MB/s, server CPU s/GiB, client CPU s/GiB, wall s and the
+server's RSS; the ratio ``upload: bcs/nginx MB/s`` with its target.
+
 Linux only (reads /proc). Needs nginx and curl (scripts/install). Run the full size only on an
-idle machine; --smoke is 64 MiB x 2 rounds.
+idle machine; --smoke (or --quick) is 64 MiB x 2 rounds.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "engine"))
+
+import benchlib
+from benchlib import Ratio
 
 from bcs.rpc.client import RpcClient
 
@@ -249,7 +257,8 @@ def main() -> int:
     )
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--smoke", action="store_true", help="64 MiB x 2 rounds")
+    parser.add_argument("--smoke", "--quick", action="store_true", help="64 MiB x 2 rounds")
+    parser.add_argument("--json", type=Path, help="write the results there (bench/report.py)")
     args = parser.parse_args()
     if args.smoke:
         args.size_mib, args.rounds = 64, 2
@@ -327,6 +336,7 @@ def main() -> int:
             f" {'server RSS MiB before/after (peak)':>36}"
         )
         rates = {}
+        figures: dict[str, benchlib.Result] = {}
         for side, label in (("nginx", "curl -T -> nginx dav PUT"), ("bcs", "BITS Upload job -> bcs")):
             wall = statistics.median(r[0] for r in results[side])
             rates[side] = size / wall
@@ -334,7 +344,24 @@ def main() -> int:
             cpu_s = statistics.median(r[2] for r in results[side]) / gib
             mem = f"{rss[side]['VmRSS']:.1f} / {after[side]['VmRSS']:.1f} ({after[side]['VmHWM']:.1f})"
             print(f"  {label:26} {wall:8.3f} {size / wall / 1e6:7.0f} {cpu_c:17.3f} {cpu_s:17.3f} {mem:>36}")
-        print(f"  rate ratio bcs/nginx       {rates['bcs'] / rates['nginx']:.3f}  (target >= 0.8)")
+            figures[side] = {
+                "MBps": size / wall / 1e6,
+                "cpu_s_per_GiB": cpu_s,
+                "client_cpu_s_per_GiB": cpu_c,
+                "seconds": wall,
+                "rss_before_MiB": rss[side]["VmRSS"],
+                "rss_after_MiB": after[side]["VmRSS"],
+                "rss_peak_MiB": after[side]["VmHWM"],
+            }
+        ratio = rates["bcs"] / rates["nginx"]
+        print(f"  rate ratio bcs/nginx       {ratio:.3f}  (target >= 0.8)")
+        benchlib.write_json(
+            args.json,
+            {"upload": figures},
+            [Ratio("upload: bcs/nginx MB/s", ratio, at_least=0.8)],
+            size_mib=args.size_mib,
+            rounds=args.rounds,
+        )
     finally:
         for engine in engines:
             engine.stop()

@@ -61,7 +61,9 @@ def test_kill_9_mid_upload_then_restart_resumes_to_a_correct_file(
     engine.kill()
     conn.close()
     staging = engine.state_dir / "uploads" / (up.session_id.strip("{}") + ".part")
-    assert staging.stat().st_size == 9 * MiB  # the kernel kept what the killed engine wrote
+    # The kernel kept what the killed engine wrote: 9 MiB acknowledged, and the part of the fourth
+    # body that had arrived, written straight to the staging file past ``received`` (not counted).
+    assert 9 * MiB <= staging.stat().st_size <= 9 * MiB + step // 2
     engine.start(env=env)
     assert staging.stat().st_size == 6 * MiB  # cut back to what was fsynced and recorded
     (listed,) = engine.call("upload.list")

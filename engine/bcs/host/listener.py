@@ -35,7 +35,12 @@ Hostile clients (issue #11), one rule each, all in ``HostServer`` and ``Sendfile
 
 BITS uploads: waitress reads a whole request body before the app runs, in memory up to
 ``inbuf_overflow`` (512 KiB) and in a temporary file beyond, so memory stays flat whatever the
-fragment size; the app then moves it to the session's staging file. A ``BITS_POST`` whose
+fragment size. A Fragment that starts at its session's next offset is written once instead:
+when its head is complete, ``HostRequestParser`` makes its body buffer a ``DirectBody``
+(``bcs.host.upload.direct``), which writes each piece at its offset in the staging file as it
+arrives; the app then only validates and counts it. Other bodies are spooled by waitress and
+copied by the app. A connection closed mid-body closes its request here (``del_channel``), so
+the session's claim ends with it. A ``BITS_POST`` whose
 Content-Length exceeds ``UPLOAD_MAX_FRAGMENT`` is answered 413 as an Ack as soon as its head is
 read (the client sends smaller fragments), before any of its body is stored. waitress writes
 header names as ``Bits-Packet-Type``; ``HostTask`` gives the BITS headers back the spelling
@@ -46,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import itertools
 import logging
 import re
@@ -70,6 +76,7 @@ from bcs.errors import E_NOTIMPL, BcsError, BusyError, HttpStatusError
 from bcs.host.app import HostApp
 from bcs.host.exchange import HostState
 from bcs.host.pump import DISCONNECTED, DONE, SENT, SHRANK, STALLED, FileBody, Pump, unsent
+from bcs.host.upload.direct import open_direct
 from bcs.http import bits
 
 __all__ = [
@@ -145,6 +152,11 @@ class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
     completed: bool
     error: Error | None
     fragment_too_large = False
+    host_state: HostState | None = None  # set by the channel: where the upload sessions are
+
+    def __init__(self, adj: Any, host_state: HostState | None = None) -> None:
+        super().__init__(adj)
+        self.host_state = host_state
 
     def received(self, data: bytes) -> int:
         consumed: int = HTTPRequestParser.received(self, data)
@@ -168,8 +180,15 @@ class HostRequestParser(HTTPRequestParser):  # type: ignore[misc]
             HTTPRequestParser.parse_header(self, header_plus)
         except ValueError as exc:  # int() of thousands of digits
             raise ParsingError("Content-Length is invalid") from exc
-        if self.command == bits.BITS_POST and self.content_length > tunables.UPLOAD_MAX_FRAGMENT:
+        if self.command != bits.BITS_POST:
+            return
+        if self.content_length > tunables.UPLOAD_MAX_FRAGMENT:
             self.fragment_too_large = True
+        elif self.content_length > 0 and self.host_state is not None and not self.chunked:
+            # A Fragment at its session's next offset: its body goes straight to the staging file.
+            direct = open_direct(self.host_state.uploads, self.headers, self.content_length)
+            if direct is not None:
+                self.body_rcv.buf = direct
 
 
 _BITS_NAMES = {name.lower().encode("ascii"): name.encode("ascii") for name in bits.RESPONSE_HEADERS}
@@ -224,7 +243,8 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
     nothing, and a limit set while a transfer runs applies to it at once.
     """
 
-    parser_class = HostRequestParser
+    parser_class: Any = HostRequestParser  # per channel: bound to the listener's HostState
+    request: Any  # waitress's parser of the request being read (None between requests)
     task_class = HostTask
     error_task_class = HostErrorTask
     _body: FileBody | None = None  # the file body being sent, here or in the pump
@@ -236,6 +256,9 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
 
     def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
         self.connection = Connection()
+        self.parser_class = functools.partial(
+            HostRequestParser, host_state=getattr(server, "host_state", None)
+        )
         super().__init__(server, sock, addr, adj, map)
 
     def received(self, data: bytes) -> bool:
@@ -246,6 +269,13 @@ class SendfileChannel(HTTPChannel):  # type: ignore[misc]
         return bool(super().received(data))
 
     def del_channel(self, map: Any = None) -> None:
+        request = self.request
+        if request is not None and not request.completed:
+            # A body cut short: waitress leaves it to the garbage collector; a direct fragment
+            # body must end its claim on the session now.
+            self.request = None
+            with contextlib.suppress(Exception):
+                request.close()
         key = self.address_key
         if key is not None:
             self.address_key = None

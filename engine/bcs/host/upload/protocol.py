@@ -18,9 +18,12 @@ Rules (bits-protocol.md 2.3, 2.4, 2.7; decisions marked):
   good), except that a session which received nothing for ``UPLOAD_EMPTY_SESSION_HOLD`` seconds
   is cancelled and the destination taken over (its Create Ack was lost); the user's active
   sessions in the group at ``maxSessionsPerUser`` -> 503 + Retry-After.
-* Fragment: the whole table of bits-protocol.md 2.4 (``plan_fragment``). Bytes go from the
-  request body to the staging file in ``UPLOAD_CHUNK`` steps, paced by the group's and the
-  server's bandwidth buckets, holding a slot of the group's connection limit (503 without one).
+* Fragment: the whole table of bits-protocol.md 2.4 (``plan_fragment``). A body that starts at
+  the session's next offset is already in the staging file when the app runs (written once by
+  the listener, ``bcs.host.upload.direct``) and is counted here; any other goes from the
+  request body to the staging file in ``UPLOAD_CHUNK`` steps. Either way the bytes count only
+  paced by the group's and the server's bandwidth buckets, holding a slot of the group's
+  connection limit (503 without one, and nothing counts).
   The last byte is fsynced and recorded before its Ack (the session becomes UPLOADED).
 * Close-Session: UPLOADED -> the file is renamed to its destination (durably; 403 when it
   appeared meanwhile and may not be replaced); before the last byte -> the partial upload is
@@ -45,6 +48,7 @@ enforced every client is ``ANONYMOUS`` and all of them count as one user.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -75,6 +79,7 @@ from bcs.errors import (
 )
 from bcs.host.exchange import Answer, Exchange, Headers, StartResponse, status_line
 from bcs.host.routing import GroupRuntime
+from bcs.host.upload.direct import DirectBody
 from bcs.host.upload.notify import NotifyError, notify_application
 from bcs.host.upload.session import SessionEvent, SessionState, UploadSession
 from bcs.host.upload.store import DestinationExists, UploadStore
@@ -383,6 +388,16 @@ def _take_over(store: UploadStore, holder: UploadSession) -> bool:
 
 
 def _fragment(request: _Request) -> list[bytes]:
+    body = request.environ.get("wsgi.input")
+    direct = body if isinstance(body, DirectBody) else None
+    try:
+        return _fragment_of(request, direct)
+    finally:
+        if direct is not None:
+            direct.close()  # the claim ends before the Ack leaves: the next fragment may take it
+
+
+def _fragment_of(request: _Request, direct: DirectBody | None) -> list[bytes]:
     session = request.session()
     sid = session.session_id
     length = request.content_length
@@ -413,7 +428,12 @@ def _fragment(request: _Request) -> list[bytes]:
             if name and not session.content_name:
                 session.content_name = name
         if plan.step is Step.WRITE and plan.write:
-            _write(request, session, plan)
+            if direct is None:
+                _write(request, session, plan)
+            elif direct.session is session and not direct.revoked and plan.skip == 0:
+                _take_direct(request, session, direct)
+            else:  # revoked: another request wrote the session meanwhile; the client resends from here
+                log.info("upload session %s: a fragment body written beside another was dropped", sid)
         if session.state is SessionState.RECEIVING and session.received == session.total:
             _complete(request.store, session)
         headers = [(bits.SESSION_ID, sid), (bits.RECEIVED_CONTENT_RANGE, str(session.received))]
@@ -446,6 +466,11 @@ def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> Non
     body = _Body(request.environ["wsgi.input"])
     store = request.store
     fd = os.open(store.staging_path(session), os.O_WRONLY | getattr(os, "O_BINARY", 0))
+    with session.write_lock:
+        # No direct body writes the file from here on (bcs.host.upload.direct).
+        if session.claim is not None:
+            session.claim.revoked = True
+        session.buffered = True
     try:
         try:
             body.skip(plan.skip)
@@ -487,13 +512,71 @@ def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> Non
         if due and session.received != session.total:
             store.checkpoint(session, fd)
     finally:
+        with session.write_lock:
+            session.buffered = False
         os.close(fd)
+
+
+def _take_direct(request: _Request, session: UploadSession, direct: DirectBody) -> None:
+    """Count a fragment body already in the staging file at ``received`` (bcs.host.upload.direct).
+
+    The same rules as ``_write``: a slot of the group's connection limit (503 without one, and
+    the bytes do not count), the bandwidth buckets paced before the bytes count, checkpoints.
+    """
+    group = request.group
+    exchange = request.exchange
+    slot = group.gate.enter()
+    if slot is None:
+        with group.counters.lock:
+            group.counters.rejected += 1
+        raise Answer(
+            503,
+            "too many transfers for this URL group, retry later",
+            [(bits.SESSION_ID, session.session_id), ("Retry-After", str(tunables.RETRY_AFTER_SECONDS))],
+        )
+    exchange.slot = slot
+    buckets = tuple(b for b in (group.bucket, exchange.state.server_bucket) if b.rate > 0)
+    count = direct.length if direct.error is None else direct.written  # a full disk: what fitted
+    left = count
+    while left:
+        want = min(tunables.UPLOAD_CHUNK, left)
+        _pace(buckets, want, request.stopping)
+        left -= want
+    with session.write_lock:
+        # Unrevoked means nobody else wrote the session: it still wants the body's first byte.
+        taken = session.claim is direct and not direct.revoked and session.received == direct.first
+        if taken:
+            session.received += count
+    if not taken:
+        log.warning("upload session %s: a direct fragment body lost its claim", session.session_id)
+        return
+    session.last_activity = time.time()
+    with group.counters.lock:
+        group.counters.bytes_received += count
+    at = [(bits.SESSION_ID, session.session_id), (bits.RECEIVED_CONTENT_RANGE, str(session.received))]
+    if direct.error is not None:
+        if direct.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(direct.fd, session.received)
+        raise _os_error(direct.error, "cannot write the upload", at)
+    due = session.received - session.durable >= tunables.tuned(
+        "UPLOAD_CHECKPOINT_BYTES", tunables.UPLOAD_CHECKPOINT_BYTES
+    ) or time.monotonic() - session.checkpointed >= tunables.tuned(
+        "UPLOAD_CHECKPOINT_SECONDS", tunables.UPLOAD_CHECKPOINT_SECONDS
+    )
+    if due and session.received != session.total and direct.fd is not None:
+        try:
+            request.store.checkpoint(session, direct.fd)
+        except OSError as exc:
+            raise _os_error(exc, "cannot write the upload", at) from None
 
 
 def _complete(store: UploadStore, session: UploadSession) -> None:
     """The last byte arrived: fsync it, then record the session UPLOADED (before its Ack)."""
     fd = os.open(store.staging_path(session), os.O_WRONLY | getattr(os, "O_BINARY", 0))
     try:
+        if session.total is not None and os.fstat(fd).st_size > session.total:
+            os.ftruncate(fd, session.total)  # a failed direct body may have written past the end
         session.advance(SessionEvent.COMPLETE)
         store.checkpoint(session, fd)
     except BaseException:
@@ -506,7 +589,7 @@ def _complete(store: UploadStore, session: UploadSession) -> None:
 
 
 class _Body:
-    """A request body, read from its start into the staging file.
+    """A request body, read from its start into the staging file (a body not written directly).
 
     waitress hands a body larger than ``inbuf_overflow`` over as a temporary file: that one is
     copied by the kernel (``os.copy_file_range``, no bytes through Python; 1 GiB in 64 MiB

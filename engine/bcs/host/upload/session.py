@@ -125,6 +125,11 @@ class UploadSession:
     copy_to_destination: bool = False  # the application asked for the file at its URL as well
     checkpointed: float = field(default_factory=time.monotonic)  # last fsync + index write
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    # Direct fragment bodies (bcs.host.upload.direct): ``write_lock`` guards ``claim``, ``buffered``
+    # and every write of a direct body; it is held for one write at most, never while waiting.
+    claim: Any = field(default=None, repr=False, compare=False)  # the DirectBody writing, or None
+    buffered: bool = field(default=False, repr=False, compare=False)  # a request body is being copied
+    write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def advance(self, event: SessionEvent) -> SessionState:
         """Apply ``event`` (see ``TRANSITIONS``); returns the new state.
