@@ -22,10 +22,21 @@ EMPTY_CONFIG = "version: 1\nurlGroups: []\n"
 
 
 def free_port() -> int:
-    """An ephemeral TCP port on 127.0.0.1 that was free a moment ago."""
+    """An ephemeral TCP port that was free on every address a moment ago.
+
+    Bound on the wildcard address, as the engine binds its listeners: a port that is only free on
+    127.0.0.1 may be the local port of a connection from 127.0.0.2-21 (the tests that open
+    hundreds of connections from other loopback addresses), and the engine could not listen on it.
+    """
+    if socket.has_ipv6:
+        with socket.socket(socket.AF_INET6) as s:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            s.bind(("::", 0))
+            port: int = s.getsockname()[1]
+            return port
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+        s.bind(("0.0.0.0", 0))
+        port = s.getsockname()[1]
         return port
 
 
@@ -171,3 +182,25 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
     with running_dc(tmp_path_factory.mktemp("samba-dc")) as dc:
         yield dc
+
+
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the test process at once when a .NET runtime was loaded into it.
+
+    tests/test_powershell_dotnet_pipe.py hosts .NET 8 in this process through pythonnet; its
+    runtime's shutdown, racing Python's finalisation of the threads and sockets hundreds of tests
+    left to the garbage collector, crashed the interpreter after the summary once (exit 139, all
+    tests passed). Everything is reported by now: keep the status, skip the finalisation.
+    """
+    if _exit_status and ("clr" in sys.modules or "pythonnet" in sys.modules):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])
