@@ -314,3 +314,18 @@ def test_auth_set_checks_the_backend(site: Site) -> None:
     with pytest.raises(BcsError, match="UserFile"):
         site.engine.call("auth.set", ntlmBackend="Ldap")
     assert site.engine.call("auth.get")["ntlmBackend"] == "Winbind"
+
+
+def test_without_ntlm_auth_ntlm_is_refused_as_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: no helper, no login (a hidden ntlm_auth stands for a machine without winbind)."""
+    import bcs.auth.winbind as winbind_module
+
+    monkeypatch.setattr(winbind_module, "helper_path", lambda: None)
+    acceptor = NegotiateAcceptor(ntlm_backend="Winbind")
+    client = spnego.client(username=f"{DOMAIN}\\alice", password=PASSWORD, protocol="ntlm")
+    result = acceptor.step(object(), "NTLM", base64.b64encode(client.step()).decode())
+    assert isinstance(result, Refused) and result.reason == "unavailable"
+    basic = acceptor.check_password(f"{DOMAIN}\\alice", PASSWORD)
+    assert isinstance(basic, Refused) and basic.reason == "unavailable"
+    with pytest.raises(BcsError, match="ntlm_auth"):
+        winbind_module.check_helper()
