@@ -8,7 +8,8 @@ function Get-BcsAuthentication {
 
     KeytabPath, the Kerberos keytab that Negotiate checks (empty: http.keytab in the engine's
     state directory); NtlmUserFile, the NTLM accounts on Linux (DOMAIN:USER:PASSWORD lines; empty:
-    none); Ldap, the Active Directory where names become SIDs for the SDDL checks of URLs (Url,
+    none); NtlmBackend, what checks NTLM on Linux (UserFile, or Winbind: Samba's ntlm_auth and
+    winbindd, for the accounts of the domain the machine joined); Ldap, the Active Directory where names become SIDs for the SDDL checks of URLs (Url,
     BindUser, BindPasswordSet, BaseDn, CaPath, CacheSeconds; $null without a directory) and
     Directory, its URL and account in one line; Principals, the local principals map (Name, Sid,
     Groups); ResolvesSids, whether authenticated users can be mapped to SIDs at all (without it,

@@ -11,7 +11,11 @@ function Set-BcsAuthentication {
     Handshakes: -KeytabPath names the Kerberos keytab that Negotiate checks, -NtlmUserFile the
     NTLM accounts (DOMAIN:USER:PASSWORD lines, read by the engine on Linux; Windows checks its own
     accounts). Both must exist and be readable by the engine; an empty string restores the
-    default (http.keytab in the state directory; no NTLM user file).
+    default (http.keytab in the state directory; no NTLM user file). -NtlmBackend says what checks
+    NTLM on Linux: UserFile (the NTLM user file, the default) or Winbind (Samba's ntlm_auth asks
+    winbindd, so the accounts of the Active Directory domain this machine joined with
+    'net ads join' log on, named DOMAIN\user); the engine refuses Winbind where ntlm_auth is not
+    installed. Windows ignores it (SSPI checks the domain's accounts).
 
     Directory: names become SIDs, for the SDDL of URLs, through an Active Directory reached over
     LDAPS (ldaps://dc:636) or StartTLS (ldap://dc:389), never plain LDAP. The directory settings
@@ -36,6 +40,10 @@ function Set-BcsAuthentication {
 
     .PARAMETER NtlmUserFile
     The NTLM user file (DOMAIN:USER:PASSWORD lines); empty: none.
+
+    .PARAMETER NtlmBackend
+    What checks NTLM on Linux: UserFile (default) or Winbind (ntlm_auth and winbindd of a machine
+    joined to the domain).
 
     .PARAMETER LdapUrl
     The domain controller: ldaps://dc.corp.example:636, or ldap://dc.corp.example:389 upgraded
@@ -102,6 +110,9 @@ function Set-BcsAuthentication {
 
         [string]$NtlmUserFile,
 
+        [ValidateSet('UserFile', 'Winbind')]
+        [string]$NtlmBackend,
+
         [Parameter(Mandatory, ParameterSetName = 'Directory')]
         [Parameter(Mandatory, ParameterSetName = 'DirectoryCredential')]
         [ValidateNotNullOrEmpty()]
@@ -152,6 +163,9 @@ function Set-BcsAuthentication {
         if ($NtlmUserFile) {
             $params['ntlmUserFile'] = [string]$PSCmdlet.GetUnresolvedProviderPathFromPSPath($NtlmUserFile)
         }
+    }
+    if ($PSBoundParameters.ContainsKey('NtlmBackend')) {
+        $params['ntlmBackend'] = $NtlmBackend
     }
     if ($RemoveLdap) {
         $params['ldap'] = @{}

@@ -45,6 +45,14 @@ Names (``Principal.name``), as Windows shows them:
   ticket has no NetBIOS domain, and a realm's NetBIOS name cannot be derived from it in general
   (CORP.EXAMPLE.COM may be EXAMPLE), so the UPN is kept unless ``realm_domains`` maps the realm
   (``{"BCS.TEST": "BCS"}`` gives ``BCS\\alice``). The SID resolver maps a UPN to its account.
+* NTLM through winbind (``ntlm_backend="Winbind"``, Linux): the name winbindd gives,
+  ``DOMAIN\\user`` as the domain spells it.
+
+NTLM backends on Linux (``ntlm_backend``): ``UserFile`` (pyspnego checks ``NTLM_USER_FILE``) or
+``Winbind`` (``bcs.auth.winbind``: each NTLM handshake, bare or inside SPNEGO, is checked by an
+``ntlm_auth`` process of its own that asks winbindd, so domain accounts of a joined machine work;
+the process lives while its handshake is pending and is killed when the handshake completes,
+fails, expires, is evicted, or its connection closes). Kerberos inside SPNEGO stays pyspnego's.
 
 Configuration (once per engine; process-wide): on Linux pyspnego's acceptors take no credential
 argument. Kerberos reads its keys from the default keytab, ``KRB5_KTNAME``; NTLM checks the
@@ -71,6 +79,7 @@ from typing import Any
 
 from bcs import tunables
 from bcs.auth.principal import Principal
+from bcs.auth.winbind import WinbindContext, WinbindRejected, WinbindUnavailable
 from bcs.errors import ERROR_FILE_NOT_FOUND, AccessDeniedError, BcsError, InvalidArgumentError
 
 __all__ = [
@@ -92,6 +101,7 @@ SCHEMES: Mapping[str, tuple[str, str]] = {"negotiate": ("Negotiate", "negotiate"
 _NTLM_SIGNATURE = b"NTLMSSP\x00"
 _NTLM_NEGOTIATE = b"\x01\x00\x00\x00"  # MessageType 1, little-endian ([MS-NLMP] 2.2.1.1)
 _KERBEROS_OID = "1.2.840.113554.1.2.2"
+_NTLM_OID = "1.3.6.1.4.1.311.2.2.10"
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,7 @@ class NegotiateAcceptor:
         keytab_path: str | None = None,
         ntlm_user_file: str | None = None,
         realm_domains: Mapping[str, str] | None = None,
+        ntlm_backend: str = "UserFile",
         max_pending: int = tunables.NEGOTIATE_MAX_PENDING,
         handshake_timeout: float = tunables.NEGOTIATE_HANDSHAKE_TIMEOUT,
         max_token: int = tunables.NEGOTIATE_MAX_TOKEN,
@@ -248,9 +259,15 @@ class NegotiateAcceptor:
         self._users: NtlmUserFile | None = None
         self._realm_domains: dict[str, str] = {}
         self._warned: set[str] = set()
+        self._winbind = False
         self.evicted = 0  # pending handshakes dropped to make room
         self.expired = 0  # pending handshakes dropped after the timeout
-        self.configure(keytab_path=keytab_path, ntlm_user_file=ntlm_user_file, realm_domains=realm_domains)
+        self.configure(
+            keytab_path=keytab_path,
+            ntlm_user_file=ntlm_user_file,
+            realm_domains=realm_domains,
+            ntlm_backend=ntlm_backend,
+        )
 
     # --- configuration ---
     def configure(
@@ -259,6 +276,7 @@ class NegotiateAcceptor:
         keytab_path: str | None,
         ntlm_user_file: str | None,
         realm_domains: Mapping[str, str] | None = None,
+        ntlm_backend: str = "UserFile",
     ) -> None:
         """Use ``keytab_path`` for Kerberos and ``ntlm_user_file`` for NTLM from the next handshake on.
 
@@ -270,6 +288,7 @@ class NegotiateAcceptor:
             keytab_path: the service's keytab (``HTTP/<host name>`` keys).
             ntlm_user_file: pyspnego's ``DOMAIN:USER:PASSWORD`` file.
             realm_domains: Kerberos realm -> NetBIOS domain, to name Kerberos users ``DOMAIN\\user``.
+            ntlm_backend: ``UserFile`` or ``Winbind`` (Samba's ``ntlm_auth``; ignored on Windows).
         """
         if sys.platform != "win32":
             if keytab_path is not None:
@@ -279,6 +298,7 @@ class NegotiateAcceptor:
         path = os.environ.get("NTLM_USER_FILE") if sys.platform != "win32" else None
         self._users = NtlmUserFile(path) if path else None
         self._realm_domains = {realm.upper(): domain for realm, domain in (realm_domains or {}).items()}
+        self._winbind = ntlm_backend == "Winbind" and sys.platform != "win32"
         self._warned.clear()
 
     # --- the three calls of the host ---
@@ -295,22 +315,28 @@ class NegotiateAcceptor:
         with self._lock:
             self._principals.pop(connection, None)
             pending = self._pending.pop(connection, None)
-            self._expire(now)
+            dropped = self._expire(now)
+        _close(*dropped)
         if spelled is None:
+            _close(pending)
             return Refused("unsupported-scheme", f"scheme {scheme[:40]!r}")
         name, protocol = spelled
         data = _decode(token, self.max_token)
         if data is None:
+            _close(pending)
             return Refused("malformed-token", f"{len(token)} characters that are not one base64 token")
         if _opens_handshake(data):
-            context, started = self._new_context(protocol)
+            _close(pending)
+            context, started = self._new_context(protocol, data)
             if context is None:
                 return Refused("unavailable", f"no {protocol} acceptor (see the engine log)")
         elif pending is None:
             return Refused("no-handshake", "a token that continues a handshake this connection did not begin")
         elif pending.scheme != name:
+            _close(pending)
             return Refused("scheme-changed", f"{name} token in a {pending.scheme} handshake")
         elif now - pending.started > self.handshake_timeout:
+            _close(pending)
             with self._lock:
                 self.expired += 1
             return Refused("handshake-expired", f"begun {now - pending.started:.0f} s ago")
@@ -322,7 +348,13 @@ class NegotiateAcceptor:
             if complete:
                 protocol_used = str(context.negotiated_protocol or protocol)
                 principal = Principal(self._name(str(context.client_principal or ""), protocol_used), name)
+        except WinbindRejected as exc:
+            return Refused("rejected", f"ntlm_auth: {exc}")
+        except WinbindUnavailable as exc:
+            self._warn_once("winbind", f"NTLM through winbind is not available: {exc}")
+            return Refused("unavailable", str(exc))
         except Exception as exc:  # pyspnego and GSSAPI raise many kinds on bad input: never ours to crash on
+            _close_context(context)
             kind = type(exc).__name__
             # BadMechanismError: no acceptor for what the client offers (no keytab for a Kerberos token).
             reason = "unavailable" if kind == "BadMechanismError" else "rejected"
@@ -334,6 +366,7 @@ class NegotiateAcceptor:
             self._keep(connection, self._principals, principal)
             return Authenticated(principal, protocol_used, header)
         if header is None:
+            _close_context(context)
             return Refused("rejected", "the acceptor had nothing to answer")
         self._keep(connection, self._pending, _Pending(context, name, started))
         return Continue(header)
@@ -345,11 +378,16 @@ class NegotiateAcceptor:
         uses (the user file on Linux, SSPI's accounts on Windows), with no second password store.
         The principal's scheme is ``Basic``.
         """
+        server: Any = None
         try:
             import spnego
 
             client = spnego.client(username=user, password=password, service="HTTP", protocol="ntlm")
-            server = spnego.server(service="HTTP", protocol="ntlm")
+            server = (
+                WinbindContext(spnego=False)
+                if self._winbind
+                else spnego.server(service="HTTP", protocol="ntlm")
+            )
             token = client.step()
             while not server.complete:
                 token = server.step(token)
@@ -357,7 +395,13 @@ class NegotiateAcceptor:
                     break
                 token = client.step(token)
             raw = str(server.client_principal or "")
+        except WinbindRejected as exc:
+            return Refused("rejected", f"ntlm_auth: {exc}")
+        except WinbindUnavailable as exc:
+            self._warn_once("winbind", f"NTLM through winbind is not available: {exc}")
+            return Refused("unavailable", str(exc))
         except Exception as exc:  # a wrong password, an unknown user, no user file: refused, never raised
+            _close_context(server)
             kind = type(exc).__name__
             return Refused(
                 "rejected" if "Credential" not in kind else "unavailable", f"{kind}: {str(exc)[:300]}"
@@ -373,8 +417,9 @@ class NegotiateAcceptor:
     def forget(self, connection: Hashable) -> None:
         """``connection`` has closed: drop its handshake or principal."""
         with self._lock:
-            self._pending.pop(connection, None)
+            pending = self._pending.pop(connection, None)
             self._principals.pop(connection, None)
+        _close(pending)
 
     def status(self) -> dict[str, int]:
         """Counters for ``server.status`` and tests."""
@@ -389,29 +434,52 @@ class NegotiateAcceptor:
     # --- inside ---
     def _keep(self, connection: Hashable, table: dict[Hashable, Any], value: Any) -> None:
         """Store ``value`` for ``connection`` unless the connection has closed meanwhile."""
+        evicted: list[_Pending] = []
         with self._lock:
             if table is self._pending:
                 while len(self._pending) >= self.max_pending:  # the oldest makes room
-                    self._pending.popitem(last=False)
+                    evicted.append(self._pending.popitem(last=False)[1])
                     self.evicted += 1
             table[connection] = value
+        _close(*evicted)
         if getattr(connection, "closed", False):  # closed after we looked: forget may have run before
             with self._lock:
-                table.pop(connection, None)
+                gone = table.pop(connection, None)
+            if table is self._pending:
+                _close(gone)
 
-    def _expire(self, now: float) -> None:
-        """Drop the oldest pending handshakes past the timeout (called with the lock held)."""
+    def _expire(self, now: float) -> list[_Pending]:
+        """Drop the oldest pending handshakes past the timeout (called with the lock held).
+
+        Returns them, for the caller to ``_close`` once the lock is released.
+        """
         pending = self._pending
         limit = now - self.handshake_timeout
+        dropped: list[_Pending] = []
         while pending:
             connection, first = next(iter(pending.items()))
             if first.started >= limit:
-                return
-            del pending[connection]
+                break
+            dropped.append(pending.pop(connection))
             self.expired += 1
+        return dropped
 
-    def _new_context(self, protocol: str) -> tuple[Any, float]:
-        """A fresh pyspnego acceptor, or None when it cannot be made (logged once per configuration)."""
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            log.warning("%s", message)
+
+    def _new_context(self, protocol: str, data: bytes) -> tuple[Any, float]:
+        """A fresh acceptor for the opening token ``data``, or None when it cannot be made (logged once
+        per configuration): ``ntlm_auth`` for NTLM under the Winbind backend, else pyspnego's."""
+        if self._winbind:
+            bare = data.startswith(_NTLM_SIGNATURE)
+            if bare or (protocol == "negotiate" and _spnego_prefers_ntlm(data)):
+                try:
+                    return WinbindContext(spnego=not bare), self._clock()
+                except WinbindUnavailable as exc:
+                    self._warn_once("winbind", f"NTLM through winbind is not available: {exc}")
+                    return None, 0.0
         try:
             import spnego
 
@@ -441,6 +509,30 @@ class NegotiateAcceptor:
         user, at, realm = raw.rpartition("@")
         netbios = self._realm_domains.get(realm.upper()) if at else None
         return f"{netbios}\\{user}" if netbios else raw
+
+
+def _spnego_prefers_ntlm(data: bytes) -> bool:
+    """True for a SPNEGO NegTokenInit whose first mechanism is NTLM (False for Kerberos, or unreadable)."""
+    try:
+        from spnego._spnego import NegTokenInit, unpack_token  # pyspnego's own SPNEGO parser
+
+        token = unpack_token(data)
+    except Exception:  # not SPNEGO (a bare Kerberos AP-REQ), or malformed: pyspnego decides
+        return False
+    return isinstance(token, NegTokenInit) and bool(token.mech_types) and token.mech_types[0] == _NTLM_OID
+
+
+def _close_context(context: Any) -> None:
+    """Kill the ``ntlm_auth`` of a winbind handshake (a pyspnego context needs nothing)."""
+    if isinstance(context, WinbindContext):
+        context.close()
+
+
+def _close(*pendings: _Pending | None) -> None:
+    """End the helper processes of dropped handshakes (pyspnego contexts need nothing)."""
+    for pending in pendings:
+        if pending is not None:
+            _close_context(pending.context)
 
 
 _env_lock = threading.Lock()

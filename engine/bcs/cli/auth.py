@@ -18,6 +18,7 @@ import sys
 from typing import Any
 
 from bcs.cli.parser import STDIN_SECRET, absolute_paths, command
+from bcs.config.model import NTLM_BACKENDS
 from bcs.errors import InvalidArgumentError, shown
 from bcs.rpc.client import RpcClient
 
@@ -78,6 +79,12 @@ def _set_args(parser: argparse.ArgumentParser) -> None:
         "--ntlm-user-file",
         help="NTLM user file (DOMAIN:USER:PASSWORD lines; absolute or relative to here); '' = none",
     )
+    parser.add_argument(
+        "--ntlm-backend",
+        choices=NTLM_BACKENDS,
+        help="Linux: what checks NTLM: UserFile (the --ntlm-user-file) or Winbind (Samba's ntlm_auth: "
+        "the accounts of the domain this machine joined with net ads join)",
+    )
     ldap = parser.add_argument_group(
         "directory (Active Directory; replaced as a whole: give --ldap-url and --ldap-bind-user)"
     )
@@ -131,6 +138,8 @@ def set_params(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, option)
         if value is not None:
             params[name] = absolute_paths(value, name)
+    if args.ntlm_backend is not None:
+        params["ntlmBackend"] = args.ntlm_backend
     given = [option for option in (*LDAP_OPTIONS, "ldap_bind_password") if getattr(args, option) is not None]
     if args.remove_ldap and given:
         raise InvalidArgumentError(

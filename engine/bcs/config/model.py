@@ -50,6 +50,7 @@ __all__ = [
     "AUTH_SCHEMES",
     "CONFIG_VERSION",
     "NOTIFICATION_TYPES",
+    "NTLM_BACKENDS",
     "AuthConfig",
     "ClientConfig",
     "Config",
@@ -266,11 +267,13 @@ class AuthConfig:
 
     keytab_path: str = ""  # Kerberos keytab for Negotiate; "" = http.keytab in the state directory
     ntlm_user_file: str = ""  # NTLM accounts on Linux (DOMAIN:USER:PASSWORD lines, pyspnego's format)
+    ntlm_backend: str = "UserFile"  # Linux: UserFile (ntlm_user_file) or Winbind (ntlm_auth: domain)
     ldap: LdapConfig | None = None  # None: no directory
     principals: list[PrincipalConfig] = field(default_factory=list)
 
 
 ACCESS_LOG_FORMATS = ("text", "json")
+NTLM_BACKENDS = ("UserFile", "Winbind")  # how NTLM is checked on Linux (bcs.auth.negotiate)
 
 
 @dataclass
@@ -490,6 +493,8 @@ class Config:
 def _validate_auth(auth: AuthConfig) -> None:
     for key, value in (("keytabPath", auth.keytab_path), ("ntlmUserFile", auth.ntlm_user_file)):
         _check_absolute_or_empty(value, ("auth", key))
+    if auth.ntlm_backend not in NTLM_BACKENDS:
+        raise ConfigError(f"must be one of {', '.join(NTLM_BACKENDS)}", ("auth", "ntlmBackend"))
     ldap = auth.ldap
     if ldap is not None:
         where: tuple[str | int, ...] = ("auth", "ldap")

@@ -1,6 +1,7 @@
 """RPC methods of the authentication settings: ``auth.get`` / ``auth.set``.
 
-What they set (``AuthConfig``, config.yaml ``auth:``): the Kerberos keytab and the NTLM user file
+What they set (``AuthConfig``, config.yaml ``auth:``): the Kerberos keytab, the NTLM user file
+and the NTLM backend (``UserFile`` or ``Winbind``: Samba's ``ntlm_auth``, ``bcs.auth.winbind``)
 the handshakes check (``bcs.auth.negotiate``), and where names become SIDs for SDDL checks
 (``bcs.auth.sids``): an Active Directory reached over LDAPS/StartTLS, or a local principals map.
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import copy
 import os
+import sys
 from typing import Any
 
 from bcs.auth.negotiate import check_keytab, check_ntlm_user_file
 from bcs.auth.sids import SidResolver
+from bcs.auth.winbind import check_helper
 from bcs.config import Config
-from bcs.config.model import AuthConfig, LdapConfig, PrincipalConfig, parse_setting
+from bcs.config.model import NTLM_BACKENDS, AuthConfig, LdapConfig, PrincipalConfig, parse_setting
 from bcs.errors import InvalidArgumentError, shown
 from bcs.rpc.registry import CallContext, Param, rpc_method
 
@@ -62,6 +65,7 @@ def _auth_dict(ctx: CallContext, auth: AuthConfig) -> dict[str, Any]:
     return {
         "keytabPath": auth.keytab_path,
         "ntlmUserFile": auth.ntlm_user_file,
+        "ntlmBackend": auth.ntlm_backend,
         "ldap": None
         if ldap is None
         else {
@@ -104,6 +108,13 @@ def auth_get(ctx: CallContext) -> dict[str, Any]:
             "Absolute path of the NTLM user file (DOMAIN:USER:PASSWORD lines); empty: none.",
         ),
         Param(
+            "ntlmBackend",
+            "string",
+            "Linux: what checks NTLM: UserFile (the ntlmUserFile) or Winbind (Samba's ntlm_auth and "
+            "winbindd: the accounts of the domain this machine joined).",
+            enum=NTLM_BACKENDS,
+        ),
+        Param(
             "ldap",
             "object",
             "The Active Directory to read SIDs from; {} removes it.",
@@ -119,6 +130,7 @@ def auth_set(
     ctx: CallContext,
     keytab_path: str | None,
     ntlm_user_file: str | None,
+    ntlm_backend: str | None,
     ldap: dict[str, Any] | None,
     principals: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
@@ -132,6 +144,10 @@ def auth_set(
         if ntlm_user_file:
             check_ntlm_user_file(_absolute(ntlm_user_file, "ntlmUserFile"))
         new.ntlm_user_file = ntlm_user_file
+    if ntlm_backend is not None:
+        if ntlm_backend == "Winbind" and sys.platform != "win32":
+            check_helper()  # ERROR_FILE_NOT_FOUND without ntlm_auth
+        new.ntlm_backend = ntlm_backend
     if ldap is not None:
         new.ldap = _ldap(ldap, current.ldap)
     if principals is not None:

@@ -336,7 +336,7 @@ class FileHost:
             else None
         )
         self.state.authenticator.acceptor.configure(
-            keytab_path=keytab, ntlm_user_file=auth.ntlm_user_file or None
+            keytab_path=keytab, ntlm_user_file=auth.ntlm_user_file or None, ntlm_backend=auth.ntlm_backend
         )
         old = self.state.resolver
         self.state.resolver = (
