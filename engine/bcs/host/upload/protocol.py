@@ -444,12 +444,9 @@ def _fragment_of(request: _Request, direct: DirectBody | None) -> list[bytes]:
         return request.ack(headers)
 
 
-def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> None:
-    """Move the fragment's new bytes from the request body to the staging file.
-
-    Holds a slot of the group's connection limit and waits for the bandwidth buckets; a failure
-    leaves the staging file exactly ``session.received`` long.
-    """
+def _enter_slot(request: _Request, session: UploadSession) -> tuple[TokenBucket, ...]:
+    """A slot of the group's connection limit for this fragment (503 without one), kept on the
+    exchange; returns the bandwidth buckets that pace its bytes."""
     group = request.group
     exchange = request.exchange
     slot = group.gate.enter()
@@ -462,7 +459,28 @@ def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> Non
             [(bits.SESSION_ID, session.session_id), ("Retry-After", str(tunables.RETRY_AFTER_SECONDS))],
         )
     exchange.slot = slot
-    buckets = tuple(b for b in (group.bucket, exchange.state.server_bucket) if b.rate > 0)
+    return tuple(b for b in (group.bucket, exchange.state.server_bucket) if b.rate > 0)
+
+
+def _checkpoint_due(session: UploadSession) -> bool:
+    """Whether the bytes received since the last checkpoint (or the time since it) call for one;
+    never for the last byte, which ``_complete`` makes durable."""
+    due = session.received - session.durable >= tunables.tuned(
+        "UPLOAD_CHECKPOINT_BYTES", tunables.UPLOAD_CHECKPOINT_BYTES
+    ) or time.monotonic() - session.checkpointed >= tunables.tuned(
+        "UPLOAD_CHECKPOINT_SECONDS", tunables.UPLOAD_CHECKPOINT_SECONDS
+    )
+    return due and session.received != session.total
+
+
+def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> None:
+    """Move the fragment's new bytes from the request body to the staging file.
+
+    Holds a slot of the group's connection limit and waits for the bandwidth buckets; a failure
+    leaves the staging file exactly ``session.received`` long.
+    """
+    group = request.group
+    buckets = _enter_slot(request, session)
     body = _Body(request.environ["wsgi.input"])
     store = request.store
     fd = os.open(store.staging_path(session), os.O_WRONLY | getattr(os, "O_BINARY", 0))
@@ -504,12 +522,7 @@ def _write(request: _Request, session: UploadSession, plan: FragmentPlan) -> Non
         except Answer:
             os.ftruncate(fd, session.received)
             raise
-        due = session.received - session.durable >= tunables.tuned(
-            "UPLOAD_CHECKPOINT_BYTES", tunables.UPLOAD_CHECKPOINT_BYTES
-        ) or time.monotonic() - session.checkpointed >= tunables.tuned(
-            "UPLOAD_CHECKPOINT_SECONDS", tunables.UPLOAD_CHECKPOINT_SECONDS
-        )
-        if due and session.received != session.total:
+        if _checkpoint_due(session):
             store.checkpoint(session, fd)
     finally:
         with session.write_lock:
@@ -524,18 +537,7 @@ def _take_direct(request: _Request, session: UploadSession, direct: DirectBody) 
     the bytes do not count), the bandwidth buckets paced before the bytes count, checkpoints.
     """
     group = request.group
-    exchange = request.exchange
-    slot = group.gate.enter()
-    if slot is None:
-        with group.counters.lock:
-            group.counters.rejected += 1
-        raise Answer(
-            503,
-            "too many transfers for this URL group, retry later",
-            [(bits.SESSION_ID, session.session_id), ("Retry-After", str(tunables.RETRY_AFTER_SECONDS))],
-        )
-    exchange.slot = slot
-    buckets = tuple(b for b in (group.bucket, exchange.state.server_bucket) if b.rate > 0)
+    buckets = _enter_slot(request, session)
     count = direct.length if direct.error is None else direct.written  # a full disk: what fitted
     left = count
     while left:
@@ -559,12 +561,7 @@ def _take_direct(request: _Request, session: UploadSession, direct: DirectBody) 
             with contextlib.suppress(OSError):
                 os.ftruncate(direct.fd, session.received)
         raise _os_error(direct.error, "cannot write the upload", at)
-    due = session.received - session.durable >= tunables.tuned(
-        "UPLOAD_CHECKPOINT_BYTES", tunables.UPLOAD_CHECKPOINT_BYTES
-    ) or time.monotonic() - session.checkpointed >= tunables.tuned(
-        "UPLOAD_CHECKPOINT_SECONDS", tunables.UPLOAD_CHECKPOINT_SECONDS
-    )
-    if due and session.received != session.total and direct.fd is not None:
+    if _checkpoint_due(session) and direct.fd is not None:
         try:
             request.store.checkpoint(session, direct.fd)
         except OSError as exc:
